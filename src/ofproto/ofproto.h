@@ -1,0 +1,134 @@
+// ofproto: hsw-vswitchd's OpenFlow switch logic, above the datapath.
+//
+//   Switch      owns the Dpif (datapath connection), the bridges, the upcall
+//               handler and the revalidator.  One per hsw-vswitchd.
+//   Bridge      one OpenFlow switch: ports (OpenFlow port <-> datapath port),
+//               254 flow tables, rule statistics and timeouts.
+//
+// Packet path: the datapath misses -> Upcall -> Switch finds the bridge by the
+// datapath in_port -> translation runs the packet's FlowKey through the
+// bridge's tables, producing datapath actions and a megaflow mask that holds
+// exactly the bits the lookups consulted -> FlowPut + Execute.
+//
+// Revalidation: every table change bumps the bridge's generation.  Sync()
+// (and a timer shortly after each change) re-translates every installed
+// megaflow of a changed bridge and fixes, in the datapath, those whose actions
+// changed or that no longer translate to one megaflow.  Datapath stats are
+// pulled periodically into rule counters; megaflows idle for max_idle are
+// removed; rules' idle and hard timeouts expire.
+//
+// Adoption: flows found in the datapath at connect time are kept untouched
+// until SetTablesLoaded(true) -- the daemon's tables may still be empty while
+// they are being restored -- and only then revalidated.
+//
+// Threading: everything runs on the daemon's event loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/event_loop.h"
+#include "common/result.h"
+#include "dpif/dpif.h"
+#include "openflow/ofp_types.h"
+
+namespace hsw::ofproto {
+
+using OfResult = tl::expected<void, ofp::OfpError>;
+
+// Receives one bridge's asynchronous OpenFlow events.  connmgr implements it
+// per controller connection.
+class BridgeListener {
+ public:
+  virtual ~BridgeListener() = default;
+  virtual void OnPacketIn(const ofp::PacketIn& packet_in) = 0;
+  virtual void OnFlowRemoved(const ofp::FlowRemoved& removed) = 0;
+  virtual void OnPortStatus(const ofp::PortStatus& status) = 0;
+};
+
+struct PortView {
+  std::string name;
+  uint32_t ofport = 0;
+  uint32_t dp_port = 0;
+};
+
+class Bridge {
+ public:
+  virtual ~Bridge() = default;
+
+  virtual const std::string& name() const = 0;
+  virtual uint64_t datapath_id() const = 0;
+
+  // Applies one flow-mod.  On error nothing changed.
+  virtual OfResult FlowMod(const ofp::FlowMod& flow_mod) = 0;
+  // Applies all or none (the first error is returned and nothing changed).
+  virtual OfResult FlowModBatch(const std::vector<ofp::FlowMod>& flow_mods) = 0;
+
+  virtual std::vector<ofp::FlowStats> DumpFlows(const ofp::FlowStatsRequest& request) const = 0;
+  virtual ofp::AggregateStats Aggregate(const ofp::FlowStatsRequest& request) const = 0;
+  virtual std::vector<ofp::TableStats> GetTableStats() const = 0;
+  virtual std::vector<ofp::PortDesc> GetPortDescs() const = 0;
+  // port_no = ofp::kPortAny for all ports.
+  virtual std::vector<ofp::PortStats> GetPortStats(uint32_t port_no) const = 0;
+  virtual OfResult PacketOut(const ofp::PacketOut& packet_out) = 0;
+
+  virtual std::vector<PortView> ListPorts() const = 0;
+  // OpenFlow port number of a port by interface name (for "in_port=veth1").
+  virtual std::optional<uint32_t> FindOfport(const std::string& iface) const = 0;
+  virtual size_t n_rules() const = 0;
+
+  virtual void AddListener(BridgeListener* listener) = 0;
+  virtual void RemoveListener(BridgeListener* listener) = 0;
+
+  // ofproto/trace: runs `key` (in_port = OpenFlow port) through the tables
+  // without touching the datapath.  Returns the rules hit, the datapath
+  // actions and the megaflow, as text for tests and operators.
+  virtual std::string Trace(const FlowKey& key) = 0;
+};
+
+struct SwitchOptions {
+  std::chrono::milliseconds max_idle{10000};          // evict megaflows unused this long
+  std::chrono::milliseconds stats_interval{1000};     // pull datapath stats this often
+  std::chrono::milliseconds revalidate_delay{0};      // after a table change (0 = next loop turn)
+  size_t upcall_batch = 64;
+};
+
+class Switch {
+ public:
+  virtual ~Switch() = default;
+
+  // Creates the switch over a connected datapath.  Registers the upcall fd
+  // and timers with `loop`.  Dumps the datapath's flows for adoption.
+  static Result<std::unique_ptr<Switch>> Create(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif,
+                                                SwitchOptions options);
+
+  virtual Status AddBridge(const std::string& name, uint64_t datapath_id = 0) = 0;
+  virtual Status DeleteBridge(const std::string& name) = 0;
+  virtual Bridge* FindBridge(const std::string& name) = 0;
+  virtual std::vector<std::string> BridgeNames() const = 0;
+
+  // Adds interface `iface` to a bridge as OpenFlow port `ofport` (0 = lowest
+  // free).  Errors name the bridge/interface (unknown bridge, interface
+  // already in a bridge, ofport in use, no such Linux interface).
+  virtual Result<uint32_t> AddPort(const std::string& bridge, const std::string& iface,
+                                   uint32_t ofport = 0) = 0;
+  virtual Status DeletePort(const std::string& bridge, const std::string& iface) = 0;
+
+  // Makes every table change so far visible to traffic before returning.
+  virtual void Sync() = 0;
+
+  virtual void SetTablesLoaded(bool loaded) = 0;
+  virtual bool tables_loaded() const = 0;
+
+  // False once the datapath connection is lost.
+  virtual bool datapath_connected() const = 0;
+  virtual dpif::Dpif& dpif() = 0;
+
+  // Counters for operators: upcalls handled, flows installed, revalidations...
+  virtual std::vector<std::pair<std::string, uint64_t>> Counters() const = 0;
+};
+
+}  // namespace hsw::ofproto
