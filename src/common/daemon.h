@@ -1,0 +1,63 @@
+// What the hsw daemons (hsw-datapath, hsw-vswitchd) share about being a
+// daemon: directories, --detach with readiness, pidfiles, log options.
+//
+// --detach forks; the parent waits on a pipe until the child calls
+// NotifyReady() (then exits 0) or NotifyFailed()/dies (then prints the reason
+// on stderr and exits 1).  So `hsw-vswitchd --detach && next-step` needs no
+// sleep.  Unlike OVS, the child keeps the stdout/stderr it inherited, so log
+// lines keep reaching a container's log after --detach (unless
+// --no-console-log).  When NOTIFY_SOCKET is set, NotifyReady() also sends
+// systemd's READY=1.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "common/result.h"
+
+namespace hsw::daemon {
+
+// Run, state and log directories.  Each comes from its flag if given, else
+// from HSW_RUNDIR / HSW_STATEDIR / HSW_LOGDIR, else /run/hsw, /var/lib/hsw,
+// /var/log/hsw.
+struct Dirs {
+  std::string rundir;
+  std::string statedir;
+  std::string logdir;
+};
+
+struct Options {
+  std::string rundir, statedir, logdir;  // flags ("" = not given)
+  bool detach = false;
+  std::optional<std::string> pidfile;    // --pidfile[=FILE]; "" = default <rundir>/<program>.pid
+  std::optional<std::string> log_file;   // --log-file[=FILE]; "" = default <logdir>/<program>.log
+  bool no_console_log = false;
+  std::string log_format = "text";       // text | json
+  std::string log_level = "info";
+};
+
+// Adds --rundir --statedir --logdir --detach --pidfile --log-file
+// --no-console-log --log-format --log-level to `app`.
+void AddOptions(CLI::App& app, Options& options);
+
+// Resolves and creates the directories.
+Result<Dirs> ResolveDirs(const Options& options);
+
+// Applies the log options (after ResolveDirs), forks when --detach (only the
+// child returns), writes the pidfile.  `program` names defaults:
+// <rundir>/<program>.pid, <logdir>/<program>.log.
+Status Start(const Options& options, const Dirs& dirs, const std::string& program);
+
+// Tells the waiting parent (and systemd) that the daemon is ready.
+void NotifyReady();
+// Tells the waiting parent that start-up failed; it prints `reason` and exits 1.
+void NotifyFailed(const std::string& reason);
+
+// Removes the pidfile (at clean exit).
+void Cleanup();
+
+}  // namespace hsw::daemon
