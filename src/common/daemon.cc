@@ -1,0 +1,313 @@
+#include "common/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace hsw::daemon {
+namespace {
+
+const log::Module vlog("daemon");
+
+// Process-wide daemon state.  Start() runs once per process (tests may call
+// it again after Cleanup()), so plain globals are enough.
+struct State {
+  int ready_fd = -1;      // write end of the readiness pipe, -1 once used or without --detach
+  int pidfile_fd = -1;    // held open (and flocked) for the life of the process
+  std::string pidfile;    // path to unlink at Cleanup()
+};
+
+State& GetState() {
+  static State state;
+  return state;
+}
+
+// The readiness pipe carries one byte: 'R' (ready) or 'F' followed by the
+// reason.  EOF with nothing read means the child died first.
+constexpr char kReadyByte = 'R';
+constexpr char kFailedByte = 'F';
+
+std::string FromEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+// OVS's rule: a relative --pidfile / --log-file name is taken relative to the
+// run / log directory, so `--pidfile=x.pid` lands beside the sockets.
+std::string ResolveIn(const std::string& dir, const std::optional<std::string>& flag,
+                      const std::string& default_name) {
+  if (flag->empty()) return dir + "/" + default_name;
+  if ((*flag)[0] == '/') return *flag;
+  return dir + "/" + *flag;
+}
+
+// Sends `message` to systemd's NOTIFY_SOCKET, if there is one.  Written by
+// hand rather than with libsystemd: it is one datagram, and hsw_common would
+// otherwise need libsystemd for every binary that links it.
+void SdNotify(const std::string& message) {
+  std::string path = FromEnv("NOTIFY_SOCKET");
+  if (path.empty()) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path) || (path[0] != '/' && path[0] != '@')) {
+    vlog.Warn("ignoring unusable NOTIFY_SOCKET '{}'", path);
+    return;
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  if (path[0] == '@') {
+    addr.sun_path[0] = '\0';  // abstract namespace
+  } else {
+    len += 1;  // include the terminating NUL
+  }
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    vlog.Warn("sd_notify: socket: {}", std::strerror(errno));
+    return;
+  }
+  if (sendto(fd.get(), message.data(), message.size(), MSG_NOSIGNAL,
+             reinterpret_cast<sockaddr*>(&addr), len) < 0) {
+    vlog.Warn("sd_notify to {}: {}", path, std::strerror(errno));
+  }
+}
+
+// Takes the pidfile: open, flock (non-blocking), write our pid.  The lock is
+// what says "running": a file left by a dead process has no lock holder, so
+// it is simply taken over; no stale file can block a restart.
+Status TakePidfile(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoErr("cannot open pidfile {}", path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) return ErrnoErr("cannot lock pidfile {}", path);
+    auto content = ReadFile(path);
+    std::string pid = content ? *content : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Err("pidfile {} is locked by running process {} (is another instance running?)",
+               path, pid.empty() ? "(unknown pid)" : pid);
+  }
+  std::string text = fmt::format("{}\n", getpid());
+  if (ftruncate(fd.get(), 0) < 0) return ErrnoErr("cannot truncate pidfile {}", path);
+  if (pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return ErrnoErr("cannot write pidfile {}", path);
+  }
+  fsync(fd.get());
+  State& state = GetState();
+  if (state.pidfile_fd >= 0) close(state.pidfile_fd);
+  state.pidfile_fd = fd.Release();
+  state.pidfile = path;
+  return Ok();
+}
+
+// In the parent of --detach: waits for the child's word, never returns.
+[[noreturn]] void WaitForChild(int read_fd, pid_t child, const std::string& program) {
+  std::string message;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = read(read_fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    message.append(buffer, static_cast<size_t>(n));
+    if (message[0] == kReadyByte) break;
+  }
+  if (!message.empty() && message[0] == kReadyByte) _exit(0);
+  if (!message.empty() && message[0] == kFailedByte) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), message.c_str() + 1);
+    std::fflush(stderr);
+    _exit(1);
+  }
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(child, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    std::fprintf(stderr, "%s: child %d exited before becoming ready\n", program.c_str(),
+                 static_cast<int>(child));
+  } else if (WIFSIGNALED(status)) {
+    std::fprintf(stderr, "%s: child %d exited before becoming ready (killed by signal %d)\n",
+                 program.c_str(), static_cast<int>(child), WTERMSIG(status));
+  } else {
+    std::fprintf(stderr, "%s: child %d exited before becoming ready (status %d)\n",
+                 program.c_str(), static_cast<int>(child), WEXITSTATUS(status));
+  }
+  std::fflush(stderr);
+  _exit(1);
+}
+
+Status Detach(const std::string& program, bool keep_console) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ErrnoErr("pipe");
+  std::fflush(stdout);
+  std::fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int saved = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return MakeError("fork", saved);
+  }
+  if (pid > 0) {
+    close(fds[1]);
+    WaitForChild(fds[0], pid, program);
+  }
+  close(fds[0]);
+  GetState().ready_fd = fds[1];
+  // A new session: the daemon no longer gets the terminal's SIGINT/SIGHUP,
+  // and the shell that started it can exit without taking it along.
+  if (setsid() < 0) vlog.Warn("setsid: {}", std::strerror(errno));
+  // stdin is never read; stdout/stderr stay what the caller gave us (the
+  // container's log) unless the user asked for no console output.
+  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, STDIN_FILENO);
+    if (!keep_console) {
+      dup2(null_fd, STDOUT_FILENO);
+      dup2(null_fd, STDERR_FILENO);
+    }
+    if (null_fd > STDERR_FILENO) close(null_fd);
+  }
+  return Ok();
+}
+
+}  // namespace
+
+void AddOptions(CLI::App& app, Options& options) {
+  app.add_option("--rundir", options.rundir,
+                 "directory for sockets and pidfiles (env HSW_RUNDIR, default /run/hsw)");
+  app.add_option("--statedir", options.statedir,
+                 "directory for configuration and saved state (env HSW_STATEDIR, default "
+                 "/var/lib/hsw)");
+  app.add_option("--logdir", options.logdir,
+                 "directory for log files (env HSW_LOGDIR, default /var/log/hsw)");
+  app.add_flag("--detach", options.detach,
+               "run in the background; return once the daemon is ready (0) or has failed (1)");
+  // --pidfile and --log-file take an optional value, as in OVS: a bare flag
+  // means "the default name".
+  app.add_option(
+         "--pidfile",
+         [&options](const CLI::results_t& results) {
+           options.pidfile = results.empty() ? std::string() : results.front();
+           return true;
+         },
+         "write the pid to FILE (default <rundir>/<program>.pid), locked while running")
+      ->expected(0, 1)
+      ->type_name("[=FILE]");
+  app.add_option(
+         "--log-file",
+         [&options](const CLI::results_t& results) {
+           options.log_file = results.empty() ? std::string() : results.front();
+           return true;
+         },
+         "also log to FILE (default <logdir>/<program>.log), reopened on SIGHUP")
+      ->expected(0, 1)
+      ->type_name("[=FILE]");
+  app.add_flag("--no-console-log", options.no_console_log,
+               "do not log to stderr (by default logs keep going there, even with --detach)");
+  app.add_option("--log-format", options.log_format, "log line format")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", options.log_level, "dbg, info, warn, err, emer or off");
+}
+
+Result<Dirs> ResolveDirs(const Options& options) {
+  auto pick = [](const std::string& flag, const char* env, const char* fallback) {
+    if (!flag.empty()) return Absolute(flag);
+    std::string from_env = FromEnv(env);
+    if (!from_env.empty()) return Absolute(from_env);
+    return std::string(fallback);
+  };
+  Dirs dirs{pick(options.rundir, "HSW_RUNDIR", "/run/hsw"),
+            pick(options.statedir, "HSW_STATEDIR", "/var/lib/hsw"),
+            pick(options.logdir, "HSW_LOGDIR", "/var/log/hsw")};
+  for (const std::string* dir : {&dirs.rundir, &dirs.statedir, &dirs.logdir}) {
+    auto made = MakeDirs(*dir);
+    if (!made) return Err("cannot create directory {}: {}", *dir, made.error().ToString());
+  }
+  return dirs;
+}
+
+Status Start(const Options& options, const Dirs& dirs, const std::string& program) {
+  log::Options log_options;
+  log_options.console = !options.no_console_log;
+  if (options.log_format == "json") {
+    log_options.json = true;
+  } else if (options.log_format != "text") {
+    return Err("unknown log format '{}' (expected text or json)", options.log_format);
+  }
+  HSW_ASSIGN_OR_RETURN(log_options.level, log::ParseLevel(options.log_level));
+  if (options.log_file) {
+    log_options.file = ResolveIn(dirs.logdir, options.log_file, program + ".log");
+  }
+  // The log file is opened before the fork so that a bad path fails in the
+  // foreground, where the user sees it.
+  HSW_TRY(log::Init(log_options));
+
+  if (options.detach) HSW_TRY(Detach(program, !options.no_console_log));
+
+  // After the fork: the pid written must be the daemon's, and flock belongs
+  // to the process that keeps the file open.
+  if (options.pidfile) {
+    std::string path = ResolveIn(dirs.rundir, options.pidfile, program + ".pid");
+    auto taken = TakePidfile(path);
+    if (!taken) {
+      NotifyFailed(taken.error().ToString());
+      return taken;
+    }
+  }
+  vlog.Info("{} starting (pid {}, rundir {}, statedir {}, logdir {})", program, getpid(),
+            dirs.rundir, dirs.statedir, dirs.logdir);
+  return Ok();
+}
+
+void NotifyReady() {
+  State& state = GetState();
+  if (state.ready_fd >= 0) {
+    char byte = kReadyByte;
+    if (write(state.ready_fd, &byte, 1) < 0) {
+      vlog.Warn("cannot tell the parent process we are ready: {}", std::strerror(errno));
+    }
+    close(state.ready_fd);
+    state.ready_fd = -1;
+  }
+  SdNotify(fmt::format("READY=1\nMAINPID={}\n", getpid()));
+}
+
+void NotifyFailed(const std::string& reason) {
+  State& state = GetState();
+  if (state.ready_fd >= 0) {
+    std::string message = std::string(1, kFailedByte) + reason;
+    (void)WriteAll(state.ready_fd, message.data(), message.size());
+    close(state.ready_fd);
+    state.ready_fd = -1;
+  }
+  SdNotify(fmt::format("STATUS=start-up failed: {}\n", reason));
+}
+
+void Cleanup() {
+  State& state = GetState();
+  if (state.pidfile_fd >= 0) {
+    // Unlink before unlocking so that a successor never sees our pid in a
+    // file it could lock.
+    if (!state.pidfile.empty()) unlink(state.pidfile.c_str());
+    close(state.pidfile_fd);
+    state.pidfile_fd = -1;
+    state.pidfile.clear();
+  }
+}
+
+}  // namespace hsw::daemon
