@@ -1,0 +1,456 @@
+#include "ofproto/xlate.h"
+
+#include <cstring>
+#include <map>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "packet/flow_field.h"
+
+namespace hsw::ofproto {
+namespace {
+
+constexpr uint8_t kUserdataMagic = 0x48;  // 'H'
+constexpr uint8_t kUserdataVersion = 1;
+constexpr size_t kUserdataSize = 32;
+
+// dst |= src & ~except
+void OrIntoExcept(FlowKey& dst, const FlowKey& src, const FlowKey& except) {
+  for (size_t i = 0; i < FlowKey::kWords; ++i) {
+    SetKeyWord(dst, i, KeyWord(dst, i) | (KeyWord(src, i) & ~KeyWord(except, i)));
+  }
+}
+
+bool IsIp(const FlowKey& key) {
+  return key.eth_type == kEthTypeIpv4 || key.eth_type == kEthTypeIpv6;
+}
+
+std::string PortName(uint32_t port) {
+  switch (port) {
+    case ofp::kPortInPort:
+      return "IN_PORT";
+    case ofp::kPortTable:
+      return "TABLE";
+    case ofp::kPortNormal:
+      return "NORMAL";
+    case ofp::kPortFlood:
+      return "FLOOD";
+    case ofp::kPortAll:
+      return "ALL";
+    case ofp::kPortController:
+      return "CONTROLLER";
+    case ofp::kPortLocal:
+      return "LOCAL";
+    case ofp::kPortAny:
+      return "ANY";
+    default:
+      return std::to_string(port);
+  }
+}
+
+std::string FieldValueText(const ofp::ActSetField& set) {
+  const FieldInfo& info = GetFieldInfo(set.field);
+  const auto& b = set.value.bytes;
+  if (info.size == 6) {
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4],
+                       b[5]);
+  }
+  if (info.size == 4 && info.key_bits == 0) return fmt::format("{}.{}.{}.{}", b[0], b[1], b[2], b[3]);
+  if (info.size == 16) {
+    std::string s;
+    for (int i = 0; i < 16; i += 2) {
+      if (i) s += ':';
+      s += fmt::format("{:x}", (b[i] << 8) | b[i + 1]);
+    }
+    return s;
+  }
+  return std::to_string(set.value.ToUint());
+}
+
+// The OpenFlow 1.3 action set: at most one action of each kind, run in the
+// spec's order at the end of the pipeline.
+struct ActionSet {
+  bool pop_vlan = false;
+  std::optional<ofp::ActPushVlan> push_vlan;
+  bool dec_ttl = false;
+  std::map<FieldId, ofp::ActSetField> set_fields;
+  std::optional<ofp::ActOutput> output;
+
+  void Clear() { *this = ActionSet(); }
+  void Write(const ofp::Actions& actions) {
+    for (const ofp::Action& a : actions) {
+      if (auto* out = std::get_if<ofp::ActOutput>(&a)) {
+        output = *out;
+      } else if (auto* set = std::get_if<ofp::ActSetField>(&a)) {
+        set_fields[set->field] = *set;
+      } else if (auto* push = std::get_if<ofp::ActPushVlan>(&a)) {
+        push_vlan = *push;
+      } else if (std::holds_alternative<ofp::ActPopVlan>(a)) {
+        pop_vlan = true;
+      } else if (std::holds_alternative<ofp::ActDecNwTtl>(a)) {
+        dec_ttl = true;
+      }
+    }
+  }
+  ofp::Actions ToActions() const {
+    ofp::Actions out;
+    if (pop_vlan) out.push_back(ofp::ActPopVlan{});
+    if (push_vlan) out.push_back(*push_vlan);
+    if (dec_ttl) out.push_back(ofp::ActDecNwTtl{});
+    for (const auto& [id, set] : set_fields) out.push_back(set);
+    if (output) out.push_back(*output);
+    return out;
+  }
+};
+
+class Xlator {
+ public:
+  Xlator(const XlateBridge& bridge, const XlateRequest& request, XlateResult* result)
+      : bridge_(bridge), request_(request), result_(*result), flow_(request.key) {
+    flow_.metadata = 0;
+    consulted_ = FlowKey::Zero();
+    pending_ = FlowKey::Zero();
+    overwritten_ = FlowKey::Zero();
+  }
+
+  void Run() {
+    if (request_.actions) {
+      Trace("packet-out actions: {}", FormatOfActions(*request_.actions));
+      DoActions(*request_.actions, /*table_id=*/0xff, /*cookie=*/~0ull);
+    } else {
+      RunPipeline(0);
+    }
+    Finish();
+  }
+
+ private:
+  template <class... Args>
+  void Trace(fmt::format_string<Args...> f, Args&&... args) {
+    if (!request_.trace) return;
+    result_.trace += fmt::format(f, std::forward<Args>(args)...);
+    result_.trace += '\n';
+  }
+
+  // Bits of the packet consulted now, unless actions already replaced them.
+  void Consult(const FlowKey& mask) { OrIntoExcept(consulted_, mask, overwritten_); }
+  void ConsultField(FieldId id) {
+    FlowKey m = FlowKey::Zero();
+    SetFieldMask(m, id);
+    Consult(m);
+  }
+  void Overwrite(FieldId id) {
+    SetFieldMask(pending_, id);
+    SetFieldMask(overwritten_, id);
+  }
+
+  void RunPipeline(uint8_t table_id) {
+    ActionSet action_set;
+    while (true) {
+      FlowKey looked = FlowKey::Zero();
+      Rule* rule = bridge_.tables->Lookup(table_id, flow_, &looked, request_.count_stats);
+      Consult(looked);
+      if (!rule) {
+        Trace("table {}: no match -> drop", table_id);
+        return;
+      }
+      result_.rules.emplace_back(rule);
+      const ofp::Instructions& ins = rule->instructions;
+      Trace("table {}: priority {} {} -> {}", table_id, rule->priority,
+            FormatDpKey(rule->key, &rule->mask), FormatInstructions(ins));
+      DoActions(ins.apply, table_id, rule->cookie);
+      if (stopped_) return;
+      if (ins.clear_actions) action_set.Clear();
+      if (ins.write_actions) action_set.Write(*ins.write_actions);
+      if (ins.write_metadata) {
+        flow_.metadata = (flow_.metadata & ~ins.write_metadata->mask) |
+                         (ins.write_metadata->value & ins.write_metadata->mask);
+      }
+      if (ins.goto_table && *ins.goto_table > table_id && *ins.goto_table < ofp::kNumTables) {
+        table_id = *ins.goto_table;
+        continue;
+      }
+      ofp::Actions set = action_set.ToActions();
+      if (!set.empty()) {
+        Trace("action set: {}", FormatOfActions(set));
+        DoActions(set, table_id, rule->cookie);
+      }
+      return;
+    }
+  }
+
+  void DoActions(const ofp::Actions& actions, uint8_t table_id, uint64_t cookie) {
+    for (const ofp::Action& a : actions) {
+      if (stopped_) return;
+      std::visit([&](const auto& act) { Do(act, table_id, cookie); }, a);
+    }
+  }
+
+  void Do(const ofp::ActOutput& out, uint8_t table_id, uint64_t cookie) {
+    uint32_t in = flow_.in_port;
+    switch (out.port) {
+      case ofp::kPortInPort:
+        OutputOf(in);
+        break;
+      case ofp::kPortAll:
+      case ofp::kPortFlood:
+      case ofp::kPortNormal:  // no MAC learning yet: NORMAL floods like a hub
+        for (const auto& [ofport, dp_port] : *bridge_.ports) {
+          if (ofport != in) OutputDp(dp_port);
+        }
+        break;
+      case ofp::kPortController: {
+        Commit();
+        ControllerUserdata ud;
+        ud.bridge_id = bridge_.bridge_id;
+        ud.in_port = in;
+        ud.table_id = table_id;
+        ud.reason = ofp::kPacketInReasonAction;
+        ud.max_len = out.max_len;
+        ud.cookie = cookie;
+        ud.metadata = flow_.metadata;
+        result_.actions.push_back(DpUserspace{EncodeControllerUserdata(ud)});
+        break;
+      }
+      case ofp::kPortTable:
+        if (request_.actions && !in_table_port_) {
+          in_table_port_ = true;
+          RunPipeline(0);
+          in_table_port_ = false;
+        }
+        break;
+      case ofp::kPortLocal:
+      case ofp::kPortAny:
+        break;
+      default:
+        if (out.port == in) {
+          Trace("output:{} skipped (the input port; use IN_PORT)", out.port);
+        } else {
+          OutputOf(out.port);
+        }
+        break;
+    }
+  }
+
+  void Do(const ofp::ActSetField& set, uint8_t, uint64_t) {
+    const FieldInfo& info = GetFieldInfo(set.field);
+    if (set.field == FieldId::kVlanVid || set.field == FieldId::kVlanPcp) {
+      // Only rewrites an existing tag (push_vlan adds one).
+      FlowKey cfi = FlowKey::Zero();
+      cfi.vlan_tci = kVlanCfi;
+      Consult(cfi);
+      if (!(flow_.vlan_tci & kVlanCfi)) return;
+      if (set.field == FieldId::kVlanVid) {
+        FieldValue v = FieldValue::FromUint(set.value.ToUint() | kVlanCfi, 2);
+        WriteField(flow_, set.field, v);
+      } else {
+        WriteField(flow_, set.field, set.value);
+      }
+      Overwrite(set.field);
+      return;
+    }
+    // Prerequisites: eth_type is always in the megaflow; nw_proto joins it.
+    if (info.prereq_eth_type && flow_.eth_type != info.prereq_eth_type &&
+        (!info.prereq_eth_type2 || flow_.eth_type != info.prereq_eth_type2)) {
+      return;
+    }
+    if (info.prereq_nw_proto >= 0) {
+      l4_ = true;
+      if (flow_.nw_proto != info.prereq_nw_proto) return;
+    }
+    WriteField(flow_, set.field, set.value);
+    Overwrite(set.field);
+  }
+
+  void Do(const ofp::ActPushVlan& push, uint8_t, uint64_t) {
+    Commit();
+    // OpenFlow 1.3: the new tag copies VID and PCP from an existing tag.
+    FlowKey tci = FlowKey::Zero();
+    tci.vlan_tci = kVlanCfi;
+    Consult(tci);
+    uint16_t new_tci = 0;
+    if (flow_.vlan_tci & kVlanCfi) {
+      tci.vlan_tci = 0xffff;
+      Consult(tci);
+      new_tci = flow_.vlan_tci & static_cast<uint16_t>(~kVlanCfi);
+    }
+    result_.actions.push_back(DpPushVlan{push.ethertype, new_tci});
+    flow_.vlan_tci = new_tci | kVlanCfi;
+    overwritten_.vlan_tci = 0xffff;
+    pending_.vlan_tci = 0;
+  }
+
+  void Do(const ofp::ActPopVlan&, uint8_t, uint64_t) {
+    FlowKey cfi = FlowKey::Zero();
+    cfi.vlan_tci = kVlanCfi;
+    Consult(cfi);
+    if (!(flow_.vlan_tci & kVlanCfi)) return;
+    Commit();
+    result_.actions.push_back(DpPopVlan{});
+    flow_.vlan_tci = 0;
+    overwritten_.vlan_tci = 0xffff;
+    pending_.vlan_tci = 0;
+  }
+
+  void Do(const ofp::ActDecNwTtl&, uint8_t, uint64_t) {
+    if (!IsIp(flow_)) return;
+    FlowKey ttl = FlowKey::Zero();
+    ttl.nw_ttl = 0xff;
+    Consult(ttl);
+    if (flow_.nw_ttl <= 1) {
+      Trace("dec_ttl: ttl {} expired -> drop", flow_.nw_ttl);
+      result_.ttl_expired = true;
+      stopped_ = true;
+      return;
+    }
+    --flow_.nw_ttl;
+    pending_.nw_ttl = 0xff;
+    overwritten_.nw_ttl = 0xff;
+  }
+
+  void OutputOf(uint32_t ofport) {
+    auto it = bridge_.ports->find(ofport);
+    if (it == bridge_.ports->end()) {
+      Trace("output:{} skipped (no such port)", ofport);
+      return;
+    }
+    OutputDp(it->second);
+  }
+
+  void OutputDp(uint32_t dp_port) {
+    Commit();
+    result_.actions.push_back(DpOutput{dp_port});
+  }
+
+  // Emits the header rewrites made since the last output, so that the next
+  // output sees them.  Every written field is set whatever the packet's
+  // original value: skipping "no-op" writes would make the actions depend on
+  // bits the megaflow does not cover.
+  void Commit() {
+    if (IsZero(pending_)) return;
+    if (pending_.tp_src || pending_.tp_dst) l4_ = true;
+    result_.actions.push_back(DpSetMasked{ApplyMask(flow_, pending_), pending_});
+    pending_ = FlowKey::Zero();
+  }
+
+  void Finish() {
+    FlowKey& m = result_.mask;
+    m = consulted_;
+    m.in_port = 0xffffffff;
+    m.eth_type = 0xffff;
+    m.metadata = 0;
+    if (m.tp_src || m.tp_dst || m.tcp_flags) l4_ = true;
+    if (l4_ && IsIp(request_.key)) {
+      m.nw_proto = 0xff;
+      m.nw_frag = 0xff;
+    }
+    Trace("Datapath actions: {}", FormatDpActions(result_.actions));
+    Trace("Megaflow: {}", FormatDpKey(ApplyMask(request_.key, m), &m));
+  }
+
+  const XlateBridge& bridge_;
+  const XlateRequest& request_;
+  XlateResult& result_;
+  FlowKey flow_;         // the packet as the pipeline sees it now
+  FlowKey consulted_;    // bits of the original packet that decisions read
+  FlowKey pending_;      // bits written since the last Commit()
+  FlowKey overwritten_;  // bits actions replaced with constants
+  bool l4_ = false;
+  bool stopped_ = false;
+  bool in_table_port_ = false;
+};
+
+void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+template <class T>
+T Get(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+void Translate(const XlateBridge& bridge, const XlateRequest& request, XlateResult* result) {
+  *result = XlateResult();
+  Xlator(bridge, request, result).Run();
+}
+
+// Host byte order: the userdata only travels to the datapath on this machine
+// and back to this process (or its successor on the same machine).
+std::vector<uint8_t> EncodeControllerUserdata(const ControllerUserdata& ud) {
+  std::vector<uint8_t> out(kUserdataSize, 0);
+  uint8_t* p = out.data();
+  p[0] = kUserdataMagic;
+  p[1] = kUserdataVersion;
+  p[2] = ud.table_id;
+  p[3] = ud.reason;
+  PutU16(p + 4, ud.max_len);
+  PutU32(p + 8, ud.bridge_id);
+  PutU32(p + 12, ud.in_port);
+  PutU64(p + 16, ud.cookie);
+  PutU64(p + 24, ud.metadata);
+  return out;
+}
+
+std::optional<ControllerUserdata> DecodeControllerUserdata(std::span<const uint8_t> bytes) {
+  if (bytes.size() != kUserdataSize || bytes[0] != kUserdataMagic ||
+      bytes[1] != kUserdataVersion) {
+    return std::nullopt;
+  }
+  const uint8_t* p = bytes.data();
+  ControllerUserdata ud;
+  ud.table_id = p[2];
+  ud.reason = p[3];
+  ud.max_len = Get<uint16_t>(p + 4);
+  ud.bridge_id = Get<uint32_t>(p + 8);
+  ud.in_port = Get<uint32_t>(p + 12);
+  ud.cookie = Get<uint64_t>(p + 16);
+  ud.metadata = Get<uint64_t>(p + 24);
+  return ud;
+}
+
+std::string FormatOfActions(const ofp::Actions& actions) {
+  if (actions.empty()) return "drop";
+  std::string out;
+  for (const ofp::Action& a : actions) {
+    if (!out.empty()) out += ',';
+    if (auto* o = std::get_if<ofp::ActOutput>(&a)) {
+      out += o->port > ofp::kPortMax ? PortName(o->port) : fmt::format("output:{}", o->port);
+      if (o->port == ofp::kPortController && o->max_len != 0xffff) {
+        out += fmt::format("({})", o->max_len);
+      }
+    } else if (auto* s = std::get_if<ofp::ActSetField>(&a)) {
+      out += fmt::format("set_field:{}->{}", FieldValueText(*s), GetFieldInfo(s->field).name);
+    } else if (auto* p = std::get_if<ofp::ActPushVlan>(&a)) {
+      out += fmt::format("push_vlan:{:#06x}", p->ethertype);
+    } else if (std::holds_alternative<ofp::ActPopVlan>(a)) {
+      out += "pop_vlan";
+    } else if (std::holds_alternative<ofp::ActDecNwTtl>(a)) {
+      out += "dec_ttl";
+    }
+  }
+  return out;
+}
+
+std::string FormatInstructions(const ofp::Instructions& ins) {
+  std::string out;
+  auto add = [&](const std::string& s) {
+    if (!out.empty()) out += ',';
+    out += s;
+  };
+  if (!ins.apply.empty()) add(FormatOfActions(ins.apply));
+  if (ins.clear_actions) add("clear_actions");
+  if (ins.write_actions) add(fmt::format("write_actions({})", FormatOfActions(*ins.write_actions)));
+  if (ins.write_metadata) {
+    add(ins.write_metadata->mask == ~0ull
+            ? fmt::format("write_metadata:{:#x}", ins.write_metadata->value)
+            : fmt::format("write_metadata:{:#x}/{:#x}", ins.write_metadata->value,
+                          ins.write_metadata->mask));
+  }
+  if (ins.goto_table) add(fmt::format("goto_table:{}", *ins.goto_table));
+  return out.empty() ? "drop" : out;
+}
+
+}  // namespace hsw::ofproto
