@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <cstring>
 
 namespace hsw {
@@ -95,6 +96,29 @@ uint32_t PseudoHeaderSumIpv6(const uint8_t src[16], const uint8_t dst[16], uint8
   sum = ChecksumAdd(sum, dst, 16);
   uint32_t tail[2] = {htonl(l4_size), htonl(proto)};
   return ChecksumAdd(sum, tail, 8);
+}
+
+uint32_t SctpCrc32c(const uint8_t* data, size_t size) {
+  // Table-driven, reflected polynomial 0x82f63b78.  SCTP rewrites are rare
+  // (a set-field on SCTP ports), so no hardware instruction path is needed.
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xffffffffu;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
+  crc = ~crc;
+  // RFC 4960 appendix B: the CRC goes on the wire least significant byte first.
+  uint32_t out;
+  uint8_t bytes[4] = {static_cast<uint8_t>(crc), static_cast<uint8_t>(crc >> 8),
+                      static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 24)};
+  std::memcpy(&out, bytes, 4);
+  return out;
 }
 
 }  // namespace hsw

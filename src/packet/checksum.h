@@ -50,4 +50,9 @@ uint32_t PseudoHeaderSumIpv4(const uint8_t src[4], const uint8_t dst[4], uint8_t
 uint32_t PseudoHeaderSumIpv6(const uint8_t src[16], const uint8_t dst[16], uint8_t proto,
                              uint32_t l4_size);
 
+// CRC32c (Castagnoli), as SCTP uses it: the value to store in the SCTP
+// header's checksum field (computed with that field zeroed), in the byte
+// order to store with memcpy.
+uint32_t SctpCrc32c(const uint8_t* data, size_t size);
+
 }  // namespace hsw
