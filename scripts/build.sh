@@ -1,0 +1,16 @@
+#!/bin/bash
+# Configures and builds hsw with CMake + Ninja.
+#   scripts/build.sh            -> build/       (RelWithDebInfo)
+#   scripts/build.sh --asan     -> build-asan/  (AddressSanitizer + UBSan)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=build
+flags=()
+if [ "${1:-}" = "--asan" ]; then
+  dir=build-asan
+  flags+=(-DHSW_SANITIZE=ON)
+fi
+cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+ninja -C "$dir"
+echo "build: binaries in $dir/bin"
