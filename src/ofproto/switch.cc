@@ -1,0 +1,695 @@
+// SwitchImpl: upcall handling, megaflow installation, revalidation, stats and
+// timeouts.  See switch_impl.h for the ukey model.
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "common/log.h"
+#include "ofproto/switch_impl.h"
+
+namespace hsw::ofproto {
+namespace {
+
+static log::Module vlog("ofproto");
+
+// Misses held while the tables are being loaded (SetTablesLoaded(false)).
+// Beyond this the oldest are kept and new ones dropped (counted): the
+// datapath's own miss queue has the same policy.
+constexpr size_t kMaxHeldUpcalls = 4096;
+
+// Flow dumps for stats requests are skipped if the last one is this recent.
+constexpr auto kStatsFreshness = std::chrono::milliseconds(100);
+
+int64_t MonotonicMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t Mix(uint64_t h, uint64_t w) {
+  h ^= w * 0x9e3779b97f4a7c15ull;
+  h = (h << 31) | (h >> 33);
+  return h * 0xff51afd7ed558ccdull;
+}
+
+}  // namespace
+
+size_t SwitchImpl::UkeyIdHash::operator()(const UkeyId& id) const {
+  uint64_t h = 0x1234567;
+  for (size_t i = 0; i < FlowKey::kWords; ++i) {
+    h = Mix(h, KeyWord(id.key, i));
+    h = Mix(h, KeyWord(id.mask, i));
+  }
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+Result<std::unique_ptr<Switch>> Switch::Create(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif,
+                                               SwitchOptions options) {
+  if (!dpif) return Err("ofproto: no datapath");
+  auto sw = std::make_unique<SwitchImpl>(loop, std::move(dpif), options);
+  HSW_TRY(sw->Init());
+  return std::unique_ptr<Switch>(std::move(sw));
+}
+
+SwitchImpl::SwitchImpl(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif, SwitchOptions options)
+    : loop_(loop), dpif_(std::move(dpif)), options_(options) {
+  if (options_.upcall_batch == 0) options_.upcall_batch = 64;
+}
+
+SwitchImpl::~SwitchImpl() {
+  *alive_ = false;
+  if (periodic_timer_) loop_.CancelTimer(periodic_timer_);
+  if (watched_fd_ >= 0) loop_.Remove(watched_fd_);
+  // Ukeys hold references to rules; the bridges' tables release theirs.
+  ukeys_.clear();
+  bridges_.clear();
+}
+
+Status SwitchImpl::Init() {
+  auto flows = dpif_->FlowDump();
+  if (!flows) {
+    return Err("ofproto: cannot dump the datapath's flows: {}", flows.error().ToString());
+  }
+  for (const dpif::DpFlow& flow : *flows) AdoptFlow(flow);
+  adoption_pending_ = !ukeys_.empty();
+  if (adoption_pending_) {
+    vlog.Info("adopted {} datapath flows; they stay untouched until the tables are loaded",
+              ukeys_.size());
+  }
+
+  int fd = dpif_->upcall_fd();
+  if (fd >= 0) {
+    std::weak_ptr<bool> alive = alive_;
+    HSW_TRY(loop_.Add(fd, EPOLLIN, [this, alive](uint32_t) {
+      if (alive.lock() && *alive.lock()) HandleUpcalls();
+    }));
+    watched_fd_ = fd;
+  }
+  if (options_.stats_interval.count() > 0) {
+    std::weak_ptr<bool> alive = alive_;
+    periodic_timer_ = loop_.AddTimer(
+        options_.stats_interval,
+        [this, alive] {
+          if (alive.lock() && *alive.lock()) Periodic();
+        },
+        /*repeat=*/true);
+  }
+  KickUpcalls();
+  return Ok();
+}
+
+// --- bridges and ports ---
+
+Status SwitchImpl::AddBridge(const std::string& name, uint64_t datapath_id) {
+  if (name.empty()) return Err("bridge name is empty");
+  if (bridges_.count(name)) return Err("bridge {} already exists", name);
+  if (datapath_id == 0) {
+    // A stable id per name (48 bits, as OVS derives it from a MAC address).
+    datapath_id = std::hash<std::string>{}(name) & 0xffffffffffffull;
+    if (datapath_id == 0) datapath_id = 1;
+  }
+  uint32_t id = next_bridge_id_++;
+  auto bridge = std::make_unique<BridgeImpl>(this, name, datapath_id, id);
+  bridges_by_id_[id] = bridge.get();
+  bridges_[name] = std::move(bridge);
+  vlog.Info("bridge {} added (datapath id {:016x})", name, datapath_id);
+  return Ok();
+}
+
+Status SwitchImpl::DeleteBridge(const std::string& name) {
+  auto it = bridges_.find(name);
+  if (it == bridges_.end()) return Err("bridge {} does not exist", name);
+  BridgeImpl* br = it->second.get();
+  for (const auto& [ofport, port] : br->ports()) {
+    if (connected_) {
+      if (auto r = dpif_->PortDel(port.dp_port); !r) {
+        vlog.Warn("bridge {}: removing interface {} from the datapath: {}", name, port.name,
+                  r.error().ToString());
+      }
+    }
+    dp_ports_.erase(port.dp_port);
+  }
+  bridges_by_id_.erase(br->id());
+  bridges_.erase(it);
+  vlog.Info("bridge {} deleted", name);
+  Revalidate(false);
+  return Ok();
+}
+
+Bridge* SwitchImpl::FindBridge(const std::string& name) {
+  auto it = bridges_.find(name);
+  return it == bridges_.end() ? nullptr : it->second.get();
+}
+
+std::vector<std::string> SwitchImpl::BridgeNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, br] : bridges_) out.push_back(name);
+  return out;
+}
+
+BridgeImpl* SwitchImpl::BridgeById(uint32_t id) {
+  auto it = bridges_by_id_.find(id);
+  return it == bridges_by_id_.end() ? nullptr : it->second;
+}
+
+Result<std::vector<dpif::PortInfo>> SwitchImpl::ListDpPorts() {
+  if (!connected_) return Err("datapath connection lost");
+  return dpif_->PortList();
+}
+
+Result<uint32_t> SwitchImpl::AddPort(const std::string& bridge, const std::string& iface,
+                                     uint32_t ofport) {
+  auto it = bridges_.find(bridge);
+  if (it == bridges_.end()) return Err("bridge {} does not exist (adding interface {})", bridge, iface);
+  BridgeImpl* br = it->second.get();
+  if (iface.empty()) return Err("bridge {}: empty interface name", bridge);
+  for (const auto& [name, other] : bridges_) {
+    if (other->FindOfport(iface)) {
+      return Err("bridge {}: interface {} is already a port of bridge {}", bridge, iface, name);
+    }
+  }
+  auto& ports = br->ports();
+  if (ofport >= ofp::kPortMax) {
+    return Err("bridge {}: OpenFlow port number {} for {} is out of range", bridge, ofport, iface);
+  }
+  if (ofport == 0) {
+    ofport = 1;
+    while (ports.count(ofport)) ++ofport;
+  } else if (ports.count(ofport)) {
+    return Err("bridge {}: OpenFlow port {} is already used by {} (adding {})", bridge, ofport,
+               ports[ofport].name, iface);
+  }
+  if (!connected_) return Err("bridge {}: cannot add {}: datapath connection lost", bridge, iface);
+
+  // A datapath that outlived a previous hsw-vswitchd still has the port:
+  // reuse it rather than re-create it (which would interrupt its traffic).
+  BridgeImpl::Port port;
+  port.name = iface;
+  port.added = Now();
+  bool found = false;
+  if (auto list = dpif_->PortList()) {
+    for (const dpif::PortInfo& info : *list) {
+      if (info.name == iface) {
+        port.dp_port = info.port_no;
+        port.info = info;
+        found = true;
+      }
+    }
+  }
+  if (!found) {
+    auto added = dpif_->PortAdd(iface, 0);
+    if (!added) {
+      return MakeError(fmt::format("bridge {}: cannot add interface {}: {}", bridge, iface,
+                                   added.error().message),
+                       added.error().code);
+    }
+    port.dp_port = *added;
+    port.info.port_no = *added;
+    port.info.name = iface;
+    if (auto list = dpif_->PortList()) {
+      for (const dpif::PortInfo& info : *list) {
+        if (info.port_no == *added) port.info = info;
+      }
+    }
+  }
+  if (auto owner = dp_ports_.find(port.dp_port); owner != dp_ports_.end()) {
+    return Err("bridge {}: datapath port {} ({}) already belongs to bridge {}", bridge,
+               port.dp_port, iface, owner->second.bridge->name());
+  }
+  ports[ofport] = port;
+  br->RebuildPortMap();
+  br->BumpPortGeneration();
+  dp_ports_[port.dp_port] = PortOwner{br, ofport};
+  vlog.Info("bridge {}: added interface {} as OpenFlow port {} (datapath port {}{})", bridge,
+            iface, ofport, port.dp_port, found ? ", already in the datapath" : "");
+  br->NotifyPortStatus(ofp::kPortStatusAdd, br->MakePortDesc(ofport, port));
+  ScheduleRevalidation();
+  return ofport;
+}
+
+Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& iface) {
+  auto it = bridges_.find(bridge);
+  if (it == bridges_.end()) return Err("bridge {} does not exist (deleting interface {})", bridge, iface);
+  BridgeImpl* br = it->second.get();
+  auto ofport = br->FindOfport(iface);
+  if (!ofport) return Err("bridge {}: no interface {}", bridge, iface);
+  auto& ports = br->ports();
+  BridgeImpl::Port port = ports[*ofport];
+  if (connected_) {
+    if (auto r = dpif_->PortDel(port.dp_port); !r) {
+      vlog.Warn("bridge {}: removing interface {} from the datapath: {}", bridge, iface,
+                r.error().ToString());
+    }
+  }
+  ports.erase(*ofport);
+  br->RebuildPortMap();
+  br->BumpPortGeneration();
+  dp_ports_.erase(port.dp_port);
+  vlog.Info("bridge {}: deleted interface {} (OpenFlow port {})", bridge, iface, *ofport);
+  br->NotifyPortStatus(ofp::kPortStatusDelete, br->MakePortDesc(*ofport, port));
+  ScheduleRevalidation();
+  return Ok();
+}
+
+// --- upcalls ---
+
+void SwitchImpl::KickUpcalls() {
+  if (!connected_ || upcalls_posted_ || !dpif_->HasBufferedUpcalls()) return;
+  upcalls_posted_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  loop_.Post([this, alive] {
+    if (alive.lock() && *alive.lock()) HandleUpcalls();
+  });
+}
+
+void SwitchImpl::HandleUpcalls() {
+  upcalls_posted_ = false;
+  if (!connected_) return;
+  // A few batches per turn, so that a flood of misses does not starve the
+  // OpenFlow connections; the fd stays readable for the rest.
+  for (int round = 0; round < 4; ++round) {
+    auto upcalls = dpif_->RecvUpcalls(options_.upcall_batch);
+    if (!upcalls) {
+      Lost(upcalls.error());
+      return;
+    }
+    if (upcalls->empty()) break;
+    ProcessUpcalls(std::move(*upcalls));
+    if (!connected_) return;
+  }
+  KickUpcalls();
+}
+
+void SwitchImpl::TranslateDp(const FlowKey& dp_key, XlateResult* result, BridgeImpl** bridge,
+                             bool count_stats) {
+  auto owner = dp_ports_.find(dp_key.in_port);
+  if (owner == dp_ports_.end()) {
+    // Not a port of any bridge: drop everything from it, in one megaflow.
+    *result = XlateResult();
+    result->mask.in_port = 0xffffffff;
+    *bridge = nullptr;
+    return;
+  }
+  *bridge = owner->second.bridge;
+  XlateRequest req;
+  req.key = dp_key;
+  req.key.in_port = owner->second.ofport;
+  req.key.metadata = 0;
+  req.count_stats = count_stats;
+  Translate((*bridge)->xlate_bridge(), req, result);
+}
+
+void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
+  std::vector<dpif::FlowPut> puts;
+  std::vector<UkeyId> put_ids;
+  std::vector<dpif::Execute> executes;
+  int64_t now_ms = MonotonicMs();
+  SteadyTime now = Now();
+
+  for (dpif::Upcall& up : upcalls) {
+    if (up.type == dpif::UpcallType::kAction) {
+      ++n_upcalls_action_;
+      HandleActionUpcall(up);
+      continue;
+    }
+    if (!tables_loaded_) {
+      if (held_upcalls_.size() < kMaxHeldUpcalls) {
+        held_upcalls_.push_back(std::move(up));
+        ++n_upcalls_held_;
+      } else {
+        ++n_upcalls_dropped_;
+      }
+      continue;
+    }
+    ++n_upcalls_miss_;
+    XlateResult xr;
+    BridgeImpl* br = nullptr;
+    TranslateDp(up.key, &xr, &br, true);
+    if (!br) ++n_upcalls_no_bridge_;
+    // The packet that missed is forwarded by Execute, not by the flow: count it here.
+    for (RuleRef& r : xr.rules) {
+      ++r->n_packets;
+      r->n_bytes += up.packet.size();
+      r->last_used = now;
+    }
+    UkeyId id{ApplyMask(up.key, xr.mask), xr.mask};
+    if (!ukeys_.count(id)) {
+      Ukey u;
+      u.actions = xr.actions;
+      u.bridge_id = br ? br->id() : 0;
+      u.generation = br ? br->generation() : 0;
+      u.rules = std::move(xr.rules);
+      u.created_ms = now_ms;
+      ukeys_.emplace(id, std::move(u));
+      dpif::FlowPut put;
+      put.key = id.key;
+      put.mask = id.mask;
+      put.actions = xr.actions;
+      put.flags = dpif::kPutCreate | dpif::kPutModify;
+      puts.push_back(std::move(put));
+      put_ids.push_back(id);
+    }
+    if (!up.packet.empty() && !xr.actions.empty()) {
+      dpif::Execute exec;
+      exec.in_port = up.in_port;
+      exec.packet = std::move(up.packet);
+      exec.actions = std::move(xr.actions);
+      executes.push_back(std::move(exec));
+    }
+  }
+
+  if (!puts.empty()) {
+    auto errors = dpif_->FlowPut(puts);
+    if (!errors) {
+      Lost(errors.error());
+      return;
+    }
+    for (size_t i = 0; i < put_ids.size(); ++i) {
+      int32_t e = i < errors->size() ? (*errors)[i] : EIO;
+      if (e == 0) {
+        ++n_flows_installed_;
+      } else {
+        ++n_flow_put_errors_;
+        static log::RateLimit rl(5);
+        if (rl.Allow()) {
+          vlog.Warn("datapath refused flow {}: {}", FormatDpKey(put_ids[i].key, &put_ids[i].mask),
+                    std::strerror(e));
+        }
+        ukeys_.erase(put_ids[i]);
+      }
+    }
+  }
+  if (!executes.empty()) {
+    n_executes_ += executes.size();
+    if (auto r = dpif_->Execute(executes); !r) {
+      static log::RateLimit rl(5);
+      if (rl.Allow()) vlog.Warn("datapath execute failed: {}", r.error().ToString());
+    }
+  }
+}
+
+void SwitchImpl::HandleActionUpcall(const dpif::Upcall& up) {
+  auto ud = DecodeControllerUserdata(up.userdata);
+  if (!ud) return;
+  BridgeImpl* br = BridgeById(ud->bridge_id);
+  if (!br) return;
+  ofp::PacketIn pi;
+  pi.buffer_id = ofp::kNoBuffer;
+  pi.total_len = static_cast<uint16_t>(std::min<size_t>(up.packet.size(), 0xffff));
+  pi.reason = ud->reason;
+  pi.table_id = ud->table_id;
+  pi.cookie = ud->cookie;
+  pi.match.key.in_port = ud->in_port;
+  pi.match.mask.in_port = 0xffffffff;
+  if (ud->metadata) {
+    pi.match.key.metadata = ud->metadata;
+    pi.match.mask.metadata = ~0ull;
+  }
+  size_t n = up.packet.size();
+  if (ud->max_len != 0xffff) n = std::min<size_t>(n, ud->max_len);
+  pi.data.assign(up.packet.begin(), up.packet.begin() + static_cast<ptrdiff_t>(n));
+  ++n_packet_ins_;
+  br->NotifyPacketIn(pi);
+}
+
+Status SwitchImpl::ExecutePacket(dpif::Execute execute) {
+  if (!connected_) return Err("datapath connection lost");
+  ++n_packet_outs_;
+  auto r = dpif_->Execute({std::move(execute)});
+  KickUpcalls();
+  return r;
+}
+
+// --- revalidation ---
+
+void SwitchImpl::TablesChanged() { ScheduleRevalidation(); }
+
+void SwitchImpl::ScheduleRevalidation() {
+  if (revalidation_scheduled_) return;
+  revalidation_scheduled_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  auto run = [this, alive] {
+    if (!(alive.lock() && *alive.lock())) return;
+    if (!revalidation_scheduled_) return;  // Sync() got there first
+    revalidation_scheduled_ = false;
+    Revalidate(false);
+    KickUpcalls();
+  };
+  if (options_.revalidate_delay.count() > 0) {
+    loop_.AddTimer(options_.revalidate_delay, run);
+  } else {
+    loop_.Post(run);
+  }
+}
+
+void SwitchImpl::Sync() {
+  revalidation_scheduled_ = false;
+  Revalidate(false);
+  KickUpcalls();
+}
+
+void SwitchImpl::Revalidate(bool all) {
+  if (!connected_) return;
+  std::unordered_map<uint32_t, bool> changed;  // bridge id -> needs revalidation
+  for (const auto& [name, br] : bridges_) {
+    changed[br->id()] = all || br->generation() != br->revalidated_generation;
+  }
+  bool adopted_ok = tables_loaded_ && !adoption_pending_;
+
+  std::vector<UkeyId> deletes;
+  std::vector<dpif::FlowPut> modifies;
+  std::vector<UkeyId> modify_ids;
+  for (auto& [id, u] : ukeys_) {
+    if (u.adopted && !adopted_ok) continue;
+    auto owner = dp_ports_.find(id.key.in_port);
+    uint32_t owner_id = owner == dp_ports_.end() ? 0 : owner->second.bridge->id();
+    bool need = all || u.adopted || owner_id != u.bridge_id || (owner_id && changed[owner_id]);
+    if (!need) continue;
+    ++n_ukeys_revalidated_;
+    XlateResult xr;
+    BridgeImpl* br = nullptr;
+    TranslateDp(id.key, &xr, &br, false);
+    if ((!br && u.bridge_id && !u.adopted) || !MaskIsSubset(xr.mask, id.mask)) {
+      // The flow now needs bits it does not match on: remove it, and the
+      // next packet builds the right megaflow.
+      deletes.push_back(id);
+      continue;
+    }
+    if (xr.actions != u.actions) {
+      dpif::FlowPut put;
+      put.key = id.key;
+      put.mask = id.mask;
+      put.actions = xr.actions;
+      put.flags = dpif::kPutModify;
+      modifies.push_back(std::move(put));
+      modify_ids.push_back(id);
+      u.actions = std::move(xr.actions);
+    }
+    u.rules = std::move(xr.rules);
+    u.bridge_id = br ? br->id() : 0;
+    u.generation = br ? br->generation() : 0;
+    u.adopted = false;
+  }
+  for (const auto& [name, br] : bridges_) br->revalidated_generation = br->generation();
+  ++n_revalidations_;
+
+  if (!modifies.empty()) {
+    auto errors = dpif_->FlowPut(modifies);
+    if (!errors) {
+      Lost(errors.error());
+      return;
+    }
+    for (size_t i = 0; i < modify_ids.size(); ++i) {
+      int32_t e = i < errors->size() ? (*errors)[i] : EIO;
+      if (e == 0) {
+        ++n_flows_modified_;
+      } else {
+        // Gone from the datapath (ENOENT) or refused: forget it; a packet
+        // that needs it will miss and be handled afresh.
+        ukeys_.erase(modify_ids[i]);
+      }
+    }
+  }
+  DeleteUkeys(deletes);
+}
+
+void SwitchImpl::CreditStats(Ukey& u, const dpif::FlowStats& s) {
+  uint64_t dp = s.n_packets, db = s.n_bytes;
+  if (s.n_packets >= u.stats.n_packets && s.n_bytes >= u.stats.n_bytes) {
+    dp -= u.stats.n_packets;
+    db -= u.stats.n_bytes;
+  }
+  if (dp || db) {
+    SteadyTime now = Now();
+    for (RuleRef& r : u.rules) {
+      r->n_packets += dp;
+      r->n_bytes += db;
+      r->last_used = now;
+    }
+  }
+  u.stats = s;
+}
+
+void SwitchImpl::DeleteUkeys(const std::vector<UkeyId>& ids) {
+  if (ids.empty() || !connected_) return;
+  std::vector<dpif::FlowId> flows;
+  flows.reserve(ids.size());
+  for (const UkeyId& id : ids) flows.push_back(dpif::FlowId{id.key, id.mask});
+  auto results = dpif_->FlowDel(flows);
+  if (!results) {
+    Lost(results.error());
+    return;
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto it = ukeys_.find(ids[i]);
+    if (it == ukeys_.end()) continue;
+    if (i < results->size() && (*results)[i].error == 0) {
+      CreditStats(it->second, (*results)[i].stats);
+      ++n_flows_deleted_;
+    }
+    ukeys_.erase(it);
+  }
+}
+
+void SwitchImpl::AdoptFlow(const dpif::DpFlow& flow) {
+  UkeyId id{ApplyMask(flow.key, flow.mask), flow.mask};
+  Ukey u;
+  u.actions = flow.actions;
+  u.stats = flow.stats;
+  u.created_ms = MonotonicMs();
+  u.adopted = true;
+  if (ukeys_.emplace(id, std::move(u)).second) ++n_flows_adopted_;
+}
+
+void SwitchImpl::SetTablesLoaded(bool loaded) {
+  tables_loaded_ = loaded;
+  if (!loaded) return;
+  adoption_pending_ = false;
+  vlog.Info("tables loaded: revalidating {} datapath flows", ukeys_.size());
+  Revalidate(true);
+  if (!held_upcalls_.empty()) {
+    std::vector<dpif::Upcall> held(std::make_move_iterator(held_upcalls_.begin()),
+                                   std::make_move_iterator(held_upcalls_.end()));
+    held_upcalls_.clear();
+    ProcessUpcalls(std::move(held));
+  }
+  KickUpcalls();
+}
+
+// --- periodic work ---
+
+void SwitchImpl::RefreshStats() {
+  if (Now() - last_stats_pull_ < kStatsFreshness) return;
+  PullStats();
+}
+
+void SwitchImpl::PullStats() {
+  if (!connected_) return;
+  auto flows = dpif_->FlowDump();
+  if (!flows) {
+    Lost(flows.error());
+    return;
+  }
+  ++n_stats_pulls_;
+  last_stats_pull_ = Now();
+  int64_t now_ms = MonotonicMs();
+  int64_t max_idle = options_.max_idle.count();
+  bool evict_ok = tables_loaded_;
+  std::unordered_map<UkeyId, bool, UkeyIdHash> seen;
+  seen.reserve(flows->size());
+  std::vector<UkeyId> idle;
+  bool adopted_new = false;
+  for (const dpif::DpFlow& flow : *flows) {
+    UkeyId id{ApplyMask(flow.key, flow.mask), flow.mask};
+    seen[id] = true;
+    auto it = ukeys_.find(id);
+    if (it == ukeys_.end()) {
+      // Installed by someone else (hsw-ctl, a previous daemon): take it in
+      // and let revalidation decide.
+      AdoptFlow(flow);
+      adopted_new = true;
+      continue;
+    }
+    Ukey& u = it->second;
+    CreditStats(u, flow.stats);
+    if (evict_ok && !u.adopted) {
+      int64_t last = std::max<int64_t>(u.created_ms, static_cast<int64_t>(flow.stats.used_ms));
+      if (now_ms - last > max_idle) idle.push_back(id);
+    }
+  }
+  // Flows the datapath no longer has (deleted by an operator, or the
+  // datapath restarted): forget them.
+  for (auto it = ukeys_.begin(); it != ukeys_.end();) {
+    if (!seen.count(it->first)) {
+      it = ukeys_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!idle.empty()) {
+    n_flows_evicted_ += idle.size();
+    DeleteUkeys(idle);
+  }
+  if (adopted_new && tables_loaded_ && !adoption_pending_) ScheduleRevalidation();
+}
+
+void SwitchImpl::ExpireRules() {
+  if (!tables_loaded_) return;
+  SteadyTime now = Now();
+  bool any = false;
+  for (const auto& [name, br] : bridges_) {
+    std::vector<RemovedRule> removed = br->tables().Expire(now);
+    if (removed.empty()) continue;
+    any = true;
+    n_rules_expired_ += removed.size();
+    br->NotifyFlowRemoved(removed, now);
+  }
+  if (any) ScheduleRevalidation();
+}
+
+void SwitchImpl::Periodic() {
+  if (!connected_) return;
+  PullStats();
+  ExpireRules();
+  KickUpcalls();
+}
+
+void SwitchImpl::Lost(const Error& error) {
+  if (!connected_) return;
+  connected_ = false;
+  vlog.Err("datapath connection lost: {}", error.ToString());
+  if (watched_fd_ >= 0) {
+    loop_.Remove(watched_fd_);
+    watched_fd_ = -1;
+  }
+}
+
+std::vector<std::pair<std::string, uint64_t>> SwitchImpl::Counters() const {
+  size_t n_rules = 0;
+  for (const auto& [name, br] : bridges_) n_rules += br->n_rules();
+  return {
+      {"upcalls_miss", n_upcalls_miss_},
+      {"upcalls_action", n_upcalls_action_},
+      {"upcalls_held", n_upcalls_held_},
+      {"upcalls_held_dropped", n_upcalls_dropped_},
+      {"upcalls_no_bridge", n_upcalls_no_bridge_},
+      {"flows_installed", n_flows_installed_},
+      {"flow_put_errors", n_flow_put_errors_},
+      {"flows_modified", n_flows_modified_},
+      {"flows_deleted", n_flows_deleted_},
+      {"flows_evicted_idle", n_flows_evicted_},
+      {"flows_adopted", n_flows_adopted_},
+      {"ukeys", ukeys_.size()},
+      {"revalidations", n_revalidations_},
+      {"ukeys_revalidated", n_ukeys_revalidated_},
+      {"stats_pulls", n_stats_pulls_},
+      {"packet_ins", n_packet_ins_},
+      {"packet_outs", n_packet_outs_},
+      {"executes", n_executes_},
+      {"rules", n_rules},
+      {"rules_expired", n_rules_expired_},
+  };
+}
+
+}  // namespace hsw::ofproto

@@ -1,0 +1,197 @@
+// The implementation of ofproto.h's Switch and Bridge (private to ofproto).
+//
+// SwitchImpl owns the datapath connection and, for every megaflow it knows
+// to be in the datapath, a ukey: the flow's (key, mask), its actions, the
+// rules its translation hit and the datapath stats last seen.  Ukeys are how
+// the revalidator finds the flows a table change affects, how datapath
+// statistics become rule counters, and how idle flows are found.
+//
+// Flows that were already in the datapath when the switch was created (left
+// by a previous hsw-vswitchd) become "adopted" ukeys: nothing is known about
+// the rules behind them, so they are neither revalidated nor evicted until
+// SetTablesLoaded(true) says the tables are complete; then each is
+// re-translated and kept, updated or deleted like any other.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dpif/dpif.h"
+#include "ofproto/flow_table.h"
+#include "ofproto/ofproto.h"
+#include "ofproto/rule.h"
+#include "ofproto/xlate.h"
+
+namespace hsw::ofproto {
+
+class SwitchImpl;
+
+class BridgeImpl : public Bridge {
+ public:
+  BridgeImpl(SwitchImpl* sw, std::string name, uint64_t datapath_id, uint32_t id);
+  ~BridgeImpl() override;
+
+  const std::string& name() const override { return name_; }
+  uint64_t datapath_id() const override { return datapath_id_; }
+  OfResult FlowMod(const ofp::FlowMod& flow_mod) override;
+  OfResult FlowModBatch(const std::vector<ofp::FlowMod>& flow_mods) override;
+  std::vector<ofp::FlowStats> DumpFlows(const ofp::FlowStatsRequest& request) const override;
+  ofp::AggregateStats Aggregate(const ofp::FlowStatsRequest& request) const override;
+  std::vector<ofp::TableStats> GetTableStats() const override;
+  std::vector<ofp::PortDesc> GetPortDescs() const override;
+  std::vector<ofp::PortStats> GetPortStats(uint32_t port_no) const override;
+  OfResult PacketOut(const ofp::PacketOut& packet_out) override;
+  std::vector<PortView> ListPorts() const override;
+  std::optional<uint32_t> FindOfport(const std::string& iface) const override;
+  size_t n_rules() const override { return tables_.n_rules(); }
+  void AddListener(BridgeListener* listener) override;
+  void RemoveListener(BridgeListener* listener) override;
+  std::string Trace(const FlowKey& key) override;
+
+  // --- for SwitchImpl ---
+  struct Port {
+    std::string name;
+    uint32_t dp_port = 0;
+    SteadyTime added{};
+    dpif::PortInfo info;  // as last listed by the datapath
+  };
+
+  uint32_t id() const { return id_; }
+  FlowTables& tables() { return tables_; }
+  std::map<uint32_t, Port>& ports() { return ports_; }
+  const std::map<uint32_t, uint32_t>& of_to_dp() const { return of_to_dp_; }
+  void RebuildPortMap();
+  // Changes whenever a translation through this bridge may have changed.
+  uint64_t generation() const { return tables_.generation() + port_generation_; }
+  void BumpPortGeneration() { ++port_generation_; }
+  XlateBridge xlate_bridge() {
+    return XlateBridge{id_, &tables_, &of_to_dp_};
+  }
+
+  void NotifyFlowRemoved(const std::vector<RemovedRule>& removed, SteadyTime now);
+  void NotifyPacketIn(const ofp::PacketIn& packet_in);
+  void NotifyPortStatus(uint8_t reason, const ofp::PortDesc& desc);
+  ofp::PortDesc MakePortDesc(uint32_t ofport, const Port& port) const;
+
+  uint64_t revalidated_generation = ~0ull;
+
+ private:
+  SwitchImpl* sw_;
+  std::string name_;
+  uint64_t datapath_id_;
+  uint32_t id_;
+  FlowTables tables_;
+  std::map<uint32_t, Port> ports_;           // by OpenFlow port
+  std::map<uint32_t, uint32_t> of_to_dp_;    // OpenFlow port -> datapath port
+  uint64_t port_generation_ = 0;
+  std::vector<BridgeListener*> listeners_;
+};
+
+class SwitchImpl : public Switch {
+ public:
+  SwitchImpl(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif, SwitchOptions options);
+  ~SwitchImpl() override;
+
+  Status Init();
+
+  Status AddBridge(const std::string& name, uint64_t datapath_id) override;
+  Status DeleteBridge(const std::string& name) override;
+  Bridge* FindBridge(const std::string& name) override;
+  std::vector<std::string> BridgeNames() const override;
+  Result<uint32_t> AddPort(const std::string& bridge, const std::string& iface,
+                           uint32_t ofport) override;
+  Status DeletePort(const std::string& bridge, const std::string& iface) override;
+  void Sync() override;
+  void SetTablesLoaded(bool loaded) override;
+  bool tables_loaded() const override { return tables_loaded_; }
+  bool datapath_connected() const override { return connected_; }
+  dpif::Dpif& dpif() override { return *dpif_; }
+  std::vector<std::pair<std::string, uint64_t>> Counters() const override;
+
+  // --- for BridgeImpl ---
+  void TablesChanged();
+  // Pulls datapath stats unless that was done very recently (flow dumps).
+  void RefreshStats();
+  Status ExecutePacket(dpif::Execute execute);
+  Result<std::vector<dpif::PortInfo>> ListDpPorts();
+  SteadyTime Now() const { return std::chrono::steady_clock::now(); }
+
+  // Test hooks: run one periodic pass now (stats, idle eviction, timeouts).
+  void RunPeriodicForTest() { Periodic(); }
+  size_t n_ukeys() const { return ukeys_.size(); }
+
+ private:
+  struct UkeyId {
+    FlowKey key;   // masked
+    FlowKey mask;
+    bool operator==(const UkeyId& o) const { return key == o.key && mask == o.mask; }
+  };
+  struct UkeyIdHash {
+    size_t operator()(const UkeyId& id) const;
+  };
+  struct Ukey {
+    DpActions actions;
+    uint32_t bridge_id = 0;      // 0: no bridge (drop flow) or not known yet
+    uint64_t generation = 0;     // the bridge's generation when translated
+    std::vector<RuleRef> rules;
+    dpif::FlowStats stats;       // as last seen
+    int64_t created_ms = 0;      // monotonic ms
+    bool adopted = false;        // found in the datapath, not yet revalidated
+  };
+  struct PortOwner {
+    BridgeImpl* bridge;
+    uint32_t ofport;
+  };
+
+  void OnUpcallFd();
+  void HandleUpcalls();
+  void ProcessUpcalls(std::vector<dpif::Upcall> upcalls);
+  void HandleActionUpcall(const dpif::Upcall& upcall);
+  // Translates a datapath key: finds the bridge by in_port.
+  void TranslateDp(const FlowKey& dp_key, XlateResult* result, BridgeImpl** bridge,
+                   bool count_stats);
+  void Revalidate(bool all);
+  void PullStats();
+  void ExpireRules();
+  void Periodic();
+  void ScheduleRevalidation();
+  void CreditStats(Ukey& ukey, const dpif::FlowStats& now_stats);
+  void AdoptFlow(const dpif::DpFlow& flow);
+  void DeleteUkeys(const std::vector<UkeyId>& ids);
+  BridgeImpl* BridgeById(uint32_t id);
+  void Lost(const Error& error);
+  void KickUpcalls();
+
+  EventLoop& loop_;
+  std::unique_ptr<dpif::Dpif> dpif_;
+  SwitchOptions options_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::map<std::string, std::unique_ptr<BridgeImpl>> bridges_;
+  std::unordered_map<uint32_t, BridgeImpl*> bridges_by_id_;
+  std::unordered_map<uint32_t, PortOwner> dp_ports_;
+  std::unordered_map<UkeyId, Ukey, UkeyIdHash> ukeys_;
+  std::deque<dpif::Upcall> held_upcalls_;  // while the tables are being loaded
+  uint32_t next_bridge_id_ = 1;
+  bool tables_loaded_ = true;
+  bool connected_ = true;
+  bool adoption_pending_ = false;  // adopted at Create, waiting for SetTablesLoaded(true)
+  bool revalidation_scheduled_ = false;
+  bool upcalls_posted_ = false;
+  int watched_fd_ = -1;
+  EventLoop::TimerId periodic_timer_ = 0;
+  SteadyTime last_stats_pull_{};
+
+  // Counters (names in Counters()).
+  uint64_t n_upcalls_miss_ = 0, n_upcalls_action_ = 0, n_upcalls_held_ = 0,
+           n_upcalls_dropped_ = 0, n_upcalls_no_bridge_ = 0;
+  uint64_t n_flows_installed_ = 0, n_flow_put_errors_ = 0, n_flows_modified_ = 0,
+           n_flows_deleted_ = 0, n_flows_evicted_ = 0, n_flows_adopted_ = 0;
+  uint64_t n_revalidations_ = 0, n_ukeys_revalidated_ = 0, n_stats_pulls_ = 0;
+  uint64_t n_packet_ins_ = 0, n_packet_outs_ = 0, n_rules_expired_ = 0, n_executes_ = 0;
+};
+
+}  // namespace hsw::ofproto
