@@ -1,0 +1,339 @@
+#include "ctl/ctl.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "common/fd.h"
+#include "common/version.h"
+#include "ctl/control_client.h"
+#include "ctl/dp_commands.h"
+
+namespace hsw::ctl {
+namespace {
+
+using json = nlohmann::json;
+
+// What each subcommand's parse fills in; the callbacks copy it into Command.
+struct Args {
+  std::string bridge, iface, flow, match, key_value, key, level, file;
+  std::vector<std::string> targets;
+  uint32_t ofport = 0;
+  bool strict = false;
+  bool names = false;
+};
+
+std::string DefaultRundir() {
+  const char* env = std::getenv("HSW_RUNDIR");
+  return env && *env ? env : "/run/hsw";
+}
+
+void PrintLines(const json& result, std::ostream& out) {
+  if (result.is_array()) {
+    for (const json& line : result) {
+      out << (line.is_string() ? line.get<std::string>() : line.dump()) << "\n";
+    }
+  } else if (result.is_string()) {
+    std::string text = result.get<std::string>();
+    out << text;
+    if (!text.empty() && text.back() != '\n') out << "\n";
+  } else if (!result.is_null()) {
+    out << result.dump(2) << "\n";
+  }
+}
+
+std::string JsonText(const json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+Result<std::string> ReadFlowFile(const std::string& file, std::istream& in) {
+  if (file == "-") {
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return buffer.str();
+  }
+  auto text = ReadFile(file);
+  if (!text) return Err("cannot read flow file {}: {}", file, std::strerror(text.error().code));
+  return *text;
+}
+
+}  // namespace
+
+std::string FormatShow(const json& show) {
+  std::string text;
+  auto get = [](const json& j, const char* key) -> json {
+    auto it = j.find(key);
+    return it == j.end() ? json() : *it;
+  };
+  text += fmt::format("hsw-vswitchd {} (pid {})", JsonText(get(show, "version")),
+                      JsonText(get(show, "pid")));
+  json loaded = get(show, "tables_loaded");
+  if (loaded.is_boolean()) {
+    text += loaded.get<bool>() ? ", tables loaded" : ", flow-restore-wait (tables not loaded)";
+  }
+  text += "\n";
+  if (json dp = get(show, "datapath"); dp.is_object()) {
+    text += fmt::format("datapath: {} ({} {}, pid {}, {})\n", JsonText(get(dp, "socket")),
+                        "hsw-datapath", JsonText(get(dp, "version")), JsonText(get(dp, "pid")),
+                        get(dp, "connected").is_boolean() && get(dp, "connected").get<bool>()
+                            ? "connected"
+                            : "DISCONNECTED");
+  }
+  if (json bridges = get(show, "bridges"); bridges.is_array()) {
+    for (const json& bridge : bridges) {
+      text += fmt::format("Bridge {}\n", JsonText(get(bridge, "name")));
+      text += fmt::format("    datapath_id: {}\n", JsonText(get(bridge, "datapath_id")));
+      if (json n = get(bridge, "n_rules"); !n.is_null()) {
+        text += fmt::format("    rules: {}\n", JsonText(n));
+      }
+      if (json controllers = get(bridge, "controllers"); controllers.is_array()) {
+        for (const json& c : controllers) text += fmt::format("    Controller \"{}\"\n", JsonText(c));
+      }
+      if (json ports = get(bridge, "ports"); ports.is_array()) {
+        for (const json& port : ports) {
+          text += fmt::format("    Port {}: ofport {}", JsonText(get(port, "name")),
+                              JsonText(get(port, "ofport")));
+          if (json dp_port = get(port, "dp_port"); !dp_port.is_null()) {
+            text += fmt::format(", datapath port {}", JsonText(dp_port));
+          }
+          text += "\n";
+        }
+      }
+    }
+  }
+  if (json settings = get(show, "settings"); settings.is_object() && !settings.empty()) {
+    text += "Settings:\n";
+    for (auto it = settings.begin(); it != settings.end(); ++it) {
+      text += fmt::format("    {}={}\n", it.key(), JsonText(it.value()));
+    }
+  }
+  // Counters come as [name, value] pairs to keep the daemon's order.
+  if (json counters = get(show, "counters"); !counters.empty()) {
+    text += "Counters:\n";
+    if (counters.is_array()) {
+      for (const json& pair : counters) {
+        if (pair.is_array() && pair.size() == 2) {
+          text += fmt::format("    {}: {}\n", JsonText(pair[0]), JsonText(pair[1]));
+        }
+      }
+    } else if (counters.is_object()) {
+      for (auto it = counters.begin(); it != counters.end(); ++it) {
+        text += fmt::format("    {}: {}\n", it.key(), JsonText(it.value()));
+      }
+    }
+  }
+  return text;
+}
+
+std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, std::ostream& out,
+                                            std::ostream& err) {
+  CLI::App app{"hsw-ctl: configure and inspect the hsw switch (hsw-vswitchd and hsw-datapath)",
+               "hsw-ctl"};
+  app.set_help_all_flag("--help-all", "print help for every command");
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may come after the command too
+
+  Command command;
+  command.rundir = DefaultRundir();
+  double timeout_s = 60;
+  app.add_option("--rundir", command.rundir,
+                 "directory of the daemons' sockets (env HSW_RUNDIR, default /run/hsw)");
+  app.add_option("--timeout", timeout_s, "seconds to wait for a reply (default 60)")
+      ->check(CLI::PositiveNumber);
+  bool version_flag = false;
+  app.add_flag("-V,--version", version_flag, "print the version and exit");
+
+  Args a;
+  // Each subcommand sets the method and params from `a` once parsed.
+  auto sub = [&](const std::string& name, const std::string& help, const std::string& method,
+                 std::function<json()> params) {
+    CLI::App* s = app.add_subcommand(name, help);
+    s->callback([&command, name, method, params] {
+      command.name = name;
+      command.method = method;
+      command.params = params ? params() : json::object();
+    });
+    return s;
+  };
+  auto bridge_param = [&] { return json{{"bridge", a.bridge}}; };
+
+  auto* add_br = sub("add-br", "create bridge BR", "add-br", bridge_param);
+  add_br->add_option("BR", a.bridge, "bridge name")->required();
+  auto* del_br = sub("del-br", "delete bridge BR and its ports", "del-br", bridge_param);
+  del_br->add_option("BR", a.bridge, "bridge name")->required();
+  sub("list-br", "print the bridges' names", "list-br", nullptr);
+
+  auto* add_port = sub("add-port", "add Linux interface IFACE to bridge BR", "add-port", [&] {
+    json p = {{"bridge", a.bridge}, {"iface", a.iface}};
+    if (a.ofport) p["ofport"] = a.ofport;
+    return p;
+  });
+  add_port->add_option("BR", a.bridge, "bridge name")->required();
+  add_port->add_option("IFACE", a.iface, "interface name")->required();
+  add_port->add_option("--ofport", a.ofport, "OpenFlow port number (default: lowest free)")
+      ->check(CLI::Range(1u, 0xfeffu));
+  auto* del_port = sub("del-port", "remove IFACE from bridge BR", "del-port",
+                       [&] { return json{{"bridge", a.bridge}, {"iface", a.iface}}; });
+  del_port->add_option("BR", a.bridge, "bridge name")->required();
+  del_port->add_option("IFACE", a.iface, "interface name")->required();
+  auto* list_ports = sub("list-ports", "print the ports of bridge BR", "list-ports", bridge_param);
+  list_ports->add_option("BR", a.bridge, "bridge name")->required();
+
+  auto* add_flow = sub("add-flow", "add one OpenFlow rule, in ovs-ofctl syntax", "add-flow",
+                       [&] { return json{{"bridge", a.bridge}, {"flow", a.flow}}; });
+  add_flow->add_option("BR", a.bridge, "bridge name")->required();
+  add_flow->add_option("FLOW", a.flow, "e.g. 'priority=100,in_port=1,actions=output:2'")
+      ->required();
+  auto* add_flows = sub("add-flows",
+                        "add the rules of FILE ('-' = stdin), all or none; the output of "
+                        "dump-flows is accepted",
+                        "add-flows", [&] { return json{{"bridge", a.bridge}}; });
+  add_flows->add_option("BR", a.bridge, "bridge name")->required();
+  add_flows->add_option("FILE", a.file, "flow file, one flow per line; '-' reads stdin")
+      ->required();
+  auto* del_flows = sub("del-flows", "delete the rules matching MATCH (all rules if none)",
+                        "del-flows", [&] {
+                          json p = {{"bridge", a.bridge}, {"strict", a.strict}};
+                          if (!a.match.empty()) p["match"] = a.match;
+                          return p;
+                        });
+  del_flows->add_option("BR", a.bridge, "bridge name")->required();
+  del_flows->add_option("MATCH", a.match, "e.g. 'table=0,in_port=1'");
+  del_flows->add_flag("--strict", a.strict, "match priority and fields exactly");
+  auto* dump_flows = sub("dump-flows", "print the rules (ovs-ofctl's layout)", "dump-flows", [&] {
+    json p = {{"bridge", a.bridge}};
+    if (!a.match.empty()) p["match"] = a.match;
+    if (a.names) p["names"] = true;
+    return p;
+  });
+  dump_flows->add_option("BR", a.bridge, "bridge name")->required();
+  dump_flows->add_option("MATCH", a.match, "only rules matching this");
+  dump_flows->add_flag("--names", a.names, "print port names instead of numbers");
+
+  auto* set = sub("set", "set a switch-wide setting, e.g. flow-restore-wait=false", "set", [&] {
+    auto eq = a.key_value.find('=');
+    return json{{"key", a.key_value.substr(0, eq)}, {"value", a.key_value.substr(eq + 1)}};
+  });
+  set->add_option("KEY=VALUE", a.key_value, "setting and its value")
+      ->required()
+      ->check(
+          [](const std::string& s) {
+            return s.find('=') == std::string::npos || s.front() == '='
+                       ? std::string("expected KEY=VALUE")
+                       : std::string();
+          },
+          "KEY=VALUE");
+  auto* get = sub("get", "print a switch-wide setting", "get",
+                  [&] { return json{{"key", a.key}}; });
+  get->add_option("KEY", a.key, "setting name")->required();
+  auto* set_controller =
+      sub("set-controller", "set bridge BR's controllers (none: remove them)", "set-controller",
+          [&] { return json{{"bridge", a.bridge}, {"targets", a.targets}}; });
+  set_controller->add_option("BR", a.bridge, "bridge name")->required();
+  set_controller->add_option("TARGET", a.targets, "tcp:IP:PORT or unix:PATH");
+
+  sub("show", "print bridges, ports, settings and counters", "show", nullptr);
+  auto* trace = sub("trace", "run a packet described by FLOW through BR's tables", "trace",
+                    [&] { return json{{"bridge", a.bridge}, {"flow", a.flow}}; });
+  trace->add_option("BR", a.bridge, "bridge name")->required();
+  trace->add_option("FLOW", a.flow, "the packet's fields, e.g. 'in_port=1,udp,nw_dst=10.0.0.2'")
+      ->required();
+
+  sub("dp-show",
+      "print the datapath's ports, flow count, lookups, upcalls and miss queue (works without "
+      "hsw-vswitchd)",
+      "", nullptr);
+  sub("dp-dump-flows", "print the datapath's megaflows with their statistics", "", nullptr);
+  sub("log-reopen", "make hsw-vswitchd reopen its log file (after rotation)", "log-reopen",
+      nullptr);
+  auto* vlog_set = sub("vlog/set", "set hsw-vswitchd's log level", "vlog/set",
+                       [&] { return json{{"level", a.level}}; });
+  vlog_set->alias("vlog-set");
+  vlog_set->add_option("LEVEL", a.level, "dbg, info, warn, err, emer or off")->required();
+  sub("version", "print the versions of hsw-ctl and the running daemons", "", nullptr);
+
+  try {
+    // CLI11 wants argv in reverse order for vector parsing; use its argc/argv form.
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out, err);
+  } catch (const CLI::ParseError& e) {
+    if (version_flag && e.get_name() == "RequiredError") {
+      out << "hsw-ctl " << kVersion << "\n";
+      return kExitOk;
+    }
+    app.exit(e, out, err);
+    return kExitUsage;
+  }
+  if (command.name == "add-flows") command.file = a.file;
+  command.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  return command;
+}
+
+int Run(const Command& command, std::istream& in, std::ostream& out, std::ostream& err) {
+  auto fail = [&](const std::string& message) {
+    err << "hsw-ctl: " << message << "\n";
+    return kExitFailure;
+  };
+  if (command.name == "dp-show" || command.name == "dp-dump-flows") {
+    std::string socket = command.rundir + "/datapath.sock";
+    auto text = command.name == "dp-show" ? DpShow(socket, command.timeout)
+                                          : DpDumpFlows(socket, command.timeout);
+    if (!text) return fail(text.error().message);
+    out << *text;
+    return kExitOk;
+  }
+
+  std::string path = command.rundir + "/vswitchd.ctl";
+  if (command.name == "version") {
+    out << "hsw-ctl " << kVersion << "\n";
+    auto client = ControlClient::Connect(path, command.timeout);
+    if (!client) return fail(client.error().message);
+    auto reply = client->Call("version");
+    if (!reply) return fail(reply.error().message);
+    out << JsonText(*reply) << "\n";
+    return kExitOk;
+  }
+
+  json params = command.params;
+  if (command.name == "add-flows") {
+    auto text = ReadFlowFile(command.file, in);
+    if (!text) return fail(text.error().message);
+    params["text"] = *text;
+    params["file"] = command.file == "-" ? "(stdin)" : command.file;
+  }
+  auto client = ControlClient::Connect(path, command.timeout);
+  if (!client) return fail(client.error().message);
+  auto reply = client->Call(command.method, params);
+  if (!reply) return fail(reply.error().message);
+
+  if (command.name == "show") {
+    out << FormatShow(*reply);
+  } else if (command.name == "list-ports") {
+    // ovs-vsctl prints names only; the ofports are in `show`.
+    for (const json& port : *reply) {
+      out << (port.is_object() ? JsonText(port.value("name", json())) : JsonText(port)) << "\n";
+    }
+  } else if (command.name == "add-port" && reply->is_object() && reply->contains("ofport")) {
+    // Quiet on success like ovs-vsctl, but scripts want the number chosen.
+    if (!command.params.contains("ofport")) out << JsonText((*reply)["ofport"]) << "\n";
+  } else {
+    PrintLines(*reply, out);
+  }
+  return kExitOk;
+}
+
+int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
+         std::ostream& err) {
+  auto parsed = ParseCommandLine(argc, argv, out, err);
+  if (auto* code = std::get_if<int>(&parsed)) return *code;
+  return Run(std::get<Command>(parsed), in, out, err);
+}
+
+}  // namespace hsw::ctl
