@@ -1,0 +1,260 @@
+#include "datapath/ports/af_packet_port.h"
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/log.h"
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
+namespace hsw::dp {
+namespace {
+
+const log::Module vlog("af_packet");
+
+// struct virtio_net_hdr from <linux/virtio_net.h>, which does not compile as
+// C++ (a member is named `class`).  Fields are in host byte order for
+// AF_PACKET on little-endian hosts (the legacy virtio layout).
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10);
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
+
+constexpr size_t kVnetHdrSize = sizeof(virtio_net_hdr);
+// Room in front of each frame for VLAN pushes done in place.
+constexpr int kReserve = 32;
+constexpr size_t kMaxTxBatch = 64;
+const int kOne = 1;
+
+Status SetOpt(int fd, int level, int name, int value, const char* what) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) < 0) return ErrnoErr("setsockopt {}", what);
+  return Ok();
+}
+
+Result<ifreq> IfReq(int fd, const std::string& name, unsigned long request, const char* what) {
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, request, &ifr) < 0) return ErrnoErr("{} {}", what, name);
+  return ifr;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name,
+                                                         AfPacketOptions options) {
+  if (name.empty() || name.size() >= IFNAMSIZ) return Err("'{}' is not an interface name", name);
+  unsigned ifindex = if_nametoindex(name.c_str());
+  if (ifindex == 0) return MakeError(fmt::format("no network interface named {}", name), ENODEV);
+  if (options.frame_size < 2048 || (options.frame_size & (options.frame_size - 1))) {
+    return Err("ring frame size {} must be a power of two of at least 2048", options.frame_size);
+  }
+
+  std::unique_ptr<AfPacketPort> port(new AfPacketPort());
+  port->name_ = name;
+  port->ifindex_ = ifindex;
+  // Protocol 0: the socket receives nothing until bind(), so the ring is set
+  // up before the first frame lands.
+  port->fd_ = UniqueFd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  int fd = port->fd_.get();
+  if (fd < 0) return ErrnoErr("socket(AF_PACKET) for {}", name);
+  HSW_TRY(SetOpt(fd, SOL_PACKET, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION TPACKET_V2"));
+  HSW_TRY(SetOpt(fd, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"));
+  HSW_TRY(SetOpt(fd, SOL_PACKET, PACKET_RESERVE, kReserve, "PACKET_RESERVE"));
+  if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &kOne, sizeof(int)) < 0) {
+    // Kernels before 4.20: our own transmissions come back; forwarding them
+    // would loop, so refuse rather than misbehave.
+    return ErrnoErr("setsockopt PACKET_IGNORE_OUTGOING on {} (needs Linux 4.20+)", name);
+  }
+  int sndbuf = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  }
+
+  tpacket_req req{};
+  req.tp_frame_size = options.frame_size;
+  req.tp_block_size = std::max<uint32_t>(options.frame_size, 1u << 16);
+  uint32_t per_block = req.tp_block_size / req.tp_frame_size;
+  req.tp_block_nr = std::max<uint32_t>(1, (options.frames + per_block - 1) / per_block);
+  req.tp_frame_nr = req.tp_block_nr * per_block;
+  if (setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0) {
+    return ErrnoErr("setsockopt PACKET_RX_RING ({} frames of {} bytes) on {}", req.tp_frame_nr,
+                    req.tp_frame_size, name);
+  }
+  port->ring_size_ = size_t{req.tp_block_size} * req.tp_block_nr;
+  void* ring = mmap(nullptr, port->ring_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    fd, 0);
+  if (ring == MAP_FAILED) return ErrnoErr("mmap of the RX ring of {}", name);
+  port->ring_ = static_cast<uint8_t*>(ring);
+  port->frame_size_ = req.tp_frame_size;
+  port->n_frames_ = req.tp_frame_nr;
+
+  // A switch port must see every frame, and must be up to pass any.
+  HSW_ASSIGN_OR_RETURN(ifreq flags, IfReq(fd, name, SIOCGIFFLAGS, "SIOCGIFFLAGS"));
+  if (!(flags.ifr_flags & IFF_UP)) {
+    flags.ifr_flags |= IFF_UP;
+    if (ioctl(fd, SIOCSIFFLAGS, &flags) < 0) return ErrnoErr("bringing {} up", name);
+  }
+  packet_mreq mreq{};
+  mreq.mr_ifindex = static_cast<int>(ifindex);
+  mreq.mr_type = PACKET_MR_PROMISC;
+  if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) < 0) {
+    return ErrnoErr("promiscuous mode on {}", name);
+  }
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = static_cast<int>(ifindex);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) {
+    return ErrnoErr("bind AF_PACKET socket to {}", name);
+  }
+  vlog.Dbg("{}: ring of {} frames x {} bytes", name, port->n_frames_, port->frame_size_);
+  return port;
+}
+
+AfPacketPort::~AfPacketPort() {
+  if (ring_) munmap(ring_, ring_size_);
+}
+
+size_t AfPacketPort::Receive(Packet* packets, size_t max) {
+  size_t n = 0;
+  while (n < max && n_held_ < n_frames_) {
+    uint8_t* frame = Frame(head_);
+    auto* hdr = reinterpret_cast<tpacket2_hdr*>(frame);
+    uint32_t status = __atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE);
+    if (!(status & TP_STATUS_USER)) break;
+    head_ = head_ + 1 == n_frames_ ? 0 : head_ + 1;
+    ++n_held_;
+    if (status & TP_STATUS_LOSING) {
+      tpacket_stats st{};
+      socklen_t len = sizeof(st);
+      if (getsockopt(fd_.get(), SOL_PACKET, PACKET_STATISTICS, &st, &len) == 0) {
+        stats_.rx_dropped += st.tp_drops;
+      }
+    }
+    uint8_t* data = frame + hdr->tp_mac;
+    virtio_net_hdr vnet;
+    std::memcpy(&vnet, data - kVnetHdrSize, kVnetHdrSize);
+    if (hdr->tp_snaplen < hdr->tp_len || vnet.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+      ++rx_counters_.oversize;
+      ++stats_.rx_dropped;
+      continue;
+    }
+    Packet& p = packets[n];
+    p.data = data;
+    p.size = hdr->tp_snaplen;
+    p.headroom = static_cast<uint32_t>(hdr->tp_mac - kVnetHdrSize - TPACKET2_HDRLEN);
+    p.csum_partial = vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.csum_start = vnet.csum_start;
+    p.csum_offset = vnet.csum_offset;
+    if ((status & TP_STATUS_VLAN_VALID) && p.headroom >= 4 && p.size >= 12) {
+      // The kernel took the tag out of the frame (VLAN offload); the flow key
+      // and the actions expect it in place.
+      uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? hdr->tp_vlan_tpid : ETH_P_8021Q;
+      std::memmove(p.data - 4, p.data, 12);
+      p.data -= 4;
+      p.size += 4;
+      p.headroom -= 4;
+      uint16_t be_tpid = htons(tpid), be_tci = htons(hdr->tp_vlan_tci);
+      std::memcpy(p.data + 12, &be_tpid, 2);
+      std::memcpy(p.data + 14, &be_tci, 2);
+      if (p.csum_partial) p.csum_start = static_cast<uint16_t>(p.csum_start + 4);
+    }
+    ++stats_.rx_packets;
+    stats_.rx_bytes += p.size;
+    ++n;
+  }
+  return n;
+}
+
+void AfPacketPort::ReleaseRx() {
+  uint32_t index = (head_ + n_frames_ - n_held_) % n_frames_;
+  for (uint32_t i = 0; i < n_held_; ++i) {
+    auto* hdr = reinterpret_cast<tpacket2_hdr*>(Frame(index));
+    __atomic_store_n(&hdr->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+    index = index + 1 == n_frames_ ? 0 : index + 1;
+  }
+  n_held_ = 0;
+}
+
+void AfPacketPort::Send(const TxFrame* frames, size_t n) {
+  static log::RateLimit rl(5);
+  virtio_net_hdr vnet[kMaxTxBatch];
+  iovec iov[kMaxTxBatch][2];
+  mmsghdr msgs[kMaxTxBatch];
+  while (n > 0) {
+    size_t batch = std::min(n, kMaxTxBatch);
+    for (size_t i = 0; i < batch; ++i) {
+      const TxFrame& f = frames[i];
+      vnet[i] = virtio_net_hdr{};
+      if (f.csum_partial) {
+        vnet[i].flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        vnet[i].csum_start = f.csum_start;
+        vnet[i].csum_offset = f.csum_offset;
+      }
+      iov[i][0] = {&vnet[i], kVnetHdrSize};
+      iov[i][1] = {const_cast<uint8_t*>(f.data), f.size};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_iov = iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 2;
+    }
+    size_t done = 0;
+    while (done < batch) {
+      int sent = sendmmsg(fd_.get(), msgs + done, static_cast<unsigned>(batch - done), MSG_DONTWAIT);
+      if (sent <= 0) {
+        if (sent < 0 && errno == EINTR) continue;
+        int err = sent < 0 ? errno : EAGAIN;
+        size_t lost = batch - done;
+        if (err == EAGAIN || err == ENOBUFS) {
+          stats_.tx_dropped += lost;  // the interface's queue is full
+        } else {
+          stats_.tx_errors += lost;
+          if (rl.Allow()) vlog.Warn("{}: sendmmsg: {}", name_, std::strerror(err));
+        }
+        break;
+      }
+      for (int i = 0; i < sent; ++i) {
+        ++stats_.tx_packets;
+        stats_.tx_bytes += frames[done + static_cast<size_t>(i)].size;
+      }
+      done += static_cast<size_t>(sent);
+    }
+    frames += batch;
+    n -= batch;
+  }
+}
+
+dpif::PortInfo AfPacketPort::Info() const {
+  dpif::PortInfo info;
+  info.name = name_;
+  info.type = "af_packet";
+  info.ifindex = ifindex_;
+  info.stats = stats_;
+  int fd = fd_.get();
+  if (auto mtu = IfReq(fd, name_, SIOCGIFMTU, "SIOCGIFMTU")) info.mtu = static_cast<uint32_t>(mtu->ifr_mtu);
+  if (auto hw = IfReq(fd, name_, SIOCGIFHWADDR, "SIOCGIFHWADDR")) {
+    std::memcpy(info.hw_addr, hw->ifr_hwaddr.sa_data, 6);
+  }
+  if (auto flags = IfReq(fd, name_, SIOCGIFFLAGS, "SIOCGIFFLAGS")) {
+    info.link_up = (flags->ifr_flags & IFF_UP) && (flags->ifr_flags & IFF_RUNNING);
+  }
+  return info;
+}
+
+}  // namespace hsw::dp
