@@ -320,14 +320,14 @@ Result<std::pair<FieldValue, std::optional<FieldValue>>> ParseValueMask(const Fi
   return std::make_pair(value, std::optional<FieldValue>(*mask));
 }
 
-// TCP flag names in bit order, as ovs-ofctl prints them.
-constexpr const char* kTcpFlagNames[] = {"fin", "syn", "rst", "psh", "ack",
-                                         "urg", "ece", "cwr", "ns"};
+// TCP flag names in bit order, as ovs-ofctl prints them (the three reserved
+// bits by value).
+constexpr const char* kTcpFlagNames[] = {"fin", "syn", "rst", "psh",   "ack",   "urg",
+                                         "ece", "cwr", "ns",  "[200]", "[400]", "[800]"};
 constexpr uint16_t kTcpFlagsAll = 0x0fff;
-constexpr uint16_t kTcpFlagsNamed = 0x01ff;
 
 int TcpFlagBit(std::string_view name) {
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < 12; ++i) {
     if (name == kTcpFlagNames[i]) return 1 << i;
   }
   return 0;
@@ -354,14 +354,21 @@ Result<std::pair<uint16_t, uint16_t>> ParseTcpFlags(std::string_view s) {
     }
     return std::make_pair(value, mask);
   }
-  if (std::isalpha(static_cast<unsigned char>(s[0]))) {
+  if (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '[' ||
+      s.find('|') != std::string_view::npos) {
     uint16_t value = 0;
     size_t pos = 0;
     while (pos <= s.size()) {
       size_t end = s.find('|', pos);
       std::string_view name = s.substr(pos, end == std::string_view::npos ? end : end - pos);
       int bit = TcpFlagBit(name);
-      if (!bit) return Err("tcp_flags: unknown flag '{}'", name);
+      if (!bit) {
+        auto n = ParseUint(name, kTcpFlagsAll, "tcp_flags");
+        if (!n || name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) {
+          return Err("tcp_flags: unknown flag '{}'", name);
+        }
+        bit = static_cast<int>(*n);
+      }
       value |= bit;
       if (end == std::string_view::npos) break;
       pos = end + 1;
@@ -583,9 +590,14 @@ class MatchBuilder {
     for (const auto& [name, req] : uses_) {
       if (!Satisfied(req, m_)) return Err("{} requires {}", name, req.text);
     }
-    // An untagged match says nothing about the priority bits.
-    if ((m_.mask.vlan_tci & kVlanCfi) && !(m_.key.vlan_tci & kVlanCfi)) {
-      m_.mask.vlan_tci &= 0x1fff;
+    // Keep to what OpenFlow 1.3 can carry, as ovs-ofctl does: VID and the
+    // present bit take any mask (OXM vlan_vid), the priority exists only on
+    // a tagged match and only exact (OXM vlan_pcp), and an untagged match
+    // says nothing about the priority.
+    if (m_.mask.vlan_tci & kVlanPcpMask) {
+      bool tagged = (m_.mask.vlan_tci & kVlanCfi) && (m_.key.vlan_tci & kVlanCfi);
+      m_.mask.vlan_tci = static_cast<uint16_t>(tagged ? m_.mask.vlan_tci | kVlanPcpMask
+                                                      : m_.mask.vlan_tci & 0x1fff);
     }
     // ICMP type and code are 8 bits of tp_src/tp_dst.
     if (IsIcmpMatch(m_)) {
@@ -634,7 +646,7 @@ class ActionParser {
     int rank = 0;
     const char* last = "apply_actions";
     bool saw_drop = false;
-    vlan_ = MatchHasVlan(match_);
+    vlan_depth_ = MatchHasVlan(match_) ? 1 : 0;
     while (true) {
       HSW_ASSIGN_OR_RETURN(std::optional<Token> tok, lex.Next());
       if (!tok) break;
@@ -668,9 +680,10 @@ class ActionParser {
         case 2: {
           if (!tok->parens) return Err("write_actions needs a list in parentheses ('{}')", tok->text);
           Actions acts;
-          bool saved_vlan = vlan_;
+          // Write-actions run on the packet as the apply-actions left it.
+          int saved_depth = vlan_depth_;
           HSW_TRY(ParseList(tok->value, acts));
-          vlan_ = saved_vlan;
+          vlan_depth_ = saved_depth;
           ins.write_actions = std::move(acts);
           break;
         }
@@ -775,7 +788,7 @@ class ActionParser {
     if (id == FieldId::kEthType || id == FieldId::kIpProto || id == FieldId::kTcpFlags) {
       return Err("field {} is read-only ('{}')", name, text);
     }
-    if (id == FieldId::kVlanPcp && !vlan_) {
+    if ((id == FieldId::kVlanPcp || id == FieldId::kVlanVid) && vlan_depth_ == 0) {
       return Err("'{}' requires a VLAN tag (match dl_vlan or push_vlan first)", text);
     }
     const FieldInfo& fi = GetFieldInfo(id);
@@ -869,18 +882,22 @@ class ActionParser {
       HSW_TRY(need_value());
       bool vid = key == "mod_vlan_vid";
       HSW_ASSIGN_OR_RETURN(uint64_t n, ParseUint(v, vid ? kVlanVidMask : 7, key));
-      if (!vlan_) {
+      if (vlan_depth_ == 0) {
         // As ovs-ofctl: a frame that may be untagged gets a tag first.
         out.push_back(ActPushVlan{kEthTypeVlan});
-        vlan_ = true;
+        vlan_depth_ = 1;
       }
       if (vid) return SetField(out, FieldId::kVlanVid, FieldValue::FromUint(kVlanCfi | n, 2));
       return SetField(out, FieldId::kVlanPcp, FieldValue::FromUint(n, 1));
     }
     if (key == "strip_vlan" || key == "pop_vlan") {
       HSW_TRY(no_value());
+      // ovs-ofctl's consistency rule: only pop a tag the match guarantees.
+      if (vlan_depth_ == 0) {
+        return Err("'{}' requires a VLAN tag (match dl_vlan or push_vlan first)", tok.text);
+      }
       out.push_back(ActPopVlan{});
-      vlan_ = false;
+      --vlan_depth_;
       return Ok();
     }
     if (key == "push_vlan") {
@@ -889,12 +906,18 @@ class ActionParser {
       if (n != kEthTypeVlan && n != kEthTypeQinQ) {
         return Err("push_vlan: ethertype {} is not 0x8100 or 0x88a8", v);
       }
+      if (vlan_depth_ >= 2) return Err("'{}': at most two VLAN tags are supported", tok.text);
       out.push_back(ActPushVlan{static_cast<uint16_t>(n)});
-      vlan_ = true;
+      ++vlan_depth_;
       return Ok();
     }
     if (key == "dec_ttl") {
-      if (tok.has_value && !v.empty()) return Err("dec_ttl: controller ids are not supported ('{}')", tok.text);
+      if (tok.has_value && !v.empty()) {
+        return Err("dec_ttl: controller ids are not supported ('{}')", tok.text);
+      }
+      if (!Satisfied(Req({kEthTypeIpv4, kEthTypeIpv6}, {}, ""), match_)) {
+        return Err("'{}' requires ip or ipv6 in the match", tok.text);
+      }
       out.push_back(ActDecNwTtl{});
       return Ok();
     }
@@ -936,7 +959,9 @@ class ActionParser {
   const Match& match_;
   const PortByName& ports_;
   int table_id_;  // -1 when the flow may be in any table
-  bool vlan_ = false;
+  // VLAN tags the packet is known to carry at this point of the action list:
+  // set_field on VLAN fields and pop_vlan need one, as ovs-ofctl checks.
+  int vlan_depth_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -1156,29 +1181,25 @@ void PutMasked16(std::vector<std::string>& out, const char* name, uint16_t v, ui
   }
 }
 
+// Exact: "syn|ack" ("0" for none); masked: "+syn-ack" over the masked bits.
 std::string TcpFlags(uint16_t v, uint16_t m) {
-  if (m == kTcpFlagsAll && !(v & ~kTcpFlagsNamed)) {
-    if (!v) return "0";
-    std::string s;
-    for (int i = 0; i < 9; ++i) {
+  std::string s;
+  if ((m & kTcpFlagsAll) == kTcpFlagsAll) {
+    for (int i = 0; i < 12; ++i) {
       if (v & (1 << i)) {
         if (!s.empty()) s += '|';
         s += kTcpFlagNames[i];
       }
     }
-    return s;
+    return s.empty() ? "0" : s;
   }
-  if (!(m & ~kTcpFlagsNamed)) {
-    std::string s;
-    for (int i = 0; i < 9; ++i) {
-      if (m & (1 << i)) {
-        s += (v & (1 << i)) ? '+' : '-';
-        s += kTcpFlagNames[i];
-      }
+  for (int i = 0; i < 12; ++i) {
+    if (m & (1 << i)) {
+      s += (v & (1 << i)) ? '+' : '-';
+      s += kTcpFlagNames[i];
     }
-    return s;
   }
-  return fmt::format("{:#x}/{:#x}", v, m);
+  return s;
 }
 
 // ovs-ofctl's name for a field in set_field (OVS's meta-flow names).

@@ -159,6 +159,10 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
       {"priority=0,actions=drop", "priority=0 actions=drop"},
       {"tcp,tcp_flags=0x12/0xff,actions=drop", "tcp,tcp_flags=-fin+syn-rst-psh+ack-urg-ece-cwr actions=drop"},
       {"tcp,tcp_flags=0x12,actions=drop", "tcp,tcp_flags=syn|ack actions=drop"},
+      {"tcp,tcp_flags=0x212,actions=drop", "tcp,tcp_flags=syn|ack|[200] actions=drop"},
+      {"tcp,tcp_flags=0xe00/0xe00,actions=drop", "tcp,tcp_flags=+[200]+[400]+[800] actions=drop"},
+      {"tcp,tcp_flags=0/0xfff,actions=drop", "tcp,tcp_flags=0 actions=drop"},
+      {"tcp,tcp_flags=0x200|syn,actions=drop", "tcp,tcp_flags=syn|[200] actions=drop"},
       {"ip,nw_tos=5,actions=drop", "ip,nw_tos=4 actions=drop"},
       {"dl_vlan=0xfff,actions=drop", "dl_vlan=4095 actions=drop"},
       {"vlan_tci=0x5005,actions=drop", "dl_vlan=5,dl_vlan_pcp=2 actions=drop"},
@@ -195,6 +199,11 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
       {"dl_vlan=3,actions=set_field:5->vlan_pcp", "dl_vlan=3 actions=set_field:5->vlan_pcp"},
       {"sctp,actions=set_field:5->sctp_src", "sctp actions=set_field:5->sctp_src"},
       {"in_port=NONE,actions=drop", "in_port=ANY actions=drop"},
+      {"vlan_tci=0x2000/0x2000,actions=drop", "actions=drop"},
+      {"vlan_tci=0x3000/0x7000,actions=drop", "dl_vlan_pcp=1 actions=drop"},
+      {"vlan_tci=0x0000/0xf000,actions=drop", "vlan_tci=0x0000/0x1000 actions=drop"},
+      {"vlan_tci=0x1005/0x100f,actions=drop", "vlan_tci=0x1005/0x100f actions=drop"},
+      {"vlan_tci=0x1408/0x9669,actions=drop", "vlan_tci=0x1408/0xf669 actions=drop"},
   };
   for (const auto& c : cases) {
     FlowMod fm = MustParse(c.in);
@@ -213,6 +222,7 @@ TEST(FlowText, RoundTripsManyFlows) {
       "in_port=\"my port\",actions=output:\"my port\",output:\"42\"",
       "table=5,priority=7,cookie=0xabc,idle_timeout=3,hard_timeout=4,send_flow_rem,check_overlap,"
       "reset_counts,no_packet_counts,no_byte_counts,ip,actions=dec_ttl,normal",
+      "dl_vlan=9,actions=pop_vlan,mod_vlan_vid:3,set_field:4098->vlan_vid,push_vlan:0x88a8",
       "ipv6,ipv6_src=2001:db8::1,ipv6_dst=fe80::/10,nw_ttl=1,actions=flood",
       "udp6,tp_dst=53,actions=set_field:fe80::1->ipv6_dst,output:3",
       "tcp6,tcp_flags=+syn,actions=set_field:443->tcp_dst",
@@ -326,6 +336,10 @@ TEST(FlowText, ErrorsNameTheTokenAndTheFlow) {
       {"ip,actions=mod_tp_src:1", "requires tcp, udp or sctp in the match"},
       {"actions=mod_nw_src:1.2.3.4", "requires ip in the match"},
       {"actions=set_field:5->vlan_pcp", "requires a VLAN tag"},
+      {"actions=set_field:4097->vlan_vid", "requires a VLAN tag"},
+      {"actions=pop_vlan", "requires a VLAN tag"},
+      {"dl_vlan=1,actions=push_vlan:0x8100,push_vlan:0x8100", "at most two VLAN tags"},
+      {"arp,actions=dec_ttl", "requires ip or ipv6"},
       {"tcp,actions=set_field:0x800->eth_type", "read-only"},
       {"actions=set_field:1->nosuch", "unknown field 'nosuch'"},
       {"actions=set_field:1", "missing '->'"},
@@ -546,7 +560,7 @@ class RandomFlows {
 
     // Actions valid for this match.
     // Write-actions see the packet as the apply-actions left it.
-    bool vlan = (fm.match.mask.vlan_tci & kVlanCfi) && (fm.match.key.vlan_tci & kVlanCfi);
+    int vlan = (fm.match.mask.vlan_tci & kVlanCfi) && (fm.match.key.vlan_tci & kVlanCfi) ? 1 : 0;
     fm.instructions.apply = RandActions(proto, ip4, ip6, arp, vlan);
     if (Pick(4) == 0) fm.instructions.clear_actions = true;
     if (Pick(4) == 0) fm.instructions.write_actions = RandActions(proto, ip4, ip6, arp, vlan);
@@ -566,7 +580,7 @@ class RandomFlows {
   }
   std::string RandIp() { return fmt::format("{}.{}.{}.{}", Pick(256), Pick(256), Pick(256), Pick(256)); }
 
-  Actions RandActions(const std::string& proto, bool ip4, bool ip6, bool arp, bool& vlan) {
+  Actions RandActions(const std::string& proto, bool ip4, bool ip6, bool arp, int& vlan) {
     Actions acts;
     size_t n = Pick(6);
     for (size_t i = 0; i < n; ++i) {
@@ -580,14 +594,20 @@ class RandomFlows {
         }
         case 2: acts.push_back(ActOutput{kPortController, static_cast<uint16_t>(Pick(65536))}); break;
         case 3:
-          acts.push_back(ActPushVlan{Pick(2) ? uint16_t{0x8100} : uint16_t{0x88a8}});
-          vlan = true;
+          if (vlan < 2) {
+            acts.push_back(ActPushVlan{Pick(2) ? uint16_t{0x8100} : uint16_t{0x88a8}});
+            ++vlan;
+          }
           break;
         case 4:
-          acts.push_back(ActPopVlan{});
-          vlan = false;
+          if (vlan > 0) {
+            acts.push_back(ActPopVlan{});
+            --vlan;
+          }
           break;
-        case 5: acts.push_back(ActDecNwTtl{}); break;
+        case 5:
+          if (ip4 || ip6) acts.push_back(ActDecNwTtl{});
+          break;
         case 6: {
           FieldValue mac;
           mac.size = 6;
@@ -596,7 +616,11 @@ class RandomFlows {
           break;
         }
         case 7:
-          if (vlan) {
+          if (vlan == 0) {
+            acts.push_back(ActPushVlan{0x8100});
+            vlan = 1;
+          }
+          if (Pick(2)) {
             acts.push_back(ActSetField{FieldId::kVlanPcp, FieldValue::FromUint(Pick(8), 1)});
           } else {
             acts.push_back(
