@@ -24,6 +24,18 @@ inline uint64_t Finish(uint64_t h) {
   return h;
 }
 
+// Staged lookup (as OVS does): a subtable's mask words are examined in
+// stages, from the fields most pipelines split on first (metadata, in_port,
+// VLAN, eth_type) to the ones that most multiply megaflows (L4 ports) last.
+// Word layout of FlowKey: 0 metadata; 1 in_port, vlan_tci, eth_type; 2-3
+// Ethernet addresses and nw_proto/tos/ttl/frag; 4 L4 ports and TCP flags;
+// 5 IPv4 addresses; 6-9 IPv6 addresses; 10-11 ARP addresses.
+struct Stage {
+  uint8_t first, last;  // word range [first, last)
+};
+constexpr Stage kStages[] = {{0, 2}, {2, 4}, {5, 12}, {4, 5}};
+constexpr size_t kNumStages = sizeof(kStages) / sizeof(kStages[0]);
+
 // Rule a beats rule b.
 inline bool Better(const ClsRule* a, const ClsRule* b) {
   return a->priority > b->priority || (a->priority == b->priority && a->seq < b->seq);
@@ -35,8 +47,14 @@ inline bool Better(const ClsRule* a, const ClsRule* b) {
 // heads; each head starts a chain of rules with the same masked key, best first.
 struct Classifier::Subtable {
   FlowKey mask;
-  uint8_t words[FlowKey::kWords];  // indexes of the mask's nonzero words
+  // The mask's nonzero words in stage order, and where each stage ends.
+  uint8_t words[FlowKey::kWords];
   uint8_t n_words = 0;
+  uint8_t stage_end[kNumStages];
+  uint8_t n_stages = 0;
+  // For every stage but the last: how many rules have each partial hash
+  // (the hash of their key over the words of this and earlier stages).
+  std::vector<std::unordered_map<uint64_t, uint32_t>> stage_index;
   uint32_t max_priority = 0;
   std::map<uint32_t, uint32_t> priorities;  // priority -> number of rules
   size_t n_rules = 0;
@@ -49,19 +67,54 @@ struct Classifier::Subtable {
   size_t n_buckets = 0;
 
   explicit Subtable(const FlowKey& m) : mask(m) {
-    for (size_t i = 0; i < FlowKey::kWords; ++i) {
-      if (KeyWord(mask, i)) words[n_words++] = static_cast<uint8_t>(i);
+    for (const auto& stage : kStages) {
+      for (uint8_t i = stage.first; i < stage.last; ++i) {
+        if (KeyWord(mask, i)) words[n_words++] = i;
+      }
+      if (n_stages == 0 || n_words > stage_end[n_stages - 1]) stage_end[n_stages++] = n_words;
     }
+    if (n_stages > 0) stage_index.resize(n_stages - 1);
   }
 
-  uint64_t Hash(const FlowKey& key) const {
+  // Final hash of a key; also fills partial[] with the per-stage hashes if asked.
+  uint64_t Hash(const FlowKey& key, uint64_t* partial = nullptr) const {
     uint64_t h = n_words;
-    for (uint8_t k = 0; k < n_words; ++k) {
-      uint8_t i = words[k];
-      h = Mix(h, KeyWord(key, i) & KeyWord(mask, i));
+    uint8_t k = 0;
+    for (uint8_t s = 0; s < n_stages; ++s) {
+      for (; k < stage_end[s]; ++k) h = Mix(h, KeyWord(key, words[k]) & KeyWord(mask, words[k]));
+      if (partial) partial[s] = Finish(h);
     }
     return Finish(h);
   }
+
+  // The rule chain matching `key` (nullptr if none), ORing into *consulted
+  // the mask words this took.  A stage whose partial hash no rule has ends
+  // the search early, so later stages' bits (L3 addresses, L4 ports) are not
+  // consulted for packets that already differ in, say, in_port.
+  const ClsRule* Find(const FlowKey& key, FlowKey* consulted) const {
+    uint64_t h = n_words;
+    uint8_t k = 0;
+    for (uint8_t s = 0; s < n_stages; ++s) {
+      for (; k < stage_end[s]; ++k) h = Mix(h, KeyWord(key, words[k]) & KeyWord(mask, words[k]));
+      if (s + 1 < n_stages && !stage_index[s].count(Finish(h))) {
+        Consult(consulted, k);
+        return nullptr;
+      }
+    }
+    Consult(consulted, n_words);
+    if (slots.empty()) return nullptr;
+    uint64_t hash = Finish(h);
+    return slots[Probe(key, hash)].head;
+  }
+
+  void Consult(FlowKey* consulted, uint8_t n) const {
+    if (!consulted) return;
+    for (uint8_t k = 0; k < n; ++k) {
+      uint8_t i = words[k];
+      SetKeyWord(*consulted, i, KeyWord(*consulted, i) | KeyWord(mask, i));
+    }
+  }
+
   // rule_key is masked; key is not.
   bool Equal(const FlowKey& rule_key, const FlowKey& key) const {
     uint64_t diff = 0;
@@ -103,7 +156,9 @@ struct Classifier::Subtable {
 
   void Insert(ClsRule* rule) {
     if ((n_buckets + 1) * 4 > slots.size() * 3) Grow();
-    uint64_t h = Hash(rule->key);
+    uint64_t partial[kNumStages];
+    uint64_t h = Hash(rule->key, partial);
+    for (size_t s = 0; s + 1 < n_stages; ++s) ++stage_index[s][partial[s]];
     size_t i = Probe(rule->key, h);
     Slot& s = slots[i];
     if (!s.head) {
@@ -126,7 +181,12 @@ struct Classifier::Subtable {
   }
 
   void Remove(ClsRule* rule) {
-    uint64_t h = Hash(rule->key);
+    uint64_t partial[kNumStages];
+    uint64_t h = Hash(rule->key, partial);
+    for (size_t s = 0; s + 1 < n_stages; ++s) {
+      auto it = stage_index[s].find(partial[s]);
+      if (--it->second == 0) stage_index[s].erase(it);
+    }
     size_t i = Probe(rule->key, h);
     Slot& s = slots[i];
     assert(s.head);
@@ -251,14 +311,7 @@ const ClsRule* Classifier::Lookup(const FlowKey& key, FlowKey* consulted) const 
   const ClsRule* best = nullptr;
   for (const Entry& e : by_priority_) {
     if (best && e.max_priority <= best->priority) break;
-    const Subtable* st = e.subtable;
-    if (consulted) {
-      for (uint8_t k = 0; k < st->n_words; ++k) {
-        uint8_t i = st->words[k];
-        SetKeyWord(*consulted, i, KeyWord(*consulted, i) | KeyWord(st->mask, i));
-      }
-    }
-    const ClsRule* head = st->FindBucket(key);
+    const ClsRule* head = e.subtable->Find(key, consulted);
     if (head && (!best || Better(head, best))) best = head;
   }
   return best;

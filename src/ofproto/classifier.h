@@ -13,7 +13,11 @@
 // any packet that agrees with this one on them gets the same rule from this
 // classifier -- which is what lets the datapath cache the decision for all of
 // them.  Subtables that were skipped because they could not win contribute
-// nothing.
+// nothing.  Within a subtable the mask is examined in stages (metadata and
+// in_port first, L4 ports last, as in OVS): if no rule of the subtable agrees
+// with the packet on the first stages, the later stages' bits are not
+// consulted.  So a rule on "in_port=1,tcp,tp_dst=80" does not make the
+// megaflows of packets from port 2 match on TCP ports.
 //
 // Ties: among rules of equal priority with identical match, the earlier one
 // (lower seq) wins.  Equal-priority rules with different masks that both match

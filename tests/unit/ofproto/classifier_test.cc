@@ -102,6 +102,7 @@ TEST_P(ClassifierRandomTest, MatchesReferenceAndMasksAreMinimalAndSound) {
   }
   ASSERT_EQ(cls.size(), static_cast<size_t>(kRules));
 
+  int narrower = 0;
   auto check = [&](int n_packets) {
     int hits = 0;
     for (int p = 0; p < n_packets; ++p) {
@@ -112,17 +113,19 @@ TEST_P(ClassifierRandomTest, MatchesReferenceAndMasksAreMinimalAndSound) {
       ASSERT_EQ(got, want) << "packet " << FormatDpKey(pkt);
       if (got) ++hits;
 
-      // No bit that the lookup did not need: exactly the masks of the rules
-      // that could have beaten the winner, plus the winner's own.
+      // No bit that the lookup did not need: at most the masks of the rules
+      // that could have beaten the winner, plus the winner's own (staged
+      // lookup may consult less), and always all of the winner's.
       FlowKey expected = FlowKey::Zero();
       for (const ClsRule* r : live) {
         if (!want || r->priority > want->priority || r == want) expected = MaskUnion(expected, r->mask);
       }
       ASSERT_TRUE(MaskIsSubset(consulted, expected));
-      ASSERT_EQ(consulted, expected);
+      if (want) ASSERT_TRUE(MaskIsSubset(want->mask, consulted));
+      if (consulted != expected) ++narrower;
 
       // Sound: every packet that agrees on the consulted bits gets the same rule.
-      for (int k = 0; k < 20; ++k) {
+      for (int k = 0; k < 10; ++k) {
         FlowKey other = Perturb(gen, pkt, consulted);
         ASSERT_EQ(Reference(live, other), want);
         FlowKey unused = FlowKey::Zero();
@@ -132,6 +135,7 @@ TEST_P(ClassifierRandomTest, MatchesReferenceAndMasksAreMinimalAndSound) {
     EXPECT_GT(hits, n_packets / 4) << "the test's domains should make most packets match";
   };
   check(1500);
+  EXPECT_GT(narrower, 0) << "staged lookup should sometimes consult fewer bits";
 
   // Remove a random half and check again (subtables shrink, priorities reorder).
   std::shuffle(live.begin(), live.end(), gen.rng);
@@ -249,6 +253,45 @@ TEST(ClassifierTest, EarlyStopSkipsLowerPrioritySubtables) {
   EXPECT_EQ(consulted.in_port, 0xffffffffu);
   cls.Remove(&low);
   cls.Remove(&high);
+}
+
+TEST(ClassifierTest, StagedLookupDoesNotConsultLaterStagesOnEarlyMismatch) {
+  Classifier cls;
+  ClsRule web, port2;
+  web.mask.in_port = 0xffffffff;
+  web.mask.eth_type = 0xffff;
+  web.mask.nw_proto = 0xff;
+  web.mask.tp_dst = 0xffff;
+  web.key.in_port = 1;
+  web.key.eth_type = kEthTypeIpv4;
+  web.key.nw_proto = kIpProtoTcp;
+  web.key.tp_dst = 80;
+  web.priority = 200;
+  port2.mask.in_port = 0xffffffff;
+  port2.key.in_port = 2;
+  port2.priority = 100;
+  cls.Insert(&web);
+  cls.Insert(&port2);
+  FlowKey pkt = FlowKey::Zero();
+  pkt.in_port = 2;
+  pkt.eth_type = kEthTypeIpv4;
+  pkt.nw_proto = kIpProtoTcp;
+  pkt.tp_dst = 80;
+  FlowKey consulted = FlowKey::Zero();
+  EXPECT_EQ(cls.Lookup(pkt, &consulted), &port2);
+  EXPECT_EQ(consulted.in_port, 0xffffffffu);
+  EXPECT_EQ(consulted.nw_proto, 0) << "stage 2 not reached";
+  EXPECT_EQ(consulted.tp_dst, 0) << "stage 4 not reached";
+  pkt.in_port = 1;
+  consulted = FlowKey::Zero();
+  EXPECT_EQ(cls.Lookup(pkt, &consulted), &web);
+  EXPECT_EQ(consulted.tp_dst, 0xffff);
+  pkt.tp_dst = 81;
+  consulted = FlowKey::Zero();
+  EXPECT_EQ(cls.Lookup(pkt, &consulted), nullptr);
+  EXPECT_EQ(consulted.tp_dst, 0xffff) << "the last stage decided";
+  cls.Remove(&web);
+  cls.Remove(&port2);
 }
 
 TEST(ClassifierTest, Overlap) {
