@@ -1,0 +1,567 @@
+#include "vswitchd/vswitchd.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+
+#include "common/log.h"
+#include "common/version.h"
+#include "dpif/dpif_client.h"
+#include "openflow/flow_text.h"
+
+namespace hsw::vswitchd {
+namespace {
+
+const log::Module vlog("vswitchd");
+using json = nlohmann::json;
+
+constexpr const char* kFlowRestoreWait = "flow-restore-wait";
+
+// flow_text's errors read "flow '<text>': <problem>"; the control socket's
+// say which command and bridge: "add-flow br0 '<text>': <problem>".
+std::string FlowError(const std::string& command, const std::string& bridge,
+                      const std::string& flow, const std::string& message) {
+  constexpr std::string_view kPrefix = "flow '";
+  if (message.rfind(kPrefix, 0) == 0) {
+    return fmt::format("{} {} {}", command, bridge, message.substr(kPrefix.size() - 1));
+  }
+  return fmt::format("{} {} '{}': {}", command, bridge, flow, message);
+}
+
+std::string OfpErrorText(const ofp::OfpError& error) {
+  if (!error.detail.empty()) return error.detail;
+  return fmt::format("OpenFlow error type {} code {}", error.type, error.code);
+}
+
+Result<bool> ParseBool(const std::string& key, const std::string& value) {
+  if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
+  if (value == "false" || value == "0" || value == "no" || value == "off") return false;
+  return Err("{}: '{}' is not true or false", key, value);
+}
+
+}  // namespace
+
+void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options) {
+  daemon::AddOptions(app, options.daemon);
+  app.add_option("--datapath-socket", options.datapath_socket,
+                 "hsw-datapath's socket (default <rundir>/datapath.sock)");
+  app.add_flag("--flow-restore-wait", options.flow_restore_wait,
+               "do not touch datapath flows until `hsw-ctl set flow-restore-wait=false` "
+               "(restore the tables first)");
+}
+
+Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options,
+                   ConfigStore config)
+    : loop_(loop),
+      dirs_(std::move(dirs)),
+      options_(std::move(options)),
+      config_(std::move(config)) {
+  datapath_socket_ = options_.datapath_socket.empty() ? dirs_.rundir + "/datapath.sock"
+                                                      : options_.datapath_socket;
+}
+
+Vswitchd::~Vswitchd() {
+  // Sockets first, so that nobody talks to a half-destroyed switch.  The
+  // Switch's destructor leaves the datapath's ports and flows in place.
+  control_.reset();
+  endpoints_.clear();
+  switch_.reset();
+}
+
+Result<std::unique_ptr<Vswitchd>> Vswitchd::Create(EventLoop& loop, const daemon::Dirs& dirs,
+                                                   const VswitchdOptions& options,
+                                                   std::unique_ptr<dpif::Dpif> dpif) {
+  HSW_ASSIGN_OR_RETURN(ConfigStore config, ConfigStore::Open(dirs.statedir + "/conf.json"));
+  std::unique_ptr<Vswitchd> vswitchd(new Vswitchd(loop, dirs, options, std::move(config)));
+  HSW_TRY(vswitchd->Start(std::move(dpif)));
+  return vswitchd;
+}
+
+Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
+  if (!dpif) {
+    auto client = dpif::DpifClient::Connect(datapath_socket_, dpif::Role::kOwner, "hsw-vswitchd");
+    if (!client) {
+      int code = client.error().code;
+      std::string hint =
+          (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-datapath running?)" : "";
+      return Err("cannot connect to hsw-datapath at {}: {}{}", datapath_socket_,
+                 code ? std::strerror(code) : client.error().message, hint);
+    }
+    dpif = std::move(*client);
+  }
+  const dpif::HelloReply& hello = dpif->hello();
+  vlog.Info("connected to hsw-datapath {} at {} (pid {}, protocol {}, {} flows installed)",
+            hello.datapath_version, datapath_socket_, hello.datapath_pid, hello.version,
+            hello.n_flows);
+
+  ofproto::SwitchOptions switch_options;
+  auto sw = ofproto::Switch::Create(loop_, std::move(dpif), switch_options);
+  if (!sw) return Err("cannot start the switch: {}", sw.error().ToString());
+  switch_ = std::move(*sw);
+  // Until the configuration is back, no table is complete.
+  switch_->SetTablesLoaded(false);
+
+  for (const BridgeConfig& bridge : config_.config().bridges) {
+    if (auto added = switch_->AddBridge(bridge.name, bridge.datapath_id); !added) {
+      return Err("cannot re-create bridge '{}' from {}: {}", bridge.name, config_.path(),
+                 added.error().ToString());
+    }
+    for (const PortConfig& port : bridge.ports) {
+      auto added = switch_->AddPort(bridge.name, port.name, port.ofport);
+      if (!added) {
+        // An interface that is gone (a deleted veth) must not keep the whole
+        // switch down; the port stays configured and `show` reports it.
+        vlog.Err("bridge {}: cannot re-add port {} (ofport {}): {}", bridge.name, port.name,
+                 port.ofport, added.error().ToString());
+      }
+    }
+    HSW_TRY(OpenEndpoint(bridge.name));
+  }
+
+  auto control = ControlServer::Listen(loop_, dirs_.rundir + "/vswitchd.ctl");
+  if (!control) return tl::unexpected(control.error());
+  control_ = std::move(*control);
+  RegisterMethods();
+
+  if (options_.flow_restore_wait) {
+    vlog.Info("flow-restore-wait: datapath flows stay as they are until "
+              "`hsw-ctl set flow-restore-wait=false`");
+  } else {
+    switch_->SetTablesLoaded(true);
+  }
+  return Ok();
+}
+
+Status Vswitchd::OpenEndpoint(const std::string& name) {
+  ofproto::Bridge* bridge = switch_->FindBridge(name);
+  if (!bridge) return Err("unknown bridge '{}'", name);
+  auto endpoint = ofproto::ConnManager::Create(loop_, *switch_, *bridge, dirs_.rundir);
+  if (!endpoint) return Err("bridge {}: {}", name, endpoint.error().ToString());
+  const BridgeConfig* config = config_.config().FindBridge(name);
+  if (config && !config->controllers.empty() && switch_->tables_loaded()) {
+    if (auto set = (*endpoint)->SetControllers(config->controllers); !set) {
+      vlog.Err("bridge {}: controllers: {}", name, set.error().ToString());
+    }
+  }
+  endpoints_[name] = std::move(*endpoint);
+  return Ok();
+}
+
+Result<ofproto::Bridge*> Vswitchd::GetBridge(const json& params) {
+  HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
+  ofproto::Bridge* bridge = switch_->FindBridge(name);
+  if (!bridge) return Err("unknown bridge '{}'", name);
+  return bridge;
+}
+
+json Vswitchd::Show() {
+  json bridges = json::array();
+  for (const BridgeConfig& config : config_.config().bridges) {
+    ofproto::Bridge* bridge = switch_->FindBridge(config.name);
+    json ports = json::array();
+    std::vector<ofproto::PortView> live;
+    if (bridge) live = bridge->ListPorts();
+    for (const PortConfig& port : config.ports) {
+      json p = {{"name", port.name}, {"ofport", port.ofport}};
+      auto it = std::find_if(live.begin(), live.end(),
+                             [&](const ofproto::PortView& v) { return v.name == port.name; });
+      if (it != live.end()) {
+        p["ofport"] = it->ofport;
+        p["dp_port"] = it->dp_port;
+      } else {
+        p["error"] = "not in the datapath";
+      }
+      ports.push_back(std::move(p));
+    }
+    bridges.push_back({{"name", config.name},
+                       {"datapath_id", fmt::format("{:016x}", bridge ? bridge->datapath_id()
+                                                                     : config.datapath_id)},
+                       {"n_rules", bridge ? bridge->n_rules() : 0},
+                       {"controllers", config.controllers},
+                       {"ports", std::move(ports)}});
+  }
+  json counters = json::array();
+  for (const auto& [name, value] : switch_->Counters()) counters.push_back({name, value});
+  const dpif::HelloReply& hello = switch_->dpif().hello();
+  return {{"version", kVersion},
+          {"pid", getpid()},
+          {"tables_loaded", switch_->tables_loaded()},
+          {"datapath",
+           {{"socket", datapath_socket_},
+            {"version", hello.datapath_version},
+            {"pid", hello.datapath_pid},
+            {"connected", switch_->datapath_connected()}}},
+          {"bridges", std::move(bridges)},
+          {"settings", config_.config().settings},
+          {"counters", std::move(counters)}};
+}
+
+void Vswitchd::RegisterMethods() {
+  ControlServer& c = *control_;
+
+  c.Register("version", [](const json&) -> Result<json> {
+    return fmt::format("hsw-vswitchd {}", kVersion);
+  });
+
+  c.Register("add-br", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
+    HSW_TRY(ValidateName("bridge name", name));
+    if (config_.config().FindBridge(name)) return Err("bridge '{}' already exists", name);
+    uint64_t dpid = 0;
+    if (auto text = OptionalStringParam(params, "datapath_id")) {
+      char* end = nullptr;
+      dpid = std::strtoull(text->c_str(), &end, 16);
+      if (text->empty() || *end) return Err("datapath_id '{}' is not hexadecimal", *text);
+    }
+    if (auto added = switch_->AddBridge(name, dpid); !added) {
+      return Err("add-br {}: {}", name, added.error().ToString());
+    }
+    if (auto opened = OpenEndpoint(name); !opened) {
+      (void)switch_->DeleteBridge(name);
+      return tl::unexpected(opened.error());
+    }
+    if (auto saved = config_.AddBridge(name, dpid); !saved) {
+      endpoints_.erase(name);
+      (void)switch_->DeleteBridge(name);
+      return tl::unexpected(saved.error());
+    }
+    vlog.Info("added bridge {}", name);
+    return nullptr;
+  });
+
+  c.Register("del-br", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
+    if (!config_.config().FindBridge(name)) return Err("unknown bridge '{}'", name);
+    // Config first: if it cannot be saved, the bridge stays whole.
+    HSW_TRY(config_.DeleteBridge(name));
+    endpoints_.erase(name);
+    if (auto deleted = switch_->DeleteBridge(name); !deleted) {
+      vlog.Warn("del-br {}: {}", name, deleted.error().ToString());
+    }
+    switch_->Sync();
+    vlog.Info("deleted bridge {}", name);
+    return nullptr;
+  });
+
+  c.Register("list-br", [this](const json&) -> Result<json> {
+    json names = json::array();
+    for (const BridgeConfig& bridge : config_.config().bridges) names.push_back(bridge.name);
+    return names;
+  });
+
+  c.Register("add-port", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
+    HSW_ASSIGN_OR_RETURN(std::string iface, StringParam(params, "iface"));
+    HSW_TRY(ValidateName("interface name", iface));
+    if (!config_.config().FindBridge(bridge)) return Err("unknown bridge '{}'", bridge);
+    if (const BridgeConfig* owner = config_.config().BridgeOfPort(iface)) {
+      return Err("interface '{}' is already a port of bridge '{}'", iface, owner->name);
+    }
+    uint32_t ofport = 0;
+    if (auto it = params.find("ofport"); it != params.end()) {
+      if (!it->is_number_unsigned() || *it == 0 || it->get<uint64_t>() >= ofp::kPortMax) {
+        return Err("ofport {} is not a valid OpenFlow port number", it->dump());
+      }
+      ofport = it->get<uint32_t>();
+    }
+    auto added = switch_->AddPort(bridge, iface, ofport);
+    if (!added) return Err("add-port {} {}: {}", bridge, iface, added.error().ToString());
+    if (auto saved = config_.AddPort(bridge, iface, *added); !saved) {
+      (void)switch_->DeletePort(bridge, iface);
+      return tl::unexpected(saved.error());
+    }
+    switch_->Sync();
+    vlog.Info("bridge {}: added port {} as ofport {}", bridge, iface, *added);
+    return json{{"ofport", *added}};
+  });
+
+  c.Register("del-port", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
+    HSW_ASSIGN_OR_RETURN(std::string iface, StringParam(params, "iface"));
+    const BridgeConfig* config = config_.config().FindBridge(bridge);
+    if (!config) return Err("unknown bridge '{}'", bridge);
+    if (!config->FindPort(iface)) return Err("bridge '{}' has no port '{}'", bridge, iface);
+    HSW_TRY(config_.DeletePort(bridge, iface));
+    if (auto deleted = switch_->DeletePort(bridge, iface); !deleted) {
+      // Already absent from the switch (it failed to come back at start-up).
+      vlog.Warn("del-port {} {}: {}", bridge, iface, deleted.error().ToString());
+    }
+    switch_->Sync();
+    vlog.Info("bridge {}: deleted port {}", bridge, iface);
+    return nullptr;
+  });
+
+  c.Register("list-ports", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
+    const BridgeConfig* config = config_.config().FindBridge(bridge);
+    if (!config) return Err("unknown bridge '{}'", bridge);
+    std::vector<PortConfig> ports = config->ports;
+    std::sort(ports.begin(), ports.end(),
+              [](const PortConfig& a, const PortConfig& b) { return a.name < b.name; });
+    json out = json::array();
+    for (const PortConfig& port : ports) {
+      out.push_back({{"name", port.name}, {"ofport", port.ofport}});
+    }
+    return out;
+  });
+
+  c.Register("add-flow", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
+    HSW_ASSIGN_OR_RETURN(std::string flow, StringParam(params, "flow"));
+    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+    auto flow_mod = ofp::ParseFlowMod(flow, ofp::FlowModCommand::kAdd, ports);
+    if (!flow_mod) {
+      return MakeError(FlowError("add-flow", bridge->name(), flow, flow_mod.error().message));
+    }
+    auto done = bridge->FlowMod(*flow_mod);
+    if (!done) {
+      return MakeError(FlowError("add-flow", bridge->name(), flow, OfpErrorText(done.error())));
+    }
+    switch_->Sync();
+    return nullptr;
+  });
+
+  c.Register("add-flows", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
+    HSW_ASSIGN_OR_RETURN(std::string text, StringParam(params, "text"));
+    std::string file = OptionalStringParam(params, "file").value_or("(flows)");
+    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+    // All lines are parsed before anything is applied, and the batch is
+    // applied all or none, so a typo on line 900 leaves the tables as they were.
+    auto flow_mods = ofp::ParseFlowFile(text, ofp::FlowModCommand::kAdd, ports);
+    if (!flow_mods) {
+      return Err("add-flows {} {}: {}", bridge->name(), file, flow_mods.error().message);
+    }
+    if (flow_mods->empty()) return json{{"n_flows", 0}};
+    auto done = bridge->FlowModBatch(*flow_mods);
+    if (!done) {
+      return Err("add-flows {} {}: {} (no flow was changed)", bridge->name(), file,
+                 OfpErrorText(done.error()));
+    }
+    switch_->Sync();
+    vlog.Info("bridge {}: applied {} flow-mods from {}", bridge->name(), flow_mods->size(), file);
+    return nullptr;
+  });
+
+  c.Register("del-flows", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
+    std::string match = OptionalStringParam(params, "match").value_or("");
+    bool strict = params.value("strict", false);
+    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+    auto flow_mod = ofp::ParseFlowDelete(match, strict, ports);
+    if (!flow_mod) {
+      return MakeError(FlowError("del-flows", bridge->name(), match, flow_mod.error().message));
+    }
+    auto done = bridge->FlowMod(*flow_mod);
+    if (!done) {
+      return MakeError(FlowError("del-flows", bridge->name(), match, OfpErrorText(done.error())));
+    }
+    switch_->Sync();
+    return nullptr;
+  });
+
+  c.Register("dump-flows", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
+    std::string match = OptionalStringParam(params, "match").value_or("");
+    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+    auto request = ofp::ParseFlowStatsRequest(match, ports);
+    if (!request) {
+      return MakeError(FlowError("dump-flows", bridge->name(), match, request.error().message));
+    }
+    ofp::PortName names;
+    if (params.value("names", false)) {
+      std::map<uint32_t, std::string> by_number;
+      for (const ofproto::PortView& port : bridge->ListPorts()) by_number[port.ofport] = port.name;
+      names = [by_number](uint32_t port) -> std::optional<std::string> {
+        auto it = by_number.find(port);
+        if (it == by_number.end()) return std::nullopt;
+        return it->second;
+      };
+    }
+    json lines = json::array();
+    for (const ofp::FlowStats& stats : bridge->DumpFlows(*request)) {
+      lines.push_back(ofp::FormatFlowStats(stats, names));
+    }
+    return lines;
+  });
+
+  c.Register("trace", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
+    HSW_ASSIGN_OR_RETURN(std::string flow, StringParam(params, "flow"));
+    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+    auto match = ofp::ParseMatch(flow, ports);
+    if (!match) return MakeError(FlowError("trace", bridge->name(), flow, match.error().message));
+    return bridge->Trace(match->key);
+  });
+
+  c.Register("set", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string key, StringParam(params, "key"));
+    HSW_ASSIGN_OR_RETURN(std::string value, StringParam(params, "value"));
+    if (key.empty()) return Err("setting name is empty");
+    if (key == kFlowRestoreWait) {
+      HSW_ASSIGN_OR_RETURN(bool wait, ParseBool(key, value));
+      if (wait == !switch_->tables_loaded()) return nullptr;
+      switch_->SetTablesLoaded(!wait);
+      if (!wait) {
+        switch_->Sync();
+        // Controllers were held back while the tables were being restored.
+        for (auto& [name, endpoint] : endpoints_) {
+          const BridgeConfig* config = config_.config().FindBridge(name);
+          if (config && !config->controllers.empty()) {
+            (void)endpoint->SetControllers(config->controllers);
+          }
+        }
+      }
+      vlog.Info("flow-restore-wait={}: tables {}", wait ? "true" : "false",
+                wait ? "not loaded, datapath flows frozen" : "loaded");
+      return nullptr;
+    }
+    HSW_TRY(config_.SetSetting(key, value));
+    vlog.Info("set {}={}", key, value);
+    return nullptr;
+  });
+
+  c.Register("get", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string key, StringParam(params, "key"));
+    if (key == kFlowRestoreWait) return switch_->tables_loaded() ? "false" : "true";
+    auto value = config_.GetSetting(key);
+    if (!value) return Err("no setting '{}'", key);
+    return *value;
+  });
+
+  c.Register("set-controller", [this](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
+    if (!config_.config().FindBridge(bridge)) return Err("unknown bridge '{}'", bridge);
+    std::vector<std::string> targets;
+    if (auto it = params.find("targets"); it != params.end()) {
+      if (!it->is_array()) return Err("'targets' is not an array");
+      for (const json& t : *it) {
+        if (!t.is_string()) return Err("a controller target is not a string");
+        targets.push_back(t.get<std::string>());
+      }
+    }
+    auto endpoint = endpoints_.find(bridge);
+    if (endpoint != endpoints_.end() && switch_->tables_loaded()) {
+      if (auto set = endpoint->second->SetControllers(targets); !set) {
+        return Err("set-controller {}: {}", bridge, set.error().ToString());
+      }
+    }
+    HSW_TRY(config_.SetControllers(bridge, targets));
+    return nullptr;
+  });
+
+  c.Register("show", [this](const json&) -> Result<json> { return Show(); });
+
+  c.Register("log-reopen", [](const json&) -> Result<json> {
+    HSW_TRY(log::ReopenFile());
+    vlog.Info("log file reopened");
+    return nullptr;
+  });
+
+  c.Register("vlog/set", [](const json& params) -> Result<json> {
+    HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "level"));
+    HSW_ASSIGN_OR_RETURN(log::Level level, log::ParseLevel(name));
+    log::SetLevel(level);
+    vlog.Info("log level set to {}", name);
+    return nullptr;
+  });
+}
+
+int VswitchdMain(int argc, char** argv) {
+  CLI::App app{"hsw-vswitchd: the hsw switch's control plane (OpenFlow, configuration)",
+               "hsw-vswitchd"};
+  VswitchdOptions options;
+  AddVswitchdOptions(app, options);
+  bool version = false;
+  app.add_flag("-V,--version", version, "print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  if (version) {
+    std::cout << "hsw-vswitchd " << kVersion << "\n";
+    return 0;
+  }
+
+  auto dirs = daemon::ResolveDirs(options.daemon);
+  if (!dirs) {
+    std::cerr << "hsw-vswitchd: " << dirs.error().ToString() << "\n";
+    return 1;
+  }
+  if (auto started = daemon::Start(options.daemon, *dirs, "hsw-vswitchd"); !started) {
+    vlog.Err("{}", started.error().ToString());
+    daemon::NotifyFailed(started.error().ToString());
+    return 1;
+  }
+
+  // Signals arrive through the event loop, so handlers run between requests
+  // and never in the middle of a table change.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  UniqueFd signal_fd(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  EventLoop loop;
+  auto vswitchd = Vswitchd::Create(loop, *dirs, options);
+  if (!vswitchd) {
+    std::string reason = vswitchd.error().ToString();
+    vlog.Err("{}", reason);
+    daemon::NotifyFailed(reason);
+    daemon::Cleanup();
+    return 1;
+  }
+
+  int exit_code = 0;
+  (void)loop.Add(signal_fd.get(), EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info;
+    while (read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
+      if (info.ssi_signo == SIGHUP) {
+        if (auto reopened = log::ReopenFile(); !reopened) {
+          vlog.Err("cannot reopen the log file: {}", reopened.error().ToString());
+        } else {
+          vlog.Info("SIGHUP: log file reopened");
+        }
+      } else {
+        vlog.Info("{}: exiting; hsw-datapath keeps forwarding",
+                  info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        loop.Stop();
+      }
+    }
+  });
+  // The datapath's death is noticed by the Switch (upcall socket EOF, a
+  // failed call); this turns it into an exit for the supervisor.
+  ofproto::Switch* sw = &(*vswitchd)->sw();
+  loop.AddTimer(
+      std::chrono::milliseconds(200),
+      [&] {
+        if (!sw->datapath_connected()) {
+          vlog.Err("lost the connection to hsw-datapath; exiting so that a supervisor "
+                   "restarts hsw-vswitchd");
+          exit_code = 1;
+          loop.Stop();
+        }
+      },
+      /*repeat=*/true);
+
+  daemon::NotifyReady();
+  vlog.Info("hsw-vswitchd ready");
+  loop.Run();
+
+  vswitchd->reset();
+  daemon::Cleanup();
+  vlog.Info("hsw-vswitchd exiting (status {})", exit_code);
+  return exit_code;
+}
+
+}  // namespace hsw::vswitchd

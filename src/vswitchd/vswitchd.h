@@ -1,0 +1,112 @@
+// hsw-vswitchd: the control plane's process.  This module is the wiring --
+// the switch logic is ofproto's, the OpenFlow wire connmgr's -- and owns what
+// only the daemon has: the configuration (config_store.h), the control socket
+// (control_server.h) and the start-up and shutdown order.
+//
+// Start-up, in order (each failure is an ERR log line naming the problem, a
+// non-zero exit, and under --detach the reason printed by the waiting parent):
+//   1. load <statedir>/conf.json (a corrupt file stops here; it is never
+//      overwritten);
+//   2. connect to hsw-datapath at --datapath-socket as its owner;
+//   3. create the ofproto Switch over it (flows already in the datapath are
+//      adopted and left alone until the tables are loaded);
+//   4. re-create bridges and ports from the configuration, with the OpenFlow
+//      port numbers they had, and an OpenFlow endpoint <rundir>/<bridge>.mgmt
+//      per bridge;
+//   5. listen on <rundir>/vswitchd.ctl;
+//   6. unless --flow-restore-wait, mark the tables loaded; then tell the
+//      parent/systemd we are ready and log "hsw-vswitchd ready".
+//
+// Control methods (params -> result; see control_server.h for the framing):
+//   version {} -> "hsw-vswitchd 0.1.0"
+//   add-br {bridge, datapath_id?: hex} / del-br {bridge} / list-br {} -> [names]
+//   add-port {bridge, iface, ofport?} -> {ofport} / del-port {bridge, iface}
+//   list-ports {bridge} -> [{name, ofport, dp_port}]
+//   add-flow {bridge, flow} / add-flows {bridge, text, file?} (all or none)
+//   del-flows {bridge, match?, strict?} / dump-flows {bridge, match?, names?} -> [lines]
+//   set {key, value} / get {key} -> value
+//   set-controller {bridge, targets: [..]}
+//   show {} -> {version, pid, tables_loaded, datapath, bridges, settings, counters}
+//   trace {bridge, flow} -> text
+//   log-reopen {} / vlog/set {level}
+// Every flow change is followed by Switch::Sync() before the reply, so a
+// reply means the change is visible to traffic.  Errors name what is wrong,
+// and a failed request changes nothing.
+//
+// Settings: any KEY=VALUE is stored in the configuration, except
+// flow-restore-wait, which is a property of this process's life (like OVS's,
+// it is cleared by whoever restored the flows) and so is never persisted:
+// `set flow-restore-wait=false` marks the tables loaded.
+//
+// Shutdown: SIGTERM/SIGINT close the control and OpenFlow sockets and exit 0,
+// leaving the datapath and its flows alone so that traffic keeps flowing.
+// SIGHUP reopens the log file.  Losing the datapath is an ERR and exit 1 (a
+// supervisor restarts us).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/daemon.h"
+#include "common/event_loop.h"
+#include "common/result.h"
+#include "dpif/dpif.h"
+#include "ofproto/connmgr.h"
+#include "ofproto/ofproto.h"
+#include "vswitchd/config_store.h"
+#include "vswitchd/control_server.h"
+
+namespace hsw::vswitchd {
+
+struct VswitchdOptions {
+  daemon::Options daemon;
+  std::string datapath_socket;  // "" = <rundir>/datapath.sock
+  bool flow_restore_wait = false;
+};
+
+void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options);
+
+class Vswitchd {
+ public:
+  // Runs start-up steps 1-6 above, except the readiness notification (the
+  // caller's).  `dpif` replaces the connection to --datapath-socket (tests
+  // pass a FakeDpif).
+  static Result<std::unique_ptr<Vswitchd>> Create(EventLoop& loop, const daemon::Dirs& dirs,
+                                                  const VswitchdOptions& options,
+                                                  std::unique_ptr<dpif::Dpif> dpif = nullptr);
+  // Closes the control socket and the bridges' OpenFlow sockets; leaves the
+  // datapath's ports and flows alone.
+  ~Vswitchd();
+
+  ControlServer& control() { return *control_; }
+  ofproto::Switch& sw() { return *switch_; }
+  const ConfigStore& config() const { return config_; }
+
+ private:
+  Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config);
+
+  Status Start(std::unique_ptr<dpif::Dpif> dpif);
+  void RegisterMethods();
+  Status OpenEndpoint(const std::string& bridge);
+  Result<ofproto::Bridge*> GetBridge(const nlohmann::json& params);
+  nlohmann::json Show();
+
+  EventLoop& loop_;
+  daemon::Dirs dirs_;
+  VswitchdOptions options_;
+  std::string datapath_socket_;
+  ConfigStore config_;
+  std::unique_ptr<ofproto::Switch> switch_;
+  std::map<std::string, std::unique_ptr<ofproto::ConnManager>> endpoints_;  // by bridge
+  std::unique_ptr<ControlServer> control_;
+};
+
+// The whole of hsw-vswitchd's main(): options, daemon start, Vswitchd,
+// signals, event loop.  Returns the exit code.
+int VswitchdMain(int argc, char** argv);
+
+}  // namespace hsw::vswitchd
