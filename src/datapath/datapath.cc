@@ -261,8 +261,7 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
     fds.clear();
     polled.clear();
     for (auto& [no, entry] : ports_) {
-      if (entry->port->fd() < 0) continue;
-      fds.push_back(pollfd{entry->port->fd(), POLLIN, 0});
+      if (entry->port->fd() >= 0) fds.push_back(pollfd{entry->port->fd(), POLLIN, 0});
       polled.push_back(entry.get());
     }
     size_t server_base = fds.size();
