@@ -1042,6 +1042,7 @@ Result<FlowMod> ParseFlowInner(std::string_view text, Mode mode, FlowModCommand 
       if (slash != std::string_view::npos) {
         if (mode == Mode::kAdd) return Err("flow additions cannot use a cookie mask ('{}')", tok->text);
         HSW_ASSIGN_OR_RETURN(fm.cookie_mask, ParseUint(v.substr(slash + 1), ~0ull, "cookie mask"));
+        fm.cookie &= fm.cookie_mask;  // bits outside the mask mean nothing
       } else if (!edit) {
         fm.cookie_mask = ~0ull;  // selecting by cookie: an exact one
       }
@@ -1055,7 +1056,6 @@ Result<FlowMod> ParseFlowInner(std::string_view text, Mode mode, FlowModCommand 
     }
   }
   HSW_ASSIGN_OR_RETURN(fm.match, mb.Finish());
-  if (fm.cookie_mask) fm.cookie &= fm.cookie_mask;
   if (edit) {
     ActionParser ap(fm.match, ports, fm.table_id);
     HSW_ASSIGN_OR_RETURN(fm.instructions, ap.ParseAll(actions_text));

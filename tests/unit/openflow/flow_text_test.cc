@@ -282,6 +282,14 @@ TEST(FlowText, DeleteAndDumpMatches) {
   EXPECT_TRUE(IsZero(all->match.mask));
   EXPECT_EQ(all->table_id, kTableAll);
 
+  // Found by the fuzzer: cookie bits outside the mask must not survive, or
+  // the printed form (which omits a zero mask) parses differently.
+  auto zero_mask = ParseFlowDelete("cookie=897/0", false);
+  ASSERT_TRUE(zero_mask.has_value());
+  EXPECT_EQ(zero_mask->cookie, 0u);
+  ExpectRoundTrip("cookie=0x381/0", FlowModCommand::kDelete);
+  ExpectRoundTrip("cookie=0x381/0", FlowModCommand::kModify);
+
   auto cookie_only = ParseFlowDelete("cookie=0x7", false);
   ASSERT_TRUE(cookie_only.has_value());
   EXPECT_EQ(cookie_only->cookie_mask, ~0ull);
