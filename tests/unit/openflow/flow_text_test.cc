@@ -288,7 +288,7 @@ TEST(FlowText, DeleteAndDumpMatches) {
   ASSERT_TRUE(zero_mask.has_value());
   EXPECT_EQ(zero_mask->cookie, 0u);
   ExpectRoundTrip("cookie=0x381/0", FlowModCommand::kDelete);
-  ExpectRoundTrip("cookie=0x381/0", FlowModCommand::kModify);
+  ExpectRoundTrip("cookie=0x381/0,actions=drop", FlowModCommand::kModify);
 
   auto cookie_only = ParseFlowDelete("cookie=0x7", false);
   ASSERT_TRUE(cookie_only.has_value());
