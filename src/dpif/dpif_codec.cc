@@ -686,6 +686,13 @@ Status CheckHeader(const MsgHeader& h) {
   }
   bool reply = h.flags & kFlagReply;
   if ((h.flags & kFlagMore) && !reply) return Err("{} request: 'more' flag set on a request", name);
+  // Only a dump is answered in chunks; an error ends any reply at once.
+  if ((h.flags & kFlagMore) && static_cast<MsgType>(h.type) != MsgType::kFlowDump) {
+    return Err("{} reply: 'more' flag set, but only FlowDump replies come in parts", name);
+  }
+  if ((h.flags & kFlagMore) && h.error != 0) {
+    return Err("{} error reply: 'more' flag set on an error reply", name);
+  }
   if (h.error < 0) return Err("{} message: negative error {}", name, h.error);
   if (h.error != 0 && !reply) return Err("{} request: error {} set on a request", name, h.error);
   if (static_cast<MsgType>(h.type) == MsgType::kUpcall && reply) {

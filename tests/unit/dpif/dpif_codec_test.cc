@@ -330,6 +330,11 @@ TEST(DpifCodec, HeaderChecks) {
   EXPECT_FALSE(with(6, 0x4));   // unknown flag
   EXPECT_FALSE(with(6, kFlagMore));  // more on a request
   EXPECT_FALSE(with(12, 5));    // error on a request
+  EXPECT_FALSE(with(6, kFlagReply | kFlagMore));  // only FlowDump replies come in parts
+  auto err = EncodeErrorReply(MsgType::kFlowDump, 1, EIO, "x");
+  EXPECT_TRUE(DecodeMessage(err));
+  err[6] |= kFlagMore;
+  EXPECT_FALSE(DecodeMessage(err));
   auto up = EncodeMessage(Upcall{}, 0, kFlagReply);
   EXPECT_FALSE(DecodeMessage(up));
   Hello h;
