@@ -11,14 +11,13 @@
 #include "openflow/flow_text.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
 #include <cstring>
-
-#include <fmt/format.h>
 
 namespace hsw::ofp {
 
@@ -47,7 +46,7 @@ struct Token {
   std::string_view key;
   std::string_view value;
   bool has_value = false;
-  bool parens = false;  // key(value) rather than key=value / key:value
+  bool parens = false;    // key(value) rather than key=value / key:value
   std::string_view text;  // the whole token, for error messages
 };
 
@@ -115,7 +114,8 @@ class Lexer {
       t.has_value = true;
       t.parens = true;
       if (pos_ < s_.size() && !IsDelim(s_[pos_])) {
-        return Err("unexpected '{}' after ')' in '{}'", s_[pos_], s_.substr(start, pos_ - start + 1));
+        return Err("unexpected '{}' after ')' in '{}'", s_[pos_],
+                   s_.substr(start, pos_ - start + 1));
       }
     }
     t.text = s_.substr(start, pos_ - start);
@@ -263,12 +263,11 @@ Kind KindOf(FieldId id) {
   }
 }
 
-uint64_t MaxOf(const FieldInfo& f) {
-  return f.n_bits >= 64 ? ~0ull : (1ull << f.n_bits) - 1;
-}
+uint64_t MaxOf(const FieldInfo& f) { return f.n_bits >= 64 ? ~0ull : (1ull << f.n_bits) - 1; }
 
 // One value (no mask) of a field.
-Result<FieldValue> ParseFieldValue(const FieldInfo& f, std::string_view s, const PortByName& ports) {
+Result<FieldValue> ParseFieldValue(const FieldInfo& f, std::string_view s,
+                                   const PortByName& ports) {
   FieldValue v;
   v.size = f.size;
   switch (KindOf(f.id)) {
@@ -294,8 +293,8 @@ Result<FieldValue> ParseFieldValue(const FieldInfo& f, std::string_view s, const
 
 // value[/mask]; IPv4 and IPv6 masks may be prefix lengths.
 Result<std::pair<FieldValue, std::optional<FieldValue>>> ParseValueMask(const FieldInfo& f,
-                                                                       std::string_view s,
-                                                                       const PortByName& ports) {
+                                                                        std::string_view s,
+                                                                        const PortByName& ports) {
   size_t slash = s.find('/');
   std::string_view vs = s.substr(0, slash);
   HSW_ASSIGN_OR_RETURN(FieldValue value, ParseFieldValue(f, vs, ports));
@@ -493,12 +492,10 @@ struct Shorthand {
   uint8_t nw_proto;
 };
 constexpr Shorthand kShorthands[] = {
-    {"ip", kEthTypeIpv4, 0},       {"ipv6", kEthTypeIpv6, 0},
-    {"icmp", kEthTypeIpv4, 1},     {"icmp6", kEthTypeIpv6, 58},
-    {"tcp", kEthTypeIpv4, 6},      {"tcp6", kEthTypeIpv6, 6},
-    {"udp", kEthTypeIpv4, 17},     {"udp6", kEthTypeIpv6, 17},
-    {"sctp", kEthTypeIpv4, 132},   {"sctp6", kEthTypeIpv6, 132},
-    {"arp", kEthTypeArp, 0},       {"rarp", kEthTypeRarp, 0},
+    {"ip", kEthTypeIpv4, 0},      {"ipv6", kEthTypeIpv6, 0},  {"icmp", kEthTypeIpv4, 1},
+    {"icmp6", kEthTypeIpv6, 58},  {"tcp", kEthTypeIpv4, 6},   {"tcp6", kEthTypeIpv6, 6},
+    {"udp", kEthTypeIpv4, 17},    {"udp6", kEthTypeIpv6, 17}, {"sctp", kEthTypeIpv4, 132},
+    {"sctp6", kEthTypeIpv6, 132}, {"arp", kEthTypeArp, 0},    {"rarp", kEthTypeRarp, 0},
 };
 
 class MatchBuilder {
@@ -554,8 +551,8 @@ class MatchBuilder {
     if (f->id == FieldId::kVlanPcp) {
       // Matching a priority implies a tag, as in ovs-ofctl.
       HSW_ASSIGN_OR_RETURN(uint64_t pcp, ParseUint(v, 7, name));
-      m_.key.vlan_tci = static_cast<uint16_t>((m_.key.vlan_tci & 0x1fff) | kVlanCfi |
-                                              (pcp << kVlanPcpShift));
+      m_.key.vlan_tci =
+          static_cast<uint16_t>((m_.key.vlan_tci & 0x1fff) | kVlanCfi | (pcp << kVlanPcpShift));
       m_.mask.vlan_tci |= kVlanPcpMask | kVlanCfi;
       Use(name, *f);
       return true;
@@ -678,7 +675,8 @@ class ActionParser {
           ins.clear_actions = true;
           break;
         case 2: {
-          if (!tok->parens) return Err("write_actions needs a list in parentheses ('{}')", tok->text);
+          if (!tok->parens)
+            return Err("write_actions needs a list in parentheses ('{}')", tok->text);
           Actions acts;
           // Write-actions run on the packet as the apply-actions left it.
           int saved_depth = vlan_depth_;
@@ -694,8 +692,8 @@ class ActionParser {
                                ParseUint(tok->value.substr(0, slash), ~0ull, "write_metadata"));
           uint64_t mask = ~0ull;
           if (slash != std::string_view::npos) {
-            HSW_ASSIGN_OR_RETURN(mask, ParseUint(tok->value.substr(slash + 1), ~0ull,
-                                                 "write_metadata mask"));
+            HSW_ASSIGN_OR_RETURN(
+                mask, ParseUint(tok->value.substr(slash + 1), ~0ull, "write_metadata mask"));
           }
           ins.write_metadata = WriteMetadata{v, mask};
           break;
@@ -834,8 +832,8 @@ class ActionParser {
       }
       return Output(out, kPortController, max_len);
     }
-    if (key == "normal" || key == "flood" || key == "all" || key == "local" ||
-        key == "in_port" || key == "table") {
+    if (key == "normal" || key == "flood" || key == "all" || key == "local" || key == "in_port" ||
+        key == "table") {
       HSW_TRY(no_value());
       HSW_ASSIGN_OR_RETURN(uint32_t port, ParsePort(key, {}));
       return Output(out, port);
@@ -867,7 +865,8 @@ class ActionParser {
       if (!Satisfied(Req({kEthTypeIpv4, kEthTypeIpv6}, {}, ""), match_)) {
         return Err("'{}' requires ip or ipv6 in the match", tok.text);
       }
-      if (key == "mod_nw_tos") return SetField(out, FieldId::kIpDscp, FieldValue::FromUint(n >> 2, 1));
+      if (key == "mod_nw_tos")
+        return SetField(out, FieldId::kIpDscp, FieldValue::FromUint(n >> 2, 1));
       if (key == "mod_nw_ecn") return SetField(out, FieldId::kIpEcn, FieldValue::FromUint(n, 1));
       return SetField(out, FieldId::kIpTtl, FieldValue::FromUint(n, 1));
     }
@@ -973,8 +972,8 @@ constexpr struct {
   const char* name;
   uint16_t flag;
 } kFlagNames[] = {
-    {"send_flow_rem", kFlowFlagSendFlowRem},     {"check_overlap", kFlowFlagCheckOverlap},
-    {"reset_counts", kFlowFlagResetCounts},      {"no_packet_counts", kFlowFlagNoPktCounts},
+    {"send_flow_rem", kFlowFlagSendFlowRem},  {"check_overlap", kFlowFlagCheckOverlap},
+    {"reset_counts", kFlowFlagResetCounts},   {"no_packet_counts", kFlowFlagNoPktCounts},
     {"no_byte_counts", kFlowFlagNoBytCounts},
 };
 
@@ -1040,7 +1039,8 @@ Result<FlowMod> ParseFlowInner(std::string_view text, Mode mode, FlowModCommand 
       HSW_ASSIGN_OR_RETURN(uint64_t c, ParseUint(v.substr(0, slash), ~0ull, "cookie"));
       fm.cookie = c;
       if (slash != std::string_view::npos) {
-        if (mode == Mode::kAdd) return Err("flow additions cannot use a cookie mask ('{}')", tok->text);
+        if (mode == Mode::kAdd)
+          return Err("flow additions cannot use a cookie mask ('{}')", tok->text);
         HSW_ASSIGN_OR_RETURN(fm.cookie_mask, ParseUint(v.substr(slash + 1), ~0ull, "cookie mask"));
         fm.cookie &= fm.cookie_mask;  // bits outside the mask mean nothing
       } else if (!edit) {
@@ -1072,15 +1072,24 @@ tl::unexpected<Error> WrapError(std::string_view what, std::string_view text, co
 
 const char* ReservedPortName(uint32_t port) {
   switch (port) {
-    case kPortInPort: return "IN_PORT";
-    case kPortTable: return "TABLE";
-    case kPortNormal: return "NORMAL";
-    case kPortFlood: return "FLOOD";
-    case kPortAll: return "ALL";
-    case kPortController: return "CONTROLLER";
-    case kPortLocal: return "LOCAL";
-    case kPortAny: return "ANY";
-    default: return nullptr;
+    case kPortInPort:
+      return "IN_PORT";
+    case kPortTable:
+      return "TABLE";
+    case kPortNormal:
+      return "NORMAL";
+    case kPortFlood:
+      return "FLOOD";
+    case kPortAll:
+      return "ALL";
+    case kPortController:
+      return "CONTROLLER";
+    case kPortLocal:
+      return "LOCAL";
+    case kPortAny:
+      return "ANY";
+    default:
+      return nullptr;
   }
 }
 
@@ -1205,23 +1214,35 @@ std::string TcpFlags(uint16_t v, uint16_t m) {
 // ovs-ofctl's name for a field in set_field (OVS's meta-flow names).
 const char* SetFieldName(FieldId id) {
   switch (id) {
-    case FieldId::kEthSrc: return "eth_src";
-    case FieldId::kEthDst: return "eth_dst";
-    case FieldId::kEthType: return "eth_type";
-    case FieldId::kVlanPcp: return "vlan_pcp";
-    case FieldId::kIpv4Src: return "ip_src";
-    case FieldId::kIpv4Dst: return "ip_dst";
-    default: return GetFieldInfo(id).name;
+    case FieldId::kEthSrc:
+      return "eth_src";
+    case FieldId::kEthDst:
+      return "eth_dst";
+    case FieldId::kEthType:
+      return "eth_type";
+    case FieldId::kVlanPcp:
+      return "vlan_pcp";
+    case FieldId::kIpv4Src:
+      return "ip_src";
+    case FieldId::kIpv4Dst:
+      return "ip_dst";
+    default:
+      return GetFieldInfo(id).name;
   }
 }
 
 std::string FormatFieldValue(FieldId id, const FieldValue& v, const PortName& names) {
   switch (KindOf(id)) {
-    case Kind::kMac: return Mac(v.bytes.data());
-    case Kind::kIpv4: return Ipv4(v.bytes.data());
-    case Kind::kIpv6: return Ipv6(v.bytes.data());
-    case Kind::kPort: return FormatPort(static_cast<uint32_t>(v.ToUint()), names);
-    case Kind::kInt: break;
+    case Kind::kMac:
+      return Mac(v.bytes.data());
+    case Kind::kIpv4:
+      return Ipv4(v.bytes.data());
+    case Kind::kIpv6:
+      return Ipv6(v.bytes.data());
+    case Kind::kPort:
+      return FormatPort(static_cast<uint32_t>(v.ToUint()), names);
+    case Kind::kInt:
+      break;
   }
   if (id == FieldId::kMetadata || id == FieldId::kEthType || id == FieldId::kTcpFlags) {
     return fmt::format("{:#x}", v.ToUint());
@@ -1299,10 +1320,16 @@ Result<FlowMod> ParseFlowMod(std::string_view text, FlowModCommand command,
                              const PortByName& ports) {
   Mode mode;
   switch (command) {
-    case FlowModCommand::kAdd: mode = Mode::kAdd; break;
+    case FlowModCommand::kAdd:
+      mode = Mode::kAdd;
+      break;
     case FlowModCommand::kModify:
-    case FlowModCommand::kModifyStrict: mode = Mode::kModify; break;
-    default: mode = Mode::kDelete; break;
+    case FlowModCommand::kModifyStrict:
+      mode = Mode::kModify;
+      break;
+    default:
+      mode = Mode::kDelete;
+      break;
   }
   auto r = ParseFlowInner(text, mode, command, ports);
   if (!r) return WrapError("flow", text, r.error());
@@ -1355,6 +1382,9 @@ Result<std::vector<FlowMod>> ParseFlowFile(std::string_view contents, FlowModCom
     if (hash != std::string::npos) line.erase(hash);
     std::string_view flow = Trim(line);
     if (flow.empty()) continue;
+    // Older ovs-ofctl dump-flows output starts with a reply header; skip it
+    // so that such a dump still loads.
+    if (flow.rfind("OFPST_FLOW reply", 0) == 0 || flow.rfind("NXST_FLOW reply", 0) == 0) continue;
     FlowModCommand cmd = command;
     size_t word_end = flow.find_first_of(", \t");
     std::string_view word = flow.substr(0, word_end);
@@ -1417,12 +1447,24 @@ std::string FormatMatch(const Match& match, uint16_t priority, const PortName& n
       if (proto_exact) {
         skip_proto = true;
         switch (k.nw_proto) {
-          case kIpProtoIcmp: shorthand = v6 ? nullptr : "icmp"; break;
-          case kIpProtoIcmpv6: shorthand = v6 ? "icmp6" : nullptr; break;
-          case kIpProtoTcp: shorthand = v6 ? "tcp6" : "tcp"; break;
-          case kIpProtoUdp: shorthand = v6 ? "udp6" : "udp"; break;
-          case kIpProtoSctp: shorthand = v6 ? "sctp6" : "sctp"; break;
-          default: shorthand = nullptr; break;
+          case kIpProtoIcmp:
+            shorthand = v6 ? nullptr : "icmp";
+            break;
+          case kIpProtoIcmpv6:
+            shorthand = v6 ? "icmp6" : nullptr;
+            break;
+          case kIpProtoTcp:
+            shorthand = v6 ? "tcp6" : "tcp";
+            break;
+          case kIpProtoUdp:
+            shorthand = v6 ? "udp6" : "udp";
+            break;
+          case kIpProtoSctp:
+            shorthand = v6 ? "sctp6" : "sctp";
+            break;
+          default:
+            shorthand = nullptr;
+            break;
         }
         if (!shorthand) {
           shorthand = v6 ? "ipv6" : "ip";
@@ -1524,9 +1566,10 @@ std::string FormatInstructions(const Instructions& ins, const PortName& names) {
   if (!ins.apply.empty()) out.push_back(FormatActions(ins.apply, names));
   if (ins.clear_actions) out.push_back("clear_actions");
   if (ins.write_actions) {
-    out.push_back("write_actions(" +
-                  (ins.write_actions->empty() ? std::string() : FormatActions(*ins.write_actions, names)) +
-                  ")");
+    out.push_back(
+        "write_actions(" +
+        (ins.write_actions->empty() ? std::string() : FormatActions(*ins.write_actions, names)) +
+        ")");
   }
   if (ins.write_metadata) {
     if (ins.write_metadata->mask == ~0ull) {

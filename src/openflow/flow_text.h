@@ -54,8 +54,7 @@ using PortName = std::function<std::optional<std::string>(uint32_t)>;
 // reset_counts, no_packet_counts, no_byte_counts) and actions= (required for
 // add and modify).  table defaults to 0.  For add, cookie=V sets the cookie
 // and a mask is an error; for modify, cookie=V/M selects flows by cookie.
-Result<FlowMod> ParseFlowMod(std::string_view text,
-                             FlowModCommand command = FlowModCommand::kAdd,
+Result<FlowMod> ParseFlowMod(std::string_view text, FlowModCommand command = FlowModCommand::kAdd,
                              const PortByName& ports = {});
 
 // A del-flows match: fields, table= (default: all tables), cookie=V/M,
@@ -64,8 +63,7 @@ Result<FlowMod> ParseFlowDelete(std::string_view text, bool strict = false,
                                 const PortByName& ports = {});
 
 // A dump-flows filter: same syntax as del-flows.
-Result<FlowStatsRequest> ParseFlowStatsRequest(std::string_view text,
-                                               const PortByName& ports = {});
+Result<FlowStatsRequest> ParseFlowStatsRequest(std::string_view text, const PortByName& ports = {});
 
 // A flow file for add-flows: one flow per line; blank lines and '#' comments
 // skipped; a trailing backslash continues a line; a line may start with

@@ -39,8 +39,8 @@ constexpr FieldInfo kFields[] = {
      0xffff, 0},
     {FieldId::kVlanVid, "vlan_vid", "vlan_vid", 2, 13, true, 6, 0, 0, -1, HSW_KEY_LOC(vlan_tci),
      0x1fff, 0},
-    {FieldId::kVlanPcp, "dl_vlan_pcp", "vlan_pcp", 1, 3, false, 7, 0, 0, -1,
-     HSW_KEY_LOC(vlan_tci), 0xe000, 13},
+    {FieldId::kVlanPcp, "dl_vlan_pcp", "vlan_pcp", 1, 3, false, 7, 0, 0, -1, HSW_KEY_LOC(vlan_tci),
+     0xe000, 13},
     {FieldId::kIpDscp, "ip_dscp", "ip_dscp", 1, 6, false, 8, kIp, kIp6, -1, HSW_KEY_LOC(nw_tos),
      0xfc, 2},
     {FieldId::kIpEcn, "nw_ecn", "ip_ecn", 1, 2, false, 9, kIp, kIp6, -1, HSW_KEY_LOC(nw_tos), 0x03,
@@ -80,8 +80,8 @@ constexpr FieldInfo kFields[] = {
     {FieldId::kIcmpv6Code, "icmpv6_code", "icmpv6_code", 1, 8, false, 30, kIp6, 0, kIpProtoIcmpv6,
      HSW_KEY_LOC(tp_dst), 0xff, 0},
     // The opcode is 16 bits in OXM but only its low 8 bits fit nw_proto (as in OVS).
-    {FieldId::kArpOp, "arp_op", "arp_op", 2, 16, false, 21, kArp, 0, -1, HSW_KEY_LOC(nw_proto), 0xff,
-     0},
+    {FieldId::kArpOp, "arp_op", "arp_op", 2, 16, false, 21, kArp, 0, -1, HSW_KEY_LOC(nw_proto),
+     0xff, 0},
     {FieldId::kArpSpa, "arp_spa", "arp_spa", 4, 32, true, 22, kArp, 0, -1, HSW_KEY_LOC(ipv4_src), 0,
      0},
     {FieldId::kArpTpa, "arp_tpa", "arp_tpa", 4, 32, true, 23, kArp, 0, -1, HSW_KEY_LOC(ipv4_dst), 0,
@@ -114,7 +114,7 @@ struct Alias {
   FieldId id;
 };
 constexpr Alias kAliases[] = {
-    {"dl_vlan", FieldId::kVlanVid}, {"nw_tos", FieldId::kIpDscp}, {"tp_src", FieldId::kTcpSrc},
+    {"dl_vlan", FieldId::kVlanVid}, {"nw_tos", FieldId::kIpDscp},  {"tp_src", FieldId::kTcpSrc},
     {"tp_dst", FieldId::kTcpDst},   {"ip_src", FieldId::kIpv4Src}, {"ip_dst", FieldId::kIpv4Dst},
 };
 

@@ -32,11 +32,16 @@ std::optional<uint32_t> TestPortByName(std::string_view name) {
 
 std::optional<std::string> PortNameOf(uint32_t port) {
   switch (port) {
-    case 1: return "veth1";
-    case 2: return "veth2";
-    case 7: return "my port";
-    case 9: return "42";
-    default: return std::nullopt;
+    case 1:
+      return "veth1";
+    case 2:
+      return "veth2";
+    case 7:
+      return "my port";
+    case 9:
+      return "42";
+    default:
+      return std::nullopt;
   }
 }
 

@@ -1,5 +1,8 @@
 #include "openflow/flow_text.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -7,9 +10,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <unistd.h>
 
 namespace hsw::ofp {
 namespace {
@@ -24,11 +24,16 @@ std::optional<uint32_t> TestPortByName(std::string_view name) {
 
 std::optional<std::string> TestPortName(uint32_t port) {
   switch (port) {
-    case 1: return "veth1";
-    case 2: return "veth2";
-    case 7: return "my port";
-    case 9: return "42";
-    default: return std::nullopt;
+    case 1:
+      return "veth1";
+    case 2:
+      return "veth2";
+    case 7:
+      return "my port";
+    case 9:
+      return "42";
+    default:
+      return std::nullopt;
   }
 }
 
@@ -138,26 +143,33 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
        "arp,arp_spa=1.2.3.4,arp_op=1 actions=CONTROLLER:65535,LOCAL,FLOOD,ALL"},
       {"icmp,icmp_type=8,actions=controller:100,goto_table:3",
        "icmp,icmp_type=8 actions=CONTROLLER:100,goto_table:3"},
-      {"ip,nw_tos=0x10,nw_ecn=2,nw_ttl=4,actions=push_vlan:0x8100,set_field:4097->vlan_vid,pop_vlan",
+      {"ip,nw_tos=0x10,nw_ecn=2,nw_ttl=4,actions=push_vlan:0x8100,set_field:4097->vlan_vid,pop_"
+       "vlan",
        "ip,nw_tos=16,nw_ecn=2,nw_ttl=4 actions=push_vlan:0x8100,set_field:4097->vlan_vid,pop_vlan"},
       {"ip,actions=mod_nw_src:1.2.3.4,mod_nw_dst:5.6.7.8,mod_nw_tos:8",
        "ip actions=set_field:1.2.3.4->ip_src,set_field:5.6.7.8->ip_dst,set_field:2->ip_dscp"},
-      {"tcp,actions=mod_tp_src:1,mod_tp_dst:2", "tcp actions=set_field:1->tcp_src,set_field:2->tcp_dst"},
-      {"udp,actions=mod_tp_src:1,mod_tp_dst:2", "udp actions=set_field:1->udp_src,set_field:2->udp_dst"},
+      {"tcp,actions=mod_tp_src:1,mod_tp_dst:2",
+       "tcp actions=set_field:1->tcp_src,set_field:2->tcp_dst"},
+      {"udp,actions=mod_tp_src:1,mod_tp_dst:2",
+       "udp actions=set_field:1->udp_src,set_field:2->udp_dst"},
       {"dl_vlan=1,actions=mod_vlan_pcp:3,mod_vlan_vid:5",
        "dl_vlan=1 actions=set_field:3->vlan_pcp,set_field:4101->vlan_vid"},
-      {"arp,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:02/ff:ff:ff:00:00:00,arp_tpa=1.0.0.0/8,"
+      {"arp,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:02/ff:ff:ff:00:00:00,arp_tpa=1.0.0.0/"
+       "8,"
        "actions=drop",
-       "arp,arp_tpa=1.0.0.0/8,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:00/ff:ff:ff:00:00:00 "
+       "arp,arp_tpa=1.0.0.0/8,arp_sha=00:00:00:00:00:01,arp_tha=00:00:00:00:00:00/"
+       "ff:ff:ff:00:00:00 "
        "actions=drop"},
-      {"icmp6,icmp_type=135,icmp_code=0,actions=drop", "icmp6,icmp_type=135,icmp_code=0 actions=drop"},
+      {"icmp6,icmp_type=135,icmp_code=0,actions=drop",
+       "icmp6,icmp_type=135,icmp_code=0 actions=drop"},
       {"sctp,tp_src=5,actions=drop", "sctp,tp_src=5 actions=drop"},
       {"vlan_tci=0x1000/0x1000,actions=drop", "vlan_tci=0x1000/0x1000 actions=drop"},
       {"dl_type=0x800,nw_proto=6,actions=drop", "tcp actions=drop"},
       {"in_port=LOCAL,actions=drop", "in_port=LOCAL actions=drop"},
       {"priority=32768,actions=drop", "actions=drop"},
       {"priority=0,actions=drop", "priority=0 actions=drop"},
-      {"tcp,tcp_flags=0x12/0xff,actions=drop", "tcp,tcp_flags=-fin+syn-rst-psh+ack-urg-ece-cwr actions=drop"},
+      {"tcp,tcp_flags=0x12/0xff,actions=drop",
+       "tcp,tcp_flags=-fin+syn-rst-psh+ack-urg-ece-cwr actions=drop"},
       {"tcp,tcp_flags=0x12,actions=drop", "tcp,tcp_flags=syn|ack actions=drop"},
       {"tcp,tcp_flags=0x212,actions=drop", "tcp,tcp_flags=syn|ack|[200] actions=drop"},
       {"tcp,tcp_flags=0xe00/0xe00,actions=drop", "tcp,tcp_flags=+[200]+[400]+[800] actions=drop"},
@@ -171,7 +183,8 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
       {"vlan_vid=0,actions=drop", "vlan_tci=0x0000/0x1fff actions=drop"},
       {"dl_vlan=0xffff,actions=drop", "vlan_tci=0x0000/0x1fff actions=drop"},
       {"ip,ip_dscp=63,actions=drop", "ip,nw_tos=252 actions=drop"},
-      {"ipv6,ipv6_src=2001:db8::/ffff:ffff::1,actions=drop", "ipv6,ipv6_src=2001:db8::/ffff:ffff::1 actions=drop"},
+      {"ipv6,ipv6_src=2001:db8::/ffff:ffff::1,actions=drop",
+       "ipv6,ipv6_src=2001:db8::/ffff:ffff::1 actions=drop"},
       {"ip,nw_src=1.2.3.4/255.0.255.0,actions=drop", "ip,nw_src=1.0.3.0/255.0.255.0 actions=drop"},
       {"in_port=1,actions=1,2,output:3,in_port,normal,output:controller,controller:0",
        "in_port=1 actions=output:1,output:2,output:3,IN_PORT,NORMAL,CONTROLLER:65535,CONTROLLER:0"},
@@ -208,8 +221,8 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
   for (const auto& c : cases) {
     FlowMod fm = MustParse(c.in);
     std::string match = FormatMatch(fm.match, fm.priority);
-    std::string line = (match.empty() ? "" : match + " ") + "actions=" +
-                       FormatInstructions(fm.instructions);
+    std::string line =
+        (match.empty() ? "" : match + " ") + "actions=" + FormatInstructions(fm.instructions);
     EXPECT_EQ(line, c.out) << c.in;
   }
 }
@@ -231,7 +244,8 @@ TEST(FlowText, RoundTripsManyFlows) {
       "arp_op=1,actions=set_field:2->arp_op,in_port",
       "dl_src=aa:bb:cc:dd:ee:ff/ff:ff:ff:00:00:00,dl_dst=ff:ff:ff:ff:ff:ff,actions=all",
       "metadata=0x123456789abcdef0,actions=write_metadata:0xff/0xf0f0,goto_table:9",
-      "table=3,ip,actions=clear_actions,write_actions(output:1,set_field:10.1.1.1->ip_src),goto_table:4",
+      "table=3,ip,actions=clear_actions,write_actions(output:1,set_field:10.1.1.1->ip_src),goto_"
+      "table:4",
       "ip,actions=write_actions(mod_nw_dst:1.1.1.1,output:veth1)",
       "actions=write_actions()",
       "dl_vlan=100,actions=pop_vlan,push_vlan:0x88a8,mod_vlan_pcp:7,mod_vlan_vid:4095,output:1",
@@ -310,7 +324,8 @@ TEST(FlowText, DeleteAndDumpMatches) {
 }
 
 TEST(FlowText, ErrorsNameTheTokenAndTheFlow) {
-  EXPECT_EQ(ParseError("in_port=1,actions=oops"), "flow 'in_port=1,actions=oops': unknown action 'oops'");
+  EXPECT_EQ(ParseError("in_port=1,actions=oops"),
+            "flow 'in_port=1,actions=oops': unknown action 'oops'");
   struct {
     const char* flow;
     const char* fragment;
@@ -473,6 +488,15 @@ TEST(FlowText, FlowFile) {
   EXPECT_EQ((*flows)[2].command, FlowModCommand::kDeleteStrict);
   EXPECT_EQ((*flows)[3].command, FlowModCommand::kModify);
 
+  // A whole ovs-ofctl dump, header line included, loads.
+  auto dump = ParseFlowFile(
+      "OFPST_FLOW reply (OF1.3) (xid=0x2):\n"
+      " cookie=0x0, duration=5.123s, table=0, n_packets=10, n_bytes=980, priority=100,ip,"
+      "in_port=1,nw_dst=10.0.0.0/24 actions=output:2\n"
+      " cookie=0x0, duration=5.1s, table=0, n_packets=0, n_bytes=0, priority=0 actions=drop\n");
+  ASSERT_TRUE(dump.has_value()) << dump.error().message;
+  EXPECT_EQ(dump->size(), 2u);
+
   auto bad = ParseFlowFile("in_port=1,actions=drop\n\n# x\nin_port=1,actions=oops\n");
   ASSERT_FALSE(bad.has_value());
   EXPECT_EQ(bad.error().message.rfind("line 4: ", 0), 0u) << bad.error().message;
@@ -509,8 +533,8 @@ class RandomFlows {
     fm.hard_timeout = static_cast<uint16_t>(Pick(3) ? 0 : rng_() & 0xffff);
     fm.flags = static_cast<uint16_t>(rng_() & 0x1f);
     std::string match;
-    static const char* kProtos[] = {"", "ip", "ipv6", "tcp", "udp", "sctp", "icmp",
-                                    "icmp6", "tcp6", "udp6", "sctp6", "arp"};
+    static const char* kProtos[] = {"",     "ip",    "ipv6", "tcp",  "udp",   "sctp",
+                                    "icmp", "icmp6", "tcp6", "udp6", "sctp6", "arp"};
     std::string proto = kProtos[Pick(std::size(kProtos))];
     std::vector<std::string> parts;
     if (!proto.empty()) parts.push_back(proto);
@@ -519,12 +543,20 @@ class RandomFlows {
     if (Pick(3) == 0) parts.push_back("dl_src=" + RandMac() + (Pick(2) ? "/" + RandMac() : ""));
     if (Pick(3) == 0) parts.push_back("dl_dst=" + RandMac());
     switch (Pick(5)) {
-      case 0: parts.push_back(fmt::format("dl_vlan={}", Pick(4096))); break;
-      case 1: parts.push_back(fmt::format("dl_vlan_pcp={}", Pick(8))); break;
-      case 2: parts.push_back(fmt::format("vlan_tci={:#x}/{:#x}", rng_() & 0xffff, rng_() & 0xffff)); break;
-      default: break;
+      case 0:
+        parts.push_back(fmt::format("dl_vlan={}", Pick(4096)));
+        break;
+      case 1:
+        parts.push_back(fmt::format("dl_vlan_pcp={}", Pick(8)));
+        break;
+      case 2:
+        parts.push_back(fmt::format("vlan_tci={:#x}/{:#x}", rng_() & 0xffff, rng_() & 0xffff));
+        break;
+      default:
+        break;
     }
-    bool ip4 = proto == "ip" || proto == "tcp" || proto == "udp" || proto == "sctp" || proto == "icmp";
+    bool ip4 =
+        proto == "ip" || proto == "tcp" || proto == "udp" || proto == "sctp" || proto == "icmp";
     bool ip6 = proto.find('6') != std::string::npos;
     bool arp = proto == "arp";
     if (proto.empty() && Pick(4) == 0) parts.push_back(fmt::format("dl_type={:#x}", 0x88cc));
@@ -533,7 +565,8 @@ class RandomFlows {
       if (Pick(2)) parts.push_back(fmt::format("nw_dst={}/{}", RandIp(), RandIp()));
     }
     if (ip6) {
-      if (Pick(2)) parts.push_back(fmt::format("ipv6_src=2001:db8::{:x}/{}", Pick(65536), Pick(129)));
+      if (Pick(2))
+        parts.push_back(fmt::format("ipv6_src=2001:db8::{:x}/{}", Pick(65536), Pick(129)));
       if (Pick(2)) parts.push_back("ipv6_dst=::1");
     }
     if (arp) {
@@ -542,12 +575,14 @@ class RandomFlows {
       if (Pick(2)) parts.push_back("arp_tha=" + RandMac() + "/" + RandMac());
     }
     if (ip4 || ip6) {
-      if ((proto == "ip" || proto == "ipv6") && Pick(2)) parts.push_back(fmt::format("nw_proto={}", Pick(256)));
+      if ((proto == "ip" || proto == "ipv6") && Pick(2))
+        parts.push_back(fmt::format("nw_proto={}", Pick(256)));
       if (Pick(2)) parts.push_back(fmt::format("nw_tos={}", Pick(64) * 4));
       if (Pick(2)) parts.push_back(fmt::format("nw_ecn={}", Pick(4)));
       if (Pick(2)) parts.push_back(fmt::format("nw_ttl={}", Pick(256)));
     }
-    bool l4 = proto.rfind("tcp", 0) == 0 || proto.rfind("udp", 0) == 0 || proto.rfind("sctp", 0) == 0;
+    bool l4 =
+        proto.rfind("tcp", 0) == 0 || proto.rfind("udp", 0) == 0 || proto.rfind("sctp", 0) == 0;
     if (l4) {
       if (Pick(2)) parts.push_back(fmt::format("tp_src={}", Pick(65536)));
       if (Pick(2)) parts.push_back(fmt::format("tp_dst={:#x}/{:#x}", Pick(65536), Pick(65536)));
@@ -572,7 +607,8 @@ class RandomFlows {
     fm.instructions.apply = RandActions(proto, ip4, ip6, arp, vlan);
     if (Pick(4) == 0) fm.instructions.clear_actions = true;
     if (Pick(4) == 0) fm.instructions.write_actions = RandActions(proto, ip4, ip6, arp, vlan);
-    if (Pick(4) == 0) fm.instructions.write_metadata = WriteMetadata{rng_(), Pick(2) ? ~0ull : rng_()};
+    if (Pick(4) == 0)
+      fm.instructions.write_metadata = WriteMetadata{rng_(), Pick(2) ? ~0ull : rng_()};
     if (Pick(4) == 0 && fm.table_id < kNumTables - 1) {
       fm.instructions.goto_table =
           static_cast<uint8_t>(fm.table_id + 1 + Pick(kNumTables - 1 - fm.table_id));
@@ -583,24 +619,30 @@ class RandomFlows {
  private:
   uint64_t Pick(uint64_t n) { return rng_() % n; }
   std::string RandMac() {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", Pick(256), Pick(256),
-                       Pick(256), Pick(256), Pick(256), Pick(256));
+    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", Pick(256), Pick(256), Pick(256),
+                       Pick(256), Pick(256), Pick(256));
   }
-  std::string RandIp() { return fmt::format("{}.{}.{}.{}", Pick(256), Pick(256), Pick(256), Pick(256)); }
+  std::string RandIp() {
+    return fmt::format("{}.{}.{}.{}", Pick(256), Pick(256), Pick(256), Pick(256));
+  }
 
   Actions RandActions(const std::string& proto, bool ip4, bool ip6, bool arp, int& vlan) {
     Actions acts;
     size_t n = Pick(6);
     for (size_t i = 0; i < n; ++i) {
       switch (Pick(10)) {
-        case 0: acts.push_back(ActOutput{static_cast<uint32_t>(Pick(1000))}); break;
+        case 0:
+          acts.push_back(ActOutput{static_cast<uint32_t>(Pick(1000))});
+          break;
         case 1: {
-          static const uint32_t kRes[] = {kPortInPort, kPortTable, kPortNormal, kPortFlood,
-                                          kPortAll, kPortLocal};
+          static const uint32_t kRes[] = {kPortInPort, kPortTable, kPortNormal,
+                                          kPortFlood,  kPortAll,   kPortLocal};
           acts.push_back(ActOutput{kRes[Pick(6)]});
           break;
         }
-        case 2: acts.push_back(ActOutput{kPortController, static_cast<uint16_t>(Pick(65536))}); break;
+        case 2:
+          acts.push_back(ActOutput{kPortController, static_cast<uint16_t>(Pick(65536))});
+          break;
         case 3:
           if (vlan < 2) {
             acts.push_back(ActPushVlan{Pick(2) ? uint16_t{0x8100} : uint16_t{0x88a8}});
@@ -706,9 +748,11 @@ TEST(FlowText, RandomFlowsRoundTrip) {
 TEST(FlowText, RandomGarbageIsRejectedOrRoundTrips) {
   std::mt19937_64 rng(7);
   const std::string alphabet = "abcdefghijklmnopqrstuvwxyz_0123456789=:,/()->\". \t#\\x";
-  const char* words[] = {"ip", "tcp", "actions=", "output:", "in_port=", "nw_dst=", "1", "/",
-                         "goto_table:", "write_actions(", ")", ",", "set_field:", "->", "tp_dst=",
-                         "dl_vlan=", "0x", "arp", "drop", "\"", "controller(", "max_len="};
+  const char* words[] = {
+      "ip",         "tcp", "actions=",    "output:",        "in_port=", "nw_dst=",
+      "1",          "/",   "goto_table:", "write_actions(", ")",        ",",
+      "set_field:", "->",  "tp_dst=",     "dl_vlan=",       "0x",       "arp",
+      "drop",       "\"",  "controller(", "max_len="};
   for (int i = 0; i < 20000; ++i) {
     std::string s;
     size_t n = rng() % 12;
@@ -763,7 +807,8 @@ TEST(FlowText, AgreesWithRealOvsOfctl) {
   while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   pclose(p);
   if (!getenv("HSW_KEEP_FLOW_FILE")) unlink(path);
-  // Each flow mod prints as "OFPT_FLOW_MOD (OF1.3) (xid=0x..): ADD <table/cookie...> <match> actions=...".
+  // Each flow mod prints as "OFPT_FLOW_MOD (OF1.3) (xid=0x..): ADD <table/cookie...> <match>
+  // actions=...".
   size_t idx = 0, pos = 0;
   while ((pos = out.find("OFPT_FLOW_MOD", pos)) != std::string::npos) {
     size_t eol = out.find('\n', pos);
@@ -779,7 +824,8 @@ TEST(FlowText, AgreesWithRealOvsOfctl) {
     size_t tok_start = 0;
     while (tok_start < rest.size()) {
       size_t sp = rest.find(' ', tok_start);
-      std::string tok = rest.substr(tok_start, sp == std::string::npos ? std::string::npos : sp - tok_start);
+      std::string tok =
+          rest.substr(tok_start, sp == std::string::npos ? std::string::npos : sp - tok_start);
       tok_start = sp == std::string::npos ? rest.size() : sp + 1;
       if (tok.rfind("actions=", 0) == 0) {
         rebuilt += " " + rest.substr(tok_start - tok.size() - (sp == std::string::npos ? 0 : 1));

@@ -1,11 +1,11 @@
 #include "packet/flow_field.h"
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <random>
 #include <set>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace hsw {
 namespace {
@@ -57,22 +57,23 @@ TEST(FieldTable, OxmNumbersFollowOpenFlow13) {
     FieldId id;
     int oxm;
   } expected[] = {
-      {FieldId::kInPort, 0},       {FieldId::kMetadata, 2},     {FieldId::kEthDst, 3},
-      {FieldId::kEthSrc, 4},       {FieldId::kEthType, 5},      {FieldId::kVlanVid, 6},
-      {FieldId::kVlanPcp, 7},      {FieldId::kIpDscp, 8},       {FieldId::kIpEcn, 9},
-      {FieldId::kIpProto, 10},     {FieldId::kIpv4Src, 11},     {FieldId::kIpv4Dst, 12},
-      {FieldId::kTcpSrc, 13},      {FieldId::kTcpDst, 14},      {FieldId::kUdpSrc, 15},
-      {FieldId::kUdpDst, 16},      {FieldId::kSctpSrc, 17},     {FieldId::kSctpDst, 18},
-      {FieldId::kIcmpv4Type, 19},  {FieldId::kIcmpv4Code, 20},  {FieldId::kArpOp, 21},
-      {FieldId::kArpSpa, 22},      {FieldId::kArpTpa, 23},      {FieldId::kArpSha, 24},
-      {FieldId::kArpTha, 25},      {FieldId::kIpv6Src, 26},     {FieldId::kIpv6Dst, 27},
-      {FieldId::kIcmpv6Type, 29},  {FieldId::kIcmpv6Code, 30},  {FieldId::kIpTtl, -1},
+      {FieldId::kInPort, 0},      {FieldId::kMetadata, 2},    {FieldId::kEthDst, 3},
+      {FieldId::kEthSrc, 4},      {FieldId::kEthType, 5},     {FieldId::kVlanVid, 6},
+      {FieldId::kVlanPcp, 7},     {FieldId::kIpDscp, 8},      {FieldId::kIpEcn, 9},
+      {FieldId::kIpProto, 10},    {FieldId::kIpv4Src, 11},    {FieldId::kIpv4Dst, 12},
+      {FieldId::kTcpSrc, 13},     {FieldId::kTcpDst, 14},     {FieldId::kUdpSrc, 15},
+      {FieldId::kUdpDst, 16},     {FieldId::kSctpSrc, 17},    {FieldId::kSctpDst, 18},
+      {FieldId::kIcmpv4Type, 19}, {FieldId::kIcmpv4Code, 20}, {FieldId::kArpOp, 21},
+      {FieldId::kArpSpa, 22},     {FieldId::kArpTpa, 23},     {FieldId::kArpSha, 24},
+      {FieldId::kArpTha, 25},     {FieldId::kIpv6Src, 26},    {FieldId::kIpv6Dst, 27},
+      {FieldId::kIcmpv6Type, 29}, {FieldId::kIcmpv6Code, 30}, {FieldId::kIpTtl, -1},
       {FieldId::kTcpFlags, -1},
   };
-  for (auto& e : expected) EXPECT_EQ(GetFieldInfo(e.id).oxm_field, e.oxm) << GetFieldInfo(e.id).name;
+  for (auto& e : expected)
+    EXPECT_EQ(GetFieldInfo(e.id).oxm_field, e.oxm) << GetFieldInfo(e.id).name;
   EXPECT_EQ(FindFieldByOxm(28), nullptr);  // IPV6_FLABEL: not supported
   EXPECT_EQ(FindFieldByOxm(-1), nullptr);
-  EXPECT_EQ(FindFieldByOxm(1), nullptr);   // IN_PHY_PORT
+  EXPECT_EQ(FindFieldByOxm(1), nullptr);  // IN_PHY_PORT
 }
 
 TEST(FieldTable, FindsOvsOfctlAndOxmNames) {
@@ -80,26 +81,26 @@ TEST(FieldTable, FindsOvsOfctlAndOxmNames) {
     const char* name;
     FieldId id;
   } cases[] = {
-      {"dl_src", FieldId::kEthSrc},       {"eth_src", FieldId::kEthSrc},
-      {"dl_dst", FieldId::kEthDst},       {"eth_dst", FieldId::kEthDst},
-      {"dl_type", FieldId::kEthType},     {"eth_type", FieldId::kEthType},
-      {"dl_vlan", FieldId::kVlanVid},     {"vlan_vid", FieldId::kVlanVid},
-      {"dl_vlan_pcp", FieldId::kVlanPcp}, {"vlan_pcp", FieldId::kVlanPcp},
-      {"nw_src", FieldId::kIpv4Src},      {"ipv4_src", FieldId::kIpv4Src},
-      {"nw_dst", FieldId::kIpv4Dst},      {"ipv4_dst", FieldId::kIpv4Dst},
-      {"nw_proto", FieldId::kIpProto},    {"ip_proto", FieldId::kIpProto},
-      {"nw_tos", FieldId::kIpDscp},       {"ip_dscp", FieldId::kIpDscp},
-      {"nw_ecn", FieldId::kIpEcn},        {"ip_ecn", FieldId::kIpEcn},
-      {"nw_ttl", FieldId::kIpTtl},        {"tp_src", FieldId::kTcpSrc},
-      {"tp_dst", FieldId::kTcpDst},       {"tcp_src", FieldId::kTcpSrc},
-      {"udp_dst", FieldId::kUdpDst},      {"sctp_src", FieldId::kSctpSrc},
-      {"icmp_type", FieldId::kIcmpv4Type}, {"icmpv4_code", FieldId::kIcmpv4Code},
+      {"dl_src", FieldId::kEthSrc},          {"eth_src", FieldId::kEthSrc},
+      {"dl_dst", FieldId::kEthDst},          {"eth_dst", FieldId::kEthDst},
+      {"dl_type", FieldId::kEthType},        {"eth_type", FieldId::kEthType},
+      {"dl_vlan", FieldId::kVlanVid},        {"vlan_vid", FieldId::kVlanVid},
+      {"dl_vlan_pcp", FieldId::kVlanPcp},    {"vlan_pcp", FieldId::kVlanPcp},
+      {"nw_src", FieldId::kIpv4Src},         {"ipv4_src", FieldId::kIpv4Src},
+      {"nw_dst", FieldId::kIpv4Dst},         {"ipv4_dst", FieldId::kIpv4Dst},
+      {"nw_proto", FieldId::kIpProto},       {"ip_proto", FieldId::kIpProto},
+      {"nw_tos", FieldId::kIpDscp},          {"ip_dscp", FieldId::kIpDscp},
+      {"nw_ecn", FieldId::kIpEcn},           {"ip_ecn", FieldId::kIpEcn},
+      {"nw_ttl", FieldId::kIpTtl},           {"tp_src", FieldId::kTcpSrc},
+      {"tp_dst", FieldId::kTcpDst},          {"tcp_src", FieldId::kTcpSrc},
+      {"udp_dst", FieldId::kUdpDst},         {"sctp_src", FieldId::kSctpSrc},
+      {"icmp_type", FieldId::kIcmpv4Type},   {"icmpv4_code", FieldId::kIcmpv4Code},
       {"icmpv6_type", FieldId::kIcmpv6Type}, {"icmpv6_code", FieldId::kIcmpv6Code},
-      {"arp_op", FieldId::kArpOp},        {"arp_spa", FieldId::kArpSpa},
-      {"arp_tpa", FieldId::kArpTpa},      {"arp_sha", FieldId::kArpSha},
-      {"arp_tha", FieldId::kArpTha},      {"ipv6_src", FieldId::kIpv6Src},
-      {"ipv6_dst", FieldId::kIpv6Dst},    {"metadata", FieldId::kMetadata},
-      {"in_port", FieldId::kInPort},      {"tcp_flags", FieldId::kTcpFlags},
+      {"arp_op", FieldId::kArpOp},           {"arp_spa", FieldId::kArpSpa},
+      {"arp_tpa", FieldId::kArpTpa},         {"arp_sha", FieldId::kArpSha},
+      {"arp_tha", FieldId::kArpTha},         {"ipv6_src", FieldId::kIpv6Src},
+      {"ipv6_dst", FieldId::kIpv6Dst},       {"metadata", FieldId::kMetadata},
+      {"in_port", FieldId::kInPort},         {"tcp_flags", FieldId::kTcpFlags},
   };
   for (auto& c : cases) {
     const FieldInfo* f = FindField(c.name);
@@ -273,8 +274,8 @@ TEST(FieldAccess, RandomWritesTouchOnlyTheField) {
     FlowKey ones = FlowKey::Ones();
     bitsmask = ReadField(ones, id);
     for (size_t i = 0; i < f.size; ++i) {
-      uint8_t expect = static_cast<uint8_t>(((old.bytes[i] & ~m.bytes[i]) |
-                                             (v.bytes[i] & m.bytes[i])) & bitsmask.bytes[i]);
+      uint8_t expect = static_cast<uint8_t>(
+          ((old.bytes[i] & ~m.bytes[i]) | (v.bytes[i] & m.bytes[i])) & bitsmask.bytes[i]);
       ASSERT_EQ(now.bytes[i], expect) << f.name << " byte " << i;
     }
   }
