@@ -782,7 +782,7 @@ TEST(FlowText, AgreesWithRealOvsOfctl) {
   if (access("/usr/bin/ovs-ofctl", X_OK) != 0) GTEST_SKIP() << "ovs-ofctl not installed";
   RandomFlows gen(99);
   std::vector<FlowMod> flows;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 1000; ++i) {
     FlowMod fm = gen.Next();
     // ovs-ofctl drops an empty write_actions() and checks action/match
     // consistency more loosely; keep to what both express identically.
@@ -840,6 +840,25 @@ TEST(FlowText, AgreesWithRealOvsOfctl) {
     auto got = ParseFlowMod(rebuilt);
     ASSERT_TRUE(got.has_value()) << line << "\n" << rebuilt << ": " << got.error().message;
     ExpectFlowModEq(want, *got, FormatFlowMod(want) + "\n  ovs: " + line);
+    // And the text itself: ovs-ofctl prints the match and the actions with
+    // the same code as in dump-flows, so ours must be character-identical.
+    size_t act = rest.find("actions=");
+    ASSERT_NE(act, std::string::npos) << line;
+    EXPECT_EQ(rest.substr(act + 8), FormatInstructions(want.instructions)) << line;
+    std::string ovs_match;
+    for (size_t p2 = 0; p2 < act;) {
+      size_t sp = rest.find(' ', p2);
+      std::string tok = rest.substr(p2, sp - p2);
+      p2 = sp + 1;
+      if (tok.find(':') != std::string::npos && tok.find('=') == std::string::npos) continue;
+      bool flag = false;
+      for (const char* f : {"send_flow_rem", "check_overlap", "reset_counts", "no_packet_counts",
+                            "no_byte_counts"}) {
+        flag = flag || tok == f;
+      }
+      if (!flag) ovs_match = tok;
+    }
+    EXPECT_EQ(ovs_match, FormatMatch(want.match, want.priority)) << line;
     if (HasFailure()) return;
   }
   EXPECT_EQ(idx, flows.size()) << out.substr(0, 2000);
