@@ -762,6 +762,12 @@ void ConnManager::CheckProbes() {
   auto now = EventLoop::Clock::now();
   std::vector<uint64_t> dead;
   for (auto& [id, conn] : connections_) {
+    // A connection that is closing after an error but whose peer does not
+    // read our ERROR goes now rather than never.
+    if (conn->closing) {
+      dead.push_back(id);
+      continue;
+    }
     if (conn->controller_target.empty() || conn->closed) continue;
     auto idle = now - conn->last_rx;
     if (idle > 2 * kProbeInterval) {
@@ -773,8 +779,12 @@ void ConnManager::CheckProbes() {
     }
   }
   for (uint64_t id : dead) {
-    CloseConnection(id, fmt::format("no response to inactivity probe after {} s",
-                                    2 * kProbeInterval.count() / 1000));
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    CloseConnection(id, it->second->closing
+                            ? std::string("closed after error")
+                            : fmt::format("no response to inactivity probe after {} s",
+                                          2 * kProbeInterval.count() / 1000));
   }
 }
 

@@ -125,6 +125,7 @@ constexpr uint32_t kNiciraExperimenter = 0x00002320;
 constexpr uint8_t kNxmIpTtl = 29;
 constexpr uint8_t kNxmTcpFlags = 34;
 constexpr uint8_t kOxmTcpFlags = 42;  // ONF experimenter in 1.3, basic in 1.5
+constexpr uint8_t kOxmPacketType = 44;  // OXM_OF_PACKET_TYPE (OpenFlow 1.5)
 
 struct OxmId {
   uint16_t oxm_class = kOxmClassBasic;
@@ -210,7 +211,15 @@ OxmStatus ParseOxm(Reader& r, ParsedOxm* out) {
     experimenter = payload.U32();
   }
   out->info = FieldOfOxm(out->oxm_class, out->field, experimenter);
-  if (!out->info) return OxmStatus::kUnknown;
+  if (!out->info) {
+    // Keep a short payload so the caller can judge fields it handles itself.
+    if (payload.left() <= out->value.bytes.size()) {
+      auto raw = payload.Rest();
+      std::copy(raw.begin(), raw.end(), out->value.bytes.begin());
+      out->value.size = static_cast<uint8_t>(raw.size());
+    }
+    return OxmStatus::kUnknown;
+  }
   size_t size = out->info->size;
   if (payload.left() != (out->hasmask ? 2 * size : size)) return OxmStatus::kBadLen;
   auto value = payload.Bytes(size);
@@ -267,6 +276,7 @@ bool PrereqsMet(const Match& match, const FieldInfo& info) {
 OfpResult<Match> DecodeOxmList(std::span<const uint8_t> bytes) {
   Match match;
   std::array<bool, kNumFields> seen{};
+  bool seen_packet_type = false;
   Reader r(bytes);
   while (r.left() > 0) {
     ParsedOxm oxm;
@@ -279,6 +289,27 @@ OfpResult<Match> DecodeOxmList(std::span<const uint8_t> bytes) {
         return Fail(err::kBadMatch, err::kBadMatchBadLen,
                     fmt::format("{} has a bad length", DescribeOxm(oxm)));
       case OxmStatus::kUnknown:
+        if (oxm.oxm_class == kOxmClassBasic && oxm.field == kOxmPacketType) {
+          // ovs-ofctl adds packet_type=(0,0) (Ethernet) to some matches.
+          // Every packet hsw switches is Ethernet: that value matches all,
+          // any other matches none, which hsw cannot express.
+          if (seen_packet_type) {
+            return Fail(err::kBadMatch, err::kBadMatchDupField, "packet_type appears twice");
+          }
+          seen_packet_type = true;
+          if (oxm.hasmask) {
+            return Fail(err::kBadMatch, err::kBadMatchBadMask, "packet_type cannot be masked");
+          }
+          if (oxm.value.size != 4) {
+            return Fail(err::kBadMatch, err::kBadMatchBadLen, "packet_type has a bad length");
+          }
+          if (oxm.value.ToUint() != 0) {
+            return Fail(err::kBadMatch, err::kBadMatchBadValue,
+                        fmt::format("packet_type 0x{:08x} is not supported (only Ethernet)",
+                                    oxm.value.ToUint()));
+          }
+          continue;
+        }
         return Fail(err::kBadMatch, err::kBadMatchBadField,
                     fmt::format("{} is not supported", DescribeOxm(oxm)));
     }

@@ -549,6 +549,13 @@ TEST(OfpCodecErrors, MatchProblems) {
   // vlan_pcp without vlan_vid present.
   ExpectError(FlowModWithOxms(Oxm(7, false, {3})), err::kBadMatch, err::kBadMatchBadPrereq);
   ASSERT_TRUE(Decode(FlowModWithOxms(Cat({Oxm(6, false, {0x10, 0x05}), Oxm(7, false, {3})}))));
+  // packet_type=(0,0), which ovs-ofctl adds to 'tcp_dst=80,actions=drop'
+  // after dropping the field, means "Ethernet": accepted as match-all.
+  auto ethernet = Decode(FlowModWithOxms({0x80, 0x00, 0x58, 0x04, 0, 0, 0, 0}));
+  ASSERT_TRUE(ethernet) << ethernet.error().detail;
+  EXPECT_TRUE(IsZero(std::get<FlowMod>(ethernet->body).match.mask));
+  ExpectError(FlowModWithOxms({0x80, 0x00, 0x58, 0x04, 0, 1, 0x88, 0x47}), err::kBadMatch,
+              err::kBadMatchBadValue);
   // Same field twice.
   ExpectError(FlowModWithOxms(Cat({kEthIp, kEthIp})), err::kBadMatch, err::kBadMatchDupField);
   // Unknown basic field (OXM_OF_MPLS_LABEL = 34) and unknown class.
