@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/fd.h"
+#include "common/log.h"
 #include "common/version.h"
 #include "ctl/control_client.h"
 #include "ctl/dp_commands.h"
@@ -331,6 +332,9 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
 
 int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
          std::ostream& err) {
+  // The libraries' INFO lines ("connected to datapath ...") are for daemon
+  // logs, not for a command's output.
+  log::SetLevel(log::Level::kWarn);
   auto parsed = ParseCommandLine(argc, argv, out, err);
   if (auto* code = std::get_if<int>(&parsed)) return *code;
   return Run(std::get<Command>(parsed), in, out, err);

@@ -38,6 +38,15 @@ std::string OfpErrorText(const ofp::OfpError& error) {
   return fmt::format("OpenFlow error type {} code {}", error.type, error.code);
 }
 
+// Error text without a repeated errno: many lower layers already put
+// "(No such device)" in the message itself.
+std::string Describe(const Error& error) {
+  if (error.code && error.message.find(std::strerror(error.code)) != std::string::npos) {
+    return error.message;
+  }
+  return error.ToString();
+}
+
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
   if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "0" || value == "no" || value == "off") return false;
@@ -219,7 +228,7 @@ void Vswitchd::RegisterMethods() {
       if (text->empty() || *end) return Err("datapath_id '{}' is not hexadecimal", *text);
     }
     if (auto added = switch_->AddBridge(name, dpid); !added) {
-      return Err("add-br {}: {}", name, added.error().ToString());
+      return Err("add-br {}: {}", name, Describe(added.error()));
     }
     if (auto opened = OpenEndpoint(name); !opened) {
       (void)switch_->DeleteBridge(name);
@@ -270,7 +279,7 @@ void Vswitchd::RegisterMethods() {
       ofport = it->get<uint32_t>();
     }
     auto added = switch_->AddPort(bridge, iface, ofport);
-    if (!added) return Err("add-port {} {}: {}", bridge, iface, added.error().ToString());
+    if (!added) return Err("add-port {} {}: {}", bridge, iface, Describe(added.error()));
     if (auto saved = config_.AddPort(bridge, iface, *added); !saved) {
       (void)switch_->DeletePort(bridge, iface);
       return tl::unexpected(saved.error());

@@ -1,0 +1,308 @@
+// hsw-vswitchd's wiring, driven through its control methods as hsw-ctl would,
+// over a real ofproto Switch on a FakeDpif: configuration persistence, flow
+// commands and their errors, flow-restore-wait, restart from conf.json.
+#include "vswitchd/vswitchd.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "common/fd.h"
+#include "dpif/fake_dpif.h"
+
+namespace hsw::vswitchd {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+class VswitchdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/hsw-vswitchd-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    dirs_ = daemon::Dirs{root_ + "/run", root_ + "/state", root_ + "/log"};
+    for (const std::string& dir : {dirs_.rundir, dirs_.statedir, dirs_.logdir}) {
+      fs::create_directories(dir);
+    }
+  }
+  void TearDown() override {
+    vswitchd_.reset();
+    fs::remove_all(root_);
+  }
+
+  // Starts a Vswitchd on a new FakeDpif (kept in fake_).
+  Status Start(bool flow_restore_wait = false) {
+    auto fake = std::make_unique<dpif::FakeDpif>();
+    fake_ = fake.get();
+    for (const auto& [name, no] : dp_ports_) fake->AddPortForTest(name, no);
+    VswitchdOptions options;
+    options.flow_restore_wait = flow_restore_wait;
+    auto created = Vswitchd::Create(loop_, dirs_, options, std::move(fake));
+    if (!created) return tl::unexpected(created.error());
+    vswitchd_ = std::move(*created);
+    return hsw::Ok();
+  }
+
+  // Calls a method as hsw-ctl would; returns the reply object.
+  json Call(const std::string& method, json params = json::object()) {
+    json request = {{"id", 1}, {"method", method}, {"params", params}};
+    return json::parse(vswitchd_->control().HandleLine(request.dump()));
+  }
+  json Succeed(const std::string& method, json params = json::object()) {
+    json reply = Call(method, params);
+    EXPECT_TRUE(reply.contains("result")) << method << " " << params.dump() << " -> "
+                                          << reply.dump();
+    return reply.value("result", json());
+  }
+  std::string Fail(const std::string& method, json params = json::object()) {
+    json reply = Call(method, params);
+    EXPECT_TRUE(reply.contains("error")) << method << " -> " << reply.dump();
+    return reply.contains("error") ? reply["error"].value("message", "") : "";
+  }
+
+  void AddBridgeWithPorts() {
+    Succeed("add-br", {{"bridge", "br0"}});
+    EXPECT_EQ(Succeed("add-port", {{"bridge", "br0"}, {"iface", "veth1"}}), (json{{"ofport", 1}}));
+    EXPECT_EQ(Succeed("add-port", {{"bridge", "br0"}, {"iface", "veth2"}, {"ofport", 5}}),
+              (json{{"ofport", 5}}));
+  }
+
+  std::string root_;
+  daemon::Dirs dirs_;
+  EventLoop loop_;
+  dpif::FakeDpif* fake_ = nullptr;
+  std::map<std::string, uint32_t> dp_ports_;
+  std::unique_ptr<Vswitchd> vswitchd_;
+};
+
+TEST_F(VswitchdTest, BridgesAndPortsArePersisted) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  EXPECT_EQ(Succeed("list-br"), json::array({"br0"}));
+  json ports = Succeed("list-ports", {{"bridge", "br0"}});
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[1], (json{{"name", "veth2"}, {"ofport", 5}}));
+  EXPECT_TRUE(fs::exists(dirs_.rundir + "/vswitchd.ctl"));
+  EXPECT_TRUE(fs::exists(dirs_.rundir + "/br0.mgmt"));
+  EXPECT_EQ(fake_->ports().size(), 2u);
+
+  auto saved = ReadFile(dirs_.statedir + "/conf.json");
+  ASSERT_TRUE(saved);
+  auto config = ParseConfig(*saved, "conf.json");
+  ASSERT_TRUE(config);
+  ASSERT_EQ(config->bridges.size(), 1u);
+  EXPECT_EQ(config->bridges[0].ports[1], (PortConfig{"veth2", 5}));
+}
+
+TEST_F(VswitchdTest, ShutdownRemovesSockets) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});
+  vswitchd_.reset();
+  EXPECT_FALSE(fs::exists(dirs_.rundir + "/vswitchd.ctl"));
+  EXPECT_FALSE(fs::exists(dirs_.rundir + "/br0.mgmt"));
+}
+
+TEST_F(VswitchdTest, RestartRecreatesBridgesAndPortsWithTheirOfports) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("set", {{"key", "color"}, {"value", "blue"}});
+  dp_ports_ = {{"veth1", 1}, {"veth2", 2}};  // the datapath outlives us
+  vswitchd_.reset();
+
+  ASSERT_TRUE(Start());
+  EXPECT_EQ(Succeed("list-br"), json::array({"br0"}));
+  ofproto::Bridge* bridge = vswitchd_->sw().FindBridge("br0");
+  ASSERT_NE(bridge, nullptr);
+  EXPECT_EQ(bridge->FindOfport("veth1"), 1u);
+  EXPECT_EQ(bridge->FindOfport("veth2"), 5u);
+  EXPECT_EQ(Succeed("get", {{"key", "color"}}), "blue");
+  // The ports were found in the datapath, not re-created.
+  EXPECT_EQ(fake_->CountCalls(dpif::MsgType::kPortAdd), 0u);
+}
+
+TEST_F(VswitchdTest, FlowCommandsAndDumpFormat) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  EXPECT_TRUE(Succeed("add-flow", {{"bridge", "br0"},
+                              {"flow", "priority=100,in_port=veth1,actions=output:5"}})
+                  .is_null());
+  json lines = Succeed("dump-flows", {{"bridge", "br0"}});
+  ASSERT_EQ(lines.size(), 1u);
+  std::string line = lines[0];
+  EXPECT_NE(line.find("priority=100,in_port=1 actions=output:5"), std::string::npos) << line;
+  EXPECT_EQ(line.rfind(" cookie=0x0, duration=", 0), 0u) << line;
+
+  json named = Succeed("dump-flows", {{"bridge", "br0"}, {"names", true}});
+  EXPECT_NE(named[0].get<std::string>().find("in_port=veth1"), std::string::npos) << named;
+
+  // Filtered dump and delete.
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=5,actions=output:1"}});
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}, {"match", "in_port=5"}}).size(), 1u);
+  Succeed("del-flows", {{"bridge", "br0"}, {"match", "in_port=5"}});
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 1u);
+  Succeed("del-flows", {{"bridge", "br0"}});
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 0u);
+}
+
+TEST_F(VswitchdTest, DumpOutputFeedsBackIntoAddFlows) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "table=0,priority=10,ip,nw_dst=10.0.0.0/24,"
+                                              "actions=output:5"}});
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "table=1,cookie=0x5,in_port=1,actions=drop"}});
+  json dump = Succeed("dump-flows", {{"bridge", "br0"}});
+  std::string text;
+  for (const json& line : dump) text += line.get<std::string>() + "\n";
+  Succeed("del-flows", {{"bridge", "br0"}});
+  Succeed("add-flows", {{"bridge", "br0"}, {"text", text}});
+  json again = Succeed("dump-flows", {{"bridge", "br0"}});
+  ASSERT_EQ(again.size(), dump.size());
+  auto strip = [](std::string s) {  // durations differ
+    auto start = s.find("duration=");
+    return s.erase(start, s.find(',', start) - start);
+  };
+  for (size_t i = 0; i < dump.size(); ++i) EXPECT_EQ(strip(again[i]), strip(dump[i]));
+}
+
+TEST_F(VswitchdTest, FlowErrorsNameTheProblemAndChangeNothing) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});
+  EXPECT_EQ(Fail("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=oops"}}),
+            "add-flow br0 'in_port=1,actions=oops': unknown action 'oops'");
+  EXPECT_EQ(Fail("add-flow", {{"bridge", "brX"}, {"flow", "actions=drop"}}),
+            "unknown bridge 'brX'");
+  std::string unknown_port =
+      Fail("add-flow", {{"bridge", "br0"}, {"flow", "in_port=nosuch,actions=drop"}});
+  EXPECT_NE(unknown_port.find("nosuch"), std::string::npos) << unknown_port;
+  EXPECT_EQ(Fail("add-flow", {{"bridge", "br0"}}), "missing string parameter 'flow'");
+
+  // add-flows is all or nothing: a bad line 3 leaves the tables unchanged.
+  std::string batch = "in_port=5,actions=output:1\n# comment\nin_port=1,actions=frob\n";
+  std::string message =
+      Fail("add-flows", {{"bridge", "br0"}, {"text", batch}, {"file", "flows.txt"}});
+  EXPECT_NE(message.find("add-flows br0 flows.txt: line 3"), std::string::npos) << message;
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 1u);
+
+  EXPECT_NE(Fail("del-flows", {{"bridge", "br0"}, {"match", "nw_dst=1.2.3.4"}}).find("del-flows br0"),
+            std::string::npos);
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 1u);
+}
+
+TEST_F(VswitchdTest, PortAndBridgeErrors) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  EXPECT_EQ(Fail("add-br", {{"bridge", "br0"}}), "bridge 'br0' already exists");
+  EXPECT_EQ(Fail("add-port", {{"bridge", "brX"}, {"iface", "veth3"}}), "unknown bridge 'brX'");
+  Succeed("add-br", {{"bridge", "br1"}});
+  EXPECT_EQ(Fail("add-port", {{"bridge", "br1"}, {"iface", "veth1"}}),
+            "interface 'veth1' is already a port of bridge 'br0'");
+  EXPECT_NE(Fail("add-port", {{"bridge", "br0"}, {"iface", "veth3"}, {"ofport", 5}}).find("5"),
+            std::string::npos);
+  EXPECT_EQ(Fail("del-port", {{"bridge", "br0"}, {"iface", "veth9"}}),
+            "bridge 'br0' has no port 'veth9'");
+  EXPECT_EQ(Fail("del-br", {{"bridge", "nope"}}), "unknown bridge 'nope'");
+  EXPECT_EQ(Fail("frob"), "unknown method 'frob'");
+  // Nothing of the above reached the config.
+  auto config = ConfigStore::Open(dirs_.statedir + "/conf.json");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->config().bridges.size(), 2u);
+  EXPECT_EQ(config->config().bridges[0].ports.size(), 2u);
+  EXPECT_TRUE(config->config().bridges[1].ports.empty());
+}
+
+TEST_F(VswitchdTest, DeletePortAndBridge) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("del-port", {{"bridge", "br0"}, {"iface", "veth1"}});
+  EXPECT_EQ(Succeed("list-ports", {{"bridge", "br0"}}).size(), 1u);
+  EXPECT_FALSE(vswitchd_->sw().FindBridge("br0")->FindOfport("veth1").has_value());
+  Succeed("del-br", {{"bridge", "br0"}});
+  EXPECT_EQ(Succeed("list-br"), json::array());
+  EXPECT_FALSE(fs::exists(dirs_.rundir + "/br0.mgmt"));
+  EXPECT_EQ(vswitchd_->sw().FindBridge("br0"), nullptr);
+}
+
+TEST_F(VswitchdTest, FlowRestoreWait) {
+  ASSERT_TRUE(Start(/*flow_restore_wait=*/true));
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  EXPECT_EQ(Succeed("get", {{"key", "flow-restore-wait"}}), "true");
+  AddBridgeWithPorts();
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});  // restore
+  EXPECT_NE(Fail("set", {{"key", "flow-restore-wait"}, {"value", "maybe"}}).find("maybe"),
+            std::string::npos);
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "false"}});
+  EXPECT_TRUE(vswitchd_->sw().tables_loaded());
+  EXPECT_EQ(Succeed("get", {{"key", "flow-restore-wait"}}), "false");
+  // Never persisted: a restart must not come back frozen.
+  auto config = ConfigStore::Open(dirs_.statedir + "/conf.json");
+  EXPECT_FALSE(config->GetSetting("flow-restore-wait").has_value());
+}
+
+TEST_F(VswitchdTest, WithoutFlowRestoreWaitTablesAreLoadedAtOnce) {
+  ASSERT_TRUE(Start());
+  EXPECT_TRUE(vswitchd_->sw().tables_loaded());
+}
+
+TEST_F(VswitchdTest, SettingsAndMisc) {
+  ASSERT_TRUE(Start());
+  EXPECT_EQ(Fail("get", {{"key", "nope"}}), "no setting 'nope'");
+  Succeed("set", {{"key", "k"}, {"value", "v=w"}});
+  EXPECT_EQ(Succeed("get", {{"key", "k"}}), "v=w");
+  EXPECT_EQ(Succeed("version"), "hsw-vswitchd 0.1.0");
+  EXPECT_NE(Fail("vlog/set", {{"level", "loud"}}).find("loud"), std::string::npos);
+  Succeed("vlog/set", {{"level", "info"}});
+  Succeed("log-reopen");
+  AddBridgeWithPorts();
+  Succeed("set-controller", {{"bridge", "br0"}, {"targets", {"ptcp:0:127.0.0.1"}}});
+  EXPECT_NE(Fail("set-controller", {{"bridge", "br0"}, {"targets", {"bogus:1"}}}), "");
+  auto config = ConfigStore::Open(dirs_.statedir + "/conf.json");
+  EXPECT_EQ(config->config().bridges[0].controllers, std::vector<std::string>{"ptcp:0:127.0.0.1"});
+  json show = Succeed("show");
+  EXPECT_EQ(show["bridges"][0]["name"], "br0");
+  EXPECT_EQ(show["bridges"][0]["ports"].size(), 2u);
+  EXPECT_EQ(show["settings"]["k"], "v=w");
+  EXPECT_TRUE(show["tables_loaded"].get<bool>());
+  EXPECT_TRUE(show["counters"].is_array());
+}
+
+TEST_F(VswitchdTest, Trace) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});
+  json trace = Succeed("trace", {{"bridge", "br0"}, {"flow", "in_port=1,udp,nw_dst=10.0.0.2"}});
+  ASSERT_TRUE(trace.is_string());
+  EXPECT_FALSE(trace.get<std::string>().empty());
+  EXPECT_NE(Fail("trace", {{"bridge", "br0"}, {"flow", "in_port=1,bogus=1"}}).find("trace br0"),
+            std::string::npos);
+}
+
+TEST_F(VswitchdTest, CorruptConfigStopsStartAndIsKept) {
+  std::string path = dirs_.statedir + "/conf.json";
+  ASSERT_TRUE(WriteFileAtomic(path, "{\"schema_version\": 1, \"bridges\": [}"));
+  auto started = Start();
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find("corrupt config file " + path), std::string::npos)
+      << started.error().message;
+  EXPECT_NE(started.error().message.find("line 1"), std::string::npos);
+  EXPECT_EQ(ReadFile(path).value_or(""), "{\"schema_version\": 1, \"bridges\": [}");
+  EXPECT_FALSE(fs::exists(dirs_.rundir + "/vswitchd.ctl"));
+}
+
+TEST_F(VswitchdTest, MissingDatapathIsAClearError) {
+  VswitchdOptions options;
+  options.datapath_socket = root_ + "/run/nothing-here.sock";
+  auto created = Vswitchd::Create(loop_, dirs_, options);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().message,
+            "cannot connect to hsw-datapath at " + root_ +
+                "/run/nothing-here.sock: No such file or directory (is hsw-datapath running?)");
+}
+
+}  // namespace
+}  // namespace hsw::vswitchd
