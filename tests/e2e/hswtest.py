@@ -227,6 +227,7 @@ class Capture:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.proc.stderr.close()
         return read_pcap(self.path)
 
 
@@ -355,14 +356,19 @@ class World:
         """Starts a daemon with --detach in the switch namespace.
 
         --detach returns once the daemon is ready, so no wait follows.  The
-        daemon keeps our stdout/stderr after detaching, so they go to a file
-        (a pipe would never reach EOF)."""
-        console = open(os.path.join(self.logdir, name + ".console"), "a")
-        cmd = self.ns_cmd("sw", [self.bin(name), "--detach", "--pidfile", "--log-file"] +
-                          list(extra))
-        p = subprocess.run(cmd, stdout=console, stderr=subprocess.PIPE, text=True,
-                           env=self.env, timeout=CMD_TIMEOUT)
-        console.close()
+        daemon keeps our stdout/stderr after detaching, so both go to a file
+        (a pipe would never reach EOF while the daemon lives).  Returns a
+        CompletedProcess whose stderr is what this start wrote to the file."""
+        path = os.path.join(self.logdir, name + ".console")
+        with open(path, "ab") as console:
+            offset = console.tell()
+            cmd = self.ns_cmd("sw", [self.bin(name), "--detach", "--pidfile", "--log-file"] +
+                              list(extra))
+            p = subprocess.run(cmd, stdout=console, stderr=console, env=self.env,
+                               timeout=CMD_TIMEOUT)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            p.stderr = f.read().decode(errors="replace")
         if check and p.returncode != 0:
             raise AssertionError("%s --detach failed (exit %d): %s\n%s" %
                                  (name, p.returncode, p.stderr, self.logs()))
@@ -462,6 +468,9 @@ class World:
                     p.wait(5)
                 except subprocess.TimeoutExpired:
                     pass
+            for stream in (p.stdout, p.stderr):
+                if stream:
+                    stream.close()
         for d in self.DAEMONS:
             pid = self.daemon_pid(d)
             if pid:
