@@ -96,6 +96,11 @@ def remove_stale_worlds():
             continue
         kill_namespace_processes(name)
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    tmp = tempfile.gettempdir()
+    for entry in os.listdir(tmp):
+        m = re.match(r"^hsw-e2e-(\d+)-", entry)
+        if m and not os.path.exists("/proc/%s" % m.group(1)):
+            shutil.rmtree(os.path.join(tmp, entry), ignore_errors=True)
 
 
 def kill_namespace_processes(ns):
@@ -261,8 +266,11 @@ def _cleanup_all():
 
 
 def _on_signal(signum, frame):
+    # Not sys.exit: unittest would record SystemExit as one test's error and
+    # carry on with the next test.
     _cleanup_all()
-    sys.exit(128 + signum)
+    log("interrupted by signal %d; cleaned up" % signum)
+    os._exit(128 + signum)
 
 
 class World:
@@ -272,7 +280,7 @@ class World:
         self.prefix = "%s%d-%s" % (NS_PREFIX, os.getpid(), name)
         self.sw = self.prefix + "-sw"
         self.hosts = ["h%d" % (i + 1) for i in range(n_hosts)]
-        self.tmp = tempfile.mkdtemp(prefix="hsw-e2e-")
+        self.tmp = tempfile.mkdtemp(prefix="hsw-e2e-%d-" % os.getpid())
         self.rundir = os.path.join(self.tmp, "run")
         self.statedir = os.path.join(self.tmp, "state")
         self.logdir = os.path.join(self.tmp, "log")
