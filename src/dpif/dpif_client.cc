@@ -101,7 +101,8 @@ Result<std::unique_ptr<DpifClient>> DpifClient::Open(UniqueFd fd, Role role,
   // Non-blocking so that RecvUpcalls never waits; the synchronous calls wait
   // in poll() with a deadline instead.
   HSW_TRY(SetNonBlocking(fd.get()));
-  std::unique_ptr<DpifClient> client(new DpifClient(std::move(fd), "datapath", timeout));
+  std::string peer = fmt::format("on fd {}", fd.get());
+  std::unique_ptr<DpifClient> client(new DpifClient(std::move(fd), std::move(peer), timeout));
   Hello ours;
   ours.role = role;
   ours.client_name = client_name;
@@ -181,6 +182,14 @@ Result<std::optional<Message>> DpifClient::Drain(uint32_t xid) {
     }
     if ((msg.header.flags & kFlagReply) && xid != 0 && msg.header.xid == xid) {
       return std::optional<Message>(std::move(msg));
+    }
+    // The datapath reports a connection-level failure (e.g. it could not
+    // decode something we sent) as an error reply with xid 0, then closes:
+    // keep its explanation rather than a bare "connection closed".
+    if ((msg.header.flags & kFlagReply) && msg.header.xid == 0 && msg.header.error != 0) {
+      return Break(Error{msg.header.error,
+                         fmt::format("datapath {} closed the connection: {}", peer_,
+                                     std::get<ErrorReply>(msg.body).message)});
     }
     static hsw::log::RateLimit rl(5);
     if (rl.Allow()) {

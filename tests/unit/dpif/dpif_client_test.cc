@@ -282,6 +282,22 @@ TEST(DpifClient, ClosedConnectionIsReported) {
   EXPECT_FALSE((*client)->RecvUpcalls(1));
 }
 
+TEST(DpifClient, ConnectionLevelErrorKeepsTheDatapathsExplanation) {
+  TinyServer server([](const Message&, std::vector<uint8_t>& out) {
+    out = EncodeErrorReply(MsgType::kHello, 0, EPROTO, "malformed message: FlowPut request: x");
+    return false;
+  });
+  auto client = DpifClient::Open(server.Start(), Role::kOwner, "v");
+  ASSERT_TRUE(client);
+  dpif::FlowPut put;
+  put.key = put.mask = FlowKey::Zero();
+  auto r = (*client)->FlowPut({put});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EPROTO);
+  EXPECT_NE(r.error().message.find("malformed message: FlowPut request"), std::string::npos)
+      << r.error().message;
+}
+
 TEST(DpifClient, GarbageFromTheDatapathBreaksTheConnection) {
   TinyServer server([](const Message& msg, std::vector<uint8_t>& out) {
     out = EncodeMessage(PortDel{}, msg.header.xid, kFlagReply);
