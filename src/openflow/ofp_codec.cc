@@ -116,7 +116,6 @@ tl::unexpected<OfpError> Fail(uint16_t type, uint16_t code, std::string detail) 
 // ---------------------------------------------------------------------------
 // OXM.
 
-constexpr uint16_t kOxmClassNxm0 = 0x0000;
 constexpr uint16_t kOxmClassNxm1 = 0x0001;
 constexpr uint16_t kOxmClassBasic = 0x8000;
 constexpr uint16_t kOxmClassExperimenter = 0xffff;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -515,6 +517,31 @@ TEST(ConnManagerSockets, MgmtSocketAndActiveController) {
   // The management socket is removed with the manager.
   EXPECT_FALSE(std::filesystem::exists(dir + "/br0.mgmt"));
   std::filesystem::remove_all(dir);
+}
+
+TEST(ConnManagerSockets, PassiveTcp) {
+  EventLoop loop;
+  FakeSwitch sw;
+  FakeBridge bridge;
+  auto mgr = ConnManager::Create(loop, sw, bridge, "");
+  ASSERT_TRUE(mgr);
+  uint16_t port = static_cast<uint16_t>(20000 + getpid() % 20000);
+  auto set = (*mgr)->SetControllers({fmt::format("ptcp:{}:127.0.0.1", port)});
+  if (!set) GTEST_SKIP() << set.error().ToString();
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  Client c(loop, std::move(fd));
+  c.Handshake();
+  c.Send(OfpMessage{kVersion13, 3, FeaturesRequest{}});
+  c.ReceiveAs<FeaturesReply>(3);
+  ASSERT_EQ((*mgr)->Connections().size(), 1u);
+  EXPECT_EQ((*mgr)->Connections()[0].name.rfind("br0<->tcp:127.0.0.1:", 0), 0u);
+  EXPECT_FALSE((*mgr)->Connections()[0].controller);
+  EXPECT_EQ((*mgr)->counters().accepted, 1u);
 }
 
 // --- Against the real ovs-ofctl. ---
