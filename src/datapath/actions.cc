@@ -49,20 +49,37 @@ void Shift(uint16_t& off, int delta) {
 struct L4Csum {
   uint8_t* field = nullptr;
   bool udp = false;
+  // The field holds the uncomplemented pseudo-header sum (CHECKSUM_PARTIAL):
+  // only pseudo-header changes touch it, in uncomplemented form.
+  bool partial = false;
+  bool pseudo = true;  // the bytes being changed are part of the pseudo header
 };
 L4Csum PseudoCovered(Packet& p, const FlowKey& key, const HeaderOffsets& o) {
   if (o.l4 == kNone) return {};
+  L4Csum c;
+  c.partial = p.csum_partial;
   switch (key.nw_proto) {
-    case kIpProtoTcp: return {p.data + o.l4 + 16, false};
-    case kIpProtoUdp: return {p.data + o.l4 + 6, true};
+    case kIpProtoTcp: c.field = p.data + o.l4 + 16; break;
+    case kIpProtoUdp: c.field = p.data + o.l4 + 6; c.udp = true; break;
     case kIpProtoIcmpv6:
-      return key.eth_type == kEthTypeIpv6 ? L4Csum{p.data + o.l4 + 2, false} : L4Csum{};
-    default: return {};
+      if (key.eth_type == kEthTypeIpv6) c.field = p.data + o.l4 + 2;
+      break;
+    default: break;
   }
+  return c;
 }
 
 void UpdateL4(L4Csum c, const uint8_t* old_bytes, const uint8_t* new_bytes, size_t n) {
   if (!c.field) return;
+  if (c.partial) {
+    // The final sum is computed later over the new bytes; only the pseudo
+    // header, summed into the field already, needs the difference.
+    if (!c.pseudo) return;
+    uint16_t sum = Load16(c.field);
+    Store16(c.field, static_cast<uint16_t>(
+                         ~ChecksumUpdateBytes(static_cast<uint16_t>(~sum), old_bytes, new_bytes, n)));
+    return;
+  }
   uint16_t csum = Load16(c.field);
   if (c.udp && csum == 0) return;  // UDP over IPv4 without a checksum stays so
   csum = ChecksumUpdateBytes(csum, old_bytes, new_bytes, n);
@@ -104,6 +121,8 @@ void SetL4Ports(Packet& p, const FlowKey& key, const HeaderOffsets& o, const DpS
     case kIpProtoTcp:
     case kIpProtoUdp: {
       L4Csum c = key.nw_proto == kIpProtoTcp ? L4Csum{l4 + 16, false} : L4Csum{l4 + 6, true};
+      c.partial = p.csum_partial;
+      c.pseudo = false;
       uint8_t v[2], m[2];
       StoreBe16(v, s.value.tp_src);
       StoreBe16(m, s.mask.tp_src);
@@ -123,7 +142,7 @@ void SetL4Ports(Packet& p, const FlowKey& key, const HeaderOffsets& o, const DpS
       changed |= RewriteField(l4 + 2, v, m, 2, nullptr, {});
       // CRC32c has no incremental form worth having here: recompute over the
       // whole SCTP packet (only possible when it is not fragmented).
-      if (changed && !(key.nw_frag & kFragAny) && o.l3_end > o.l4 + 12) {
+      if (changed && !p.csum_partial && !(key.nw_frag & kFragAny) && o.l3_end > o.l4 + 12) {
         std::memset(l4 + 8, 0, 4);
         uint32_t crc = SctpCrc32c(l4, o.l3_end - o.l4);
         std::memcpy(l4 + 8, &crc, 4);
@@ -131,13 +150,15 @@ void SetL4Ports(Packet& p, const FlowKey& key, const HeaderOffsets& o, const DpS
       return;
     }
     case kIpProtoIcmp:
-    case kIpProtoIcmpv6:
-      // type and code share one checksummed word.
+    case kIpProtoIcmpv6: {
+      // type and code share one checksummed word (summed later if partial).
+      uint8_t* csum = p.csum_partial ? nullptr : l4 + 2;
       RewriteByteInWord(l4, 0, static_cast<uint8_t>(s.value.tp_src),
-                        static_cast<uint8_t>(s.mask.tp_src), l4 + 2);
+                        static_cast<uint8_t>(s.mask.tp_src), csum);
       RewriteByteInWord(l4, 1, static_cast<uint8_t>(s.value.tp_dst),
-                        static_cast<uint8_t>(s.mask.tp_dst), l4 + 2);
+                        static_cast<uint8_t>(s.mask.tp_dst), csum);
       return;
+    }
     default:
       return;
   }
@@ -207,6 +228,7 @@ bool PushVlan(Packet& p, HeaderOffsets& o, const DpPushVlan& a, ActionCounters& 
   if (o.l3_end) o.l3_end = static_cast<uint16_t>(o.l3_end + 4);
   o.l2_5 = 12;
   if (p.csum_partial) p.csum_start = static_cast<uint16_t>(p.csum_start + 4);
+  if (p.gso_type) p.hdr_len = static_cast<uint16_t>(p.hdr_len + 4);
   return true;
 }
 
@@ -221,6 +243,7 @@ void PopVlan(Packet& p, HeaderOffsets& o) {
   if (o.l3_end >= 4) o.l3_end = static_cast<uint16_t>(o.l3_end - 4);
   o.l2_5 = Tagged(p) ? 12 : kNone;
   if (p.csum_partial && p.csum_start >= 4) p.csum_start = static_cast<uint16_t>(p.csum_start - 4);
+  if (p.gso_type && p.hdr_len >= 4) p.hdr_len = static_cast<uint16_t>(p.hdr_len - 4);
 }
 
 }  // namespace
@@ -253,10 +276,6 @@ void ExecuteActions(const DpActions& actions, Packet& packet, const FlowKey& key
     if (const auto* out = std::get_if<DpOutput>(&action)) {
       sink.Output(out->port, packet, !any_modify || i > last_modify);
     } else if (const auto* set = std::get_if<DpSetMasked>(&action)) {
-      if (!CompleteChecksum(packet)) {
-        ++counters.csum_complete_failed;
-        return;
-      }
       SetMasked(packet, key, offsets, *set, counters);
     } else if (const auto* push = std::get_if<DpPushVlan>(&action)) {
       if (!PushVlan(packet, offsets, *push, counters)) return;

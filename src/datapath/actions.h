@@ -8,10 +8,14 @@
 //
 // Checksum offload: a frame received with VIRTIO_NET_HDR_F_NEEDS_CSUM
 // (Packet::csum_partial) carries only the pseudo-header sum in its L4
-// checksum field.  It may leave untouched (the port passes the offload
-// request on in its own virtio_net_hdr), but before any header rewrite or
-// upcall its checksum is completed in software, since an incremental update
-// of a partial sum would need different rules for every field.
+// checksum field, and leaves with the same offload request (the port passes
+// it on in its own virtio_net_hdr), so the checksum is computed once, by
+// whoever finally needs it.  A rewrite keeps the partial sum right: a field
+// in the pseudo header (an IP address) updates it incrementally in its
+// uncomplemented form, a field inside the summed range (a port) needs nothing.
+// Before an upcall the checksum is completed in software, so the owner sees
+// what a receiver would.  GSO super-packets (Packet::gso_type) always come
+// partial and are passed on whole; the kernel segments them on output.
 //
 // Outputs go to an OutputSink that the caller provides (the forwarding loop
 // queues them for a batched send).  An Output that no later action modifies
@@ -40,6 +44,10 @@ struct Packet {
   bool csum_partial = false;
   uint16_t csum_start = 0;
   uint16_t csum_offset = 0;
+  // A GSO super-packet (virtio_net_hdr gso_type/gso_size/hdr_len), 0 if not.
+  uint8_t gso_type = 0;
+  uint16_t gso_size = 0;
+  uint16_t hdr_len = 0;
 };
 
 class OutputSink {

@@ -105,8 +105,8 @@ void Datapath::Output(uint32_t port_no, const Packet& packet, bool may_reference
   PortEntry& entry = *it->second;
   TxQueue& tx = entry.tx;
   if (tx.frames.size() >= kTxQueueSize) Flush(entry);
-  TxFrame frame{packet.data, packet.size, packet.csum_partial, packet.csum_start,
-                packet.csum_offset};
+  TxFrame frame{packet.data,        packet.size,       packet.csum_partial, packet.csum_start,
+                packet.csum_offset, packet.gso_type,   packet.gso_size,     packet.hdr_len};
   if (!may_reference) {
     if (packet.size > kTxSlotSize) {
       // Too big for a copy slot: send it now, while the bytes are as wanted.
@@ -262,6 +262,7 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
     polled.clear();
     for (auto& [no, entry] : ports_) {
       if (entry->port->fd() >= 0) fds.push_back(pollfd{entry->port->fd(), POLLIN, 0});
+      if (entry->port->aux_fd() >= 0) fds.push_back(pollfd{entry->port->aux_fd(), POLLIN, 0});
       polled.push_back(entry.get());
     }
     size_t server_base = fds.size();

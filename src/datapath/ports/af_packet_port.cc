@@ -1,6 +1,7 @@
 #include "datapath/ports/af_packet_port.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -35,13 +36,32 @@ struct virtio_net_hdr {
 };
 static_assert(sizeof(virtio_net_hdr) == 10);
 constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
-constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
 
 constexpr size_t kVnetHdrSize = sizeof(virtio_net_hdr);
 // Room in front of each frame for VLAN pushes done in place.
 constexpr int kReserve = 32;
 constexpr size_t kMaxTxBatch = 64;
 const int kOne = 1;
+// Big-frame buffers: headroom for tags and the vnet header, then 64 KiB.
+constexpr size_t kBigHeadroom = 64;
+constexpr size_t kBigMax = 65536 + 64;
+constexpr size_t kBigBuffers = 8;
+
+// Accepts frames (length as the socket sees it, Ethernet header included)
+// longer than `cap` if `big`, else those of at most `cap`.
+Status AttachLengthFilter(int fd, uint32_t cap, bool big, const std::string& name) {
+  sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, cap, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, big ? 0x40000u : 0u),
+      BPF_STMT(BPF_RET | BPF_K, big ? 0u : 0x40000u),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
+    return ErrnoErr("attaching the length filter to {}", name);
+  }
+  return Ok();
+}
 
 Status SetOpt(int fd, int level, int name, int value, const char* what) {
   if (setsockopt(fd, level, name, &value, sizeof(value)) < 0) return ErrnoErr("setsockopt {}", what);
@@ -117,12 +137,35 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name
   if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) < 0) {
     return ErrnoErr("promiscuous mode on {}", name);
   }
+  // The ring frame's data starts after the tpacket header, sockaddr_ll,
+  // PACKET_RESERVE and the vnet header (about 110 bytes); 256 bytes of slack
+  // also leaves room to put an offloaded VLAN tag back.
+  port->ring_capacity_ = port->frame_size_ - 256;
+  HSW_TRY(AttachLengthFilter(fd, port->ring_capacity_, false, name));
+
+  port->big_fd_ = UniqueFd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  int big = port->big_fd_.get();
+  if (big < 0) return ErrnoErr("socket(AF_PACKET) for big frames of {}", name);
+  HSW_TRY(SetOpt(big, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR"));
+  HSW_TRY(SetOpt(big, SOL_PACKET, PACKET_AUXDATA, 1, "PACKET_AUXDATA"));
+  HSW_TRY(SetOpt(big, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"));
+  int rcvbuf = 8 << 20;
+  if (setsockopt(big, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0) {
+    setsockopt(big, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  }
+  HSW_TRY(AttachLengthFilter(big, port->ring_capacity_, true, name));
+  port->big_.resize(kBigBuffers);
+  for (auto& buffer : port->big_) buffer.resize(kBigHeadroom + kBigMax);
+
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
   sll.sll_protocol = htons(ETH_P_ALL);
   sll.sll_ifindex = static_cast<int>(ifindex);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) {
     return ErrnoErr("bind AF_PACKET socket to {}", name);
+  }
+  if (bind(big, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) {
+    return ErrnoErr("bind AF_PACKET socket for big frames to {}", name);
   }
   vlog.Dbg("{}: ring of {} frames x {} bytes", name, port->n_frames_, port->frame_size_);
   return port;
@@ -151,7 +194,7 @@ size_t AfPacketPort::Receive(Packet* packets, size_t max) {
     uint8_t* data = frame + hdr->tp_mac;
     virtio_net_hdr vnet;
     std::memcpy(&vnet, data - kVnetHdrSize, kVnetHdrSize);
-    if (hdr->tp_snaplen < hdr->tp_len || vnet.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+    if (hdr->tp_snaplen < hdr->tp_len) {
       ++rx_counters_.oversize;
       ++stats_.rx_dropped;
       continue;
@@ -163,6 +206,9 @@ size_t AfPacketPort::Receive(Packet* packets, size_t max) {
     p.csum_partial = vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
     p.csum_start = vnet.csum_start;
     p.csum_offset = vnet.csum_offset;
+    p.gso_type = vnet.gso_type;
+    p.gso_size = vnet.gso_size;
+    p.hdr_len = vnet.hdr_len;
     if ((status & TP_STATUS_VLAN_VALID) && p.headroom >= 4 && p.size >= 12) {
       // The kernel took the tag out of the frame (VLAN offload); the flow key
       // and the actions expect it in place.
@@ -175,6 +221,70 @@ size_t AfPacketPort::Receive(Packet* packets, size_t max) {
       std::memcpy(p.data + 12, &be_tpid, 2);
       std::memcpy(p.data + 14, &be_tci, 2);
       if (p.csum_partial) p.csum_start = static_cast<uint16_t>(p.csum_start + 4);
+      if (p.gso_type) p.hdr_len = static_cast<uint16_t>(p.hdr_len + 4);
+    }
+    ++stats_.rx_packets;
+    stats_.rx_bytes += p.size;
+    ++n;
+  }
+  if (n < max) n += ReceiveBig(packets + n, std::min(max - n, kBigBuffers));
+  return n;
+}
+
+size_t AfPacketPort::ReceiveBig(Packet* packets, size_t max) {
+  mmsghdr msgs[kBigBuffers];
+  iovec iov[kBigBuffers];
+  alignas(cmsghdr) uint8_t control[kBigBuffers][CMSG_SPACE(sizeof(tpacket_auxdata))];
+  for (size_t i = 0; i < max; ++i) {
+    // The vnet header lands just before the frame, the frame at kBigHeadroom.
+    iov[i] = {big_[i].data() + kBigHeadroom - kVnetHdrSize, kVnetHdrSize + kBigMax};
+    msgs[i] = mmsghdr{};
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_control = control[i];
+    msgs[i].msg_hdr.msg_controllen = sizeof(control[i]);
+  }
+  int got = recvmmsg(big_fd_.get(), msgs, static_cast<unsigned>(max), MSG_DONTWAIT, nullptr);
+  if (got <= 0) return 0;
+  size_t n = 0;
+  for (int i = 0; i < got; ++i) {
+    const msghdr& mh = msgs[i].msg_hdr;
+    size_t len = msgs[i].msg_len;
+    if ((mh.msg_flags & MSG_TRUNC) || len < kVnetHdrSize + 14) {
+      ++rx_counters_.oversize;
+      ++stats_.rx_dropped;
+      continue;
+    }
+    uint8_t* buffer = big_[static_cast<size_t>(i)].data();
+    virtio_net_hdr vnet;
+    std::memcpy(&vnet, buffer + kBigHeadroom - kVnetHdrSize, kVnetHdrSize);
+    Packet& p = packets[n];
+    p.data = buffer + kBigHeadroom;
+    p.size = static_cast<uint32_t>(len - kVnetHdrSize);
+    p.headroom = kBigHeadroom - kVnetHdrSize;
+    p.csum_partial = vnet.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    p.csum_start = vnet.csum_start;
+    p.csum_offset = vnet.csum_offset;
+    p.gso_type = vnet.gso_type;
+    p.gso_size = vnet.gso_size;
+    p.hdr_len = vnet.hdr_len;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&mh), c)) {
+      if (c->cmsg_level != SOL_PACKET || c->cmsg_type != PACKET_AUXDATA) continue;
+      tpacket_auxdata aux;
+      std::memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+      if (aux.tp_status & TP_STATUS_VLAN_VALID) {
+        uint16_t tpid = (aux.tp_status & TP_STATUS_VLAN_TPID_VALID) ? aux.tp_vlan_tpid
+                                                                     : ETH_P_8021Q;
+        std::memmove(p.data - 4, p.data, 12);
+        p.data -= 4;
+        p.size += 4;
+        p.headroom -= 4;
+        uint16_t be_tpid = htons(tpid), be_tci = htons(aux.tp_vlan_tci);
+        std::memcpy(p.data + 12, &be_tpid, 2);
+        std::memcpy(p.data + 14, &be_tci, 2);
+        if (p.csum_partial) p.csum_start = static_cast<uint16_t>(p.csum_start + 4);
+        if (p.gso_type) p.hdr_len = static_cast<uint16_t>(p.hdr_len + 4);
+      }
     }
     ++stats_.rx_packets;
     stats_.rx_bytes += p.size;
@@ -208,6 +318,9 @@ void AfPacketPort::Send(const TxFrame* frames, size_t n) {
         vnet[i].csum_start = f.csum_start;
         vnet[i].csum_offset = f.csum_offset;
       }
+      vnet[i].gso_type = f.gso_type;
+      vnet[i].gso_size = f.gso_size;
+      vnet[i].hdr_len = f.hdr_len;
       iov[i][0] = {&vnet[i], kVnetHdrSize};
       iov[i][1] = {const_cast<uint8_t*>(f.data), f.size};
       msgs[i] = mmsghdr{};

@@ -18,11 +18,17 @@
 // software before rewriting it (actions.h).  Users never need
 // `ethtool -K tx off`.
 //
-// Limit: a ring frame holds at most frame_size minus about 110 bytes of
-// headers (1938 bytes of Ethernet frame with the default 2048).  Bigger
-// frames -- GSO super-packets from a local TCP stack, jumbo frames -- are
-// truncated by the kernel; they are dropped and counted in the port's
-// rx_dropped and the datapath's drops_rx_oversize counter.
+// Big frames: a ring frame holds at most frame_size minus a few hundred bytes
+// of headers, but a local TCP stack behind a veth sends GSO super-packets of
+// up to 64 KiB (and jumbo frames exist).  Rings of 64 KiB frames would cost
+// megabytes per port for the rare big frame, so each port has a second,
+// ring-less AF_PACKET socket: a classic BPF filter on each socket splits the
+// traffic by length, small frames to the ring, big ones to the second socket,
+// which is read with recvmmsg() into a few 64 KiB buffers.  GSO packets keep
+// their virtio_net_hdr and leave whole; the kernel segments them on output.
+// (Order between a big and a small frame of one flow that arrive within
+// one poll may change; TCP copes.)  Frames larger than 64 KiB are dropped and
+// counted in rx_dropped and the datapath's drops_rx_oversize.
 //
 // The interface is brought up and put in promiscuous mode (the membership
 // ends with the socket).  VLAN tags that the kernel moved out of the frame
@@ -55,6 +61,7 @@ class AfPacketPort : public Port {
   ~AfPacketPort() override;
 
   int fd() const override { return fd_.get(); }
+  int aux_fd() const override { return big_fd_.get(); }
   size_t Receive(Packet* packets, size_t max) override;
   void ReleaseRx() override;
   void Send(const TxFrame* frames, size_t n) override;
@@ -64,11 +71,15 @@ class AfPacketPort : public Port {
 
  private:
   AfPacketPort() = default;
+  size_t ReceiveBig(Packet* packets, size_t max);
   uint8_t* Frame(uint32_t index) const { return ring_ + size_t{index} * frame_size_; }
 
   std::string name_;
   uint32_t ifindex_ = 0;
   UniqueFd fd_;
+  UniqueFd big_fd_;                          // frames longer than ring_capacity_
+  std::vector<std::vector<uint8_t>> big_;    // receive buffers for big_fd_
+  uint32_t ring_capacity_ = 0;
   uint8_t* ring_ = nullptr;
   size_t ring_size_ = 0;
   uint32_t frame_size_ = 0;

@@ -24,10 +24,14 @@ struct TxFrame {
   bool csum_partial = false;
   uint16_t csum_start = 0;
   uint16_t csum_offset = 0;
+  // GSO: the kernel segments the frame on output (see Packet).
+  uint8_t gso_type = 0;
+  uint16_t gso_size = 0;
+  uint16_t hdr_len = 0;
 };
 
 struct RxCounters {
-  uint64_t oversize = 0;  // truncated by the ring (GSO super-packets, jumbo frames)
+  uint64_t oversize = 0;  // frames larger than the port can take (over 64 KiB)
 };
 
 class Port {
@@ -36,6 +40,8 @@ class Port {
 
   // Descriptor to poll for POLLIN; -1 if the port has none.
   virtual int fd() const = 0;
+  // A second descriptor to poll for POLLIN (-1 if none).
+  virtual int aux_fd() const { return -1; }
   // Fills up to `max` packets; returns how many.  Frames the port had to drop
   // are counted in stats() and rx_counters(), never returned.
   virtual size_t Receive(Packet* packets, size_t max) = 0;

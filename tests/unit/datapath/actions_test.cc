@@ -248,10 +248,30 @@ TEST(Actions, PartialChecksumHandling) {
   rewrite.Run({DpOutput{1}, SetIpv4Dst(ip), DpOutput{2}, DpUserspace{{9}}});
   ASSERT_EQ(rewrite.sink.sent.size(), 2u);
   EXPECT_TRUE(rewrite.sink.sent[0].csum_partial);  // went out before the rewrite
-  EXPECT_FALSE(rewrite.sink.sent[1].csum_partial);
-  EXPECT_EQ(VerifyChecksums(rewrite.sink.sent[1].bytes), "");
+  // Still partial after the rewrite, and the partial sum follows the new
+  // address: completing it gives a checksum that verifies.
+  EXPECT_TRUE(rewrite.sink.sent[1].csum_partial);
+  Bytes rewritten = rewrite.sink.sent[1].bytes;
+  EXPECT_EQ(rewritten[14 + 19], 9);
+  ASSERT_TRUE(CompletePartialChecksum(rewritten.data(), rewritten.size(), 34, 16));
+  EXPECT_EQ(VerifyChecksums(rewritten), "");
   ASSERT_EQ(rewrite.sink.upcalls.size(), 1u);
   EXPECT_EQ(VerifyChecksums(rewrite.sink.upcalls[0].first), "");
+
+  // Ports are inside the summed range: a rewrite needs no update at all.
+  Runner ports(f);
+  ports.packet.csum_partial = true;
+  ports.packet.csum_start = 34;
+  ports.packet.csum_offset = 16;
+  DpSetMasked set_ports{FlowKey::Zero(), FlowKey::Zero()};
+  set_ports.value.tp_src = 4444;
+  set_ports.mask.tp_src = 0xffff;
+  const uint8_t ip6[4] = {172, 16, 0, 9};
+  ports.Run({set_ports, SetIpv4Dst(ip6), DpOutput{1}});
+  Bytes p_out = ports.sink.sent[0].bytes;
+  EXPECT_EQ(Get16(p_out, 34), 4444);
+  ASSERT_TRUE(CompletePartialChecksum(p_out.data(), p_out.size(), 34, 16));
+  EXPECT_EQ(VerifyChecksums(p_out), "");
 
   Runner vlan(f);
   vlan.packet.csum_partial = true;
