@@ -202,13 +202,14 @@ bool ParseMac(std::string_view s, uint8_t out[6]) {
 }
 
 bool ParseIpv4(std::string_view s, uint8_t out[4]) {
-  if (s.size() > 15) return false;
+  // inet_pton stops at a NUL, which would let "1.2.3.4\0junk" through.
+  if (s.size() > 15 || s.find('\0') != std::string_view::npos) return false;
   std::string str(s);
   return inet_pton(AF_INET, str.c_str(), out) == 1;
 }
 
 bool ParseIpv6(std::string_view s, uint8_t out[16]) {
-  if (s.size() > 45) return false;
+  if (s.size() > 45 || s.find('\0') != std::string_view::npos) return false;
   std::string str(s);
   return inet_pton(AF_INET6, str.c_str(), out) == 1;
 }
@@ -1609,10 +1610,14 @@ void PutFlags(std::string& s, uint16_t flags, const char* sep) {
 }
 }  // namespace
 
-std::string FormatFlowStats(const FlowStats& fs, const PortName& names) {
-  std::string s = fmt::format(" cookie={:#x}, duration={}, table={}, n_packets={}, n_bytes={}, ",
-                              fs.cookie, FormatDuration(fs.duration_sec, fs.duration_nsec),
-                              fs.table_id, fs.packet_count, fs.byte_count);
+std::string FormatFlowStats(const FlowStats& fs, const PortName& names, bool show_stats) {
+  std::string s = " ";
+  if (show_stats || fs.cookie) s += fmt::format("cookie={:#x}, ", fs.cookie);
+  if (show_stats) {
+    s += fmt::format("duration={}, ", FormatDuration(fs.duration_sec, fs.duration_nsec));
+  }
+  if (show_stats || fs.table_id) s += fmt::format("table={}, ", fs.table_id);
+  if (show_stats) s += fmt::format("n_packets={}, n_bytes={}, ", fs.packet_count, fs.byte_count);
   if (fs.idle_timeout) s += fmt::format("idle_timeout={}, ", fs.idle_timeout);
   if (fs.hard_timeout) s += fmt::format("hard_timeout={}, ", fs.hard_timeout);
   PutFlags(s, fs.flags, " ");

@@ -108,7 +108,10 @@ std::string FormatInstructions(const Instructions& instructions, const PortName&
 // One line of `ovs-ofctl -O OpenFlow13 dump-flows`, with its leading space:
 // " cookie=0x0, duration=5.123s, table=0, n_packets=10, n_bytes=980,
 //  idle_timeout=10, priority=100,ip,in_port=1,nw_dst=10.0.0.0/24 actions=output:2"
-std::string FormatFlowStats(const FlowStats& stats, const PortName& names = {});
+// show_stats=false is ovs-ofctl's --no-stats: no duration or counters, and
+// cookie and table only when nonzero.
+std::string FormatFlowStats(const FlowStats& stats, const PortName& names = {},
+                            bool show_stats = true);
 
 // A form of the flow-mod that ParseFlowMod (add/modify) or ParseFlowDelete
 // (delete commands) with the same command turns back into an equal FlowMod.

@@ -440,6 +440,13 @@ TEST(FlowText, FlowStatsLayout) {
             " cookie=0xab, duration=0s, table=7, n_packets=0, n_bytes=0, hard_timeout=9, "
             "send_flow_rem actions=drop");
 
+  // --no-stats, as ovs-ofctl prints it.
+  EXPECT_EQ(FormatFlowStats(fs, {}, false),
+            " idle_timeout=10, priority=100,ip,in_port=1,nw_dst=10.0.0.0/24 actions=output:2");
+  EXPECT_EQ(FormatFlowStats(empty, {}, false),
+            " cookie=0xab, table=7, hard_timeout=9, send_flow_rem actions=drop");
+  EXPECT_FALSE(ParseMatch(std::string("ip,nw_dst=1.2.3.4\0x", 19)).has_value());
+
   // Its output loads back as an equal flow.
   auto back = ParseFlowMod(FormatFlowStats(fs, TestPortName), FlowModCommand::kAdd, TestPortByName);
   ASSERT_TRUE(back.has_value()) << back.error().message;
