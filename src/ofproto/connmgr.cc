@@ -176,6 +176,7 @@ class ConnManager::Connection {
   uint32_t role = ofp::kRoleEqual;
   ofp::SwitchConfig config;
   bool closing = false;  // flush what is queued, then close
+  bool closing_grace_used = false;
   bool closed = false;
   bool want_write = false;
   EventLoop::Clock::time_point last_rx = EventLoop::Clock::now();
@@ -310,8 +311,17 @@ uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Contro
         return;
       }
     }
-    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn.closing) return;
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR))) return;
     uint8_t buf[65536];
+    if (conn.closing) {
+      // Waiting for our ERROR to drain: discard input (level-triggered epoll
+      // would otherwise spin on it) and notice a peer that went away.
+      ssize_t n = ::recv(conn.fd.get(), buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        CloseConnection(id, "closed after error");
+      }
+      return;
+    }
     // Bounded per turn so that one busy peer cannot starve the others; the
     // level-triggered epoll brings us back for the rest.
     for (int i = 0; i < 16 && !conn.closed && !conn.closing; ++i) {
@@ -760,12 +770,14 @@ void ConnManager::ScheduleReconnect(Controller* c) {
 
 void ConnManager::CheckProbes() {
   auto now = EventLoop::Clock::now();
-  std::vector<uint64_t> dead;
+  std::vector<uint64_t> dead, probe;
   for (auto& [id, conn] : connections_) {
     // A connection that is closing after an error but whose peer does not
     // read our ERROR goes now rather than never.
+    // (One tick of grace, so a slow reader still gets the ERROR.)
     if (conn->closing) {
-      dead.push_back(id);
+      if (conn->closing_grace_used) dead.push_back(id);
+      conn->closing_grace_used = true;
       continue;
     }
     if (conn->controller_target.empty() || conn->closed) continue;
@@ -773,10 +785,17 @@ void ConnManager::CheckProbes() {
     if (idle > 2 * kProbeInterval) {
       dead.push_back(id);
     } else if (idle > kProbeInterval && !conn->probe_sent && conn->hello_done) {
-      conn->probe_sent = true;
-      ofp::OfpMessage echo{conn->version, 0, ofp::EchoRequest{}};
-      HSW_CONN_SEND(*conn, echo);
+      probe.push_back(id);
     }
+  }
+  // Sent after the scan: a failed send closes (and unlinks) the connection.
+  for (uint64_t id : probe) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    Connection& conn = *it->second;
+    conn.probe_sent = true;
+    ofp::OfpMessage echo{conn.version, 0, ofp::EchoRequest{}};
+    HSW_CONN_SEND(conn, echo);
   }
   for (uint64_t id : dead) {
     auto it = connections_.find(id);
