@@ -791,7 +791,9 @@ class ActionParser {
       return Err("'{}' requires a VLAN tag (match dl_vlan or push_vlan first)", text);
     }
     const FieldInfo& fi = GetFieldInfo(id);
-    Requirement req = RequirementOf(fi.name, fi);
+    // By the resolved field, not the generic name: set_field:..->ip_dst needs ip
+    // even though a match on nw_dst may also mean arp_tpa.
+    Requirement req = RequirementOf(fi.oxm_name, fi);
     if (id == FieldId::kIpDscp || id == FieldId::kIpEcn || id == FieldId::kIpTtl) {
       req = Req({kEthTypeIpv4, kEthTypeIpv6}, {}, "ip or ipv6");
     }

@@ -227,6 +227,25 @@ TEST(FlowText, FormatsLikeOvsOfctl) {
   }
 }
 
+// ovs-ofctl rejects generic names in set_field when they do not mean the
+// protocol it picks (tp_dst is tcp_dst to it); hsw resolves them by the match.
+TEST(FlowText, GenericSetFieldNamesFollowTheMatch) {
+  struct {
+    const char* in;
+    const char* out;
+  } cases[] = {
+      {"arp,actions=set_field:1.2.3.4->nw_dst", "set_field:1.2.3.4->arp_tpa"},
+      {"udp,actions=set_field:53->tp_dst", "set_field:53->udp_dst"},
+      {"sctp6,actions=set_field:53->tp_src", "set_field:53->sctp_src"},
+      {"icmp6,actions=set_field:1->icmp_code", "set_field:1->icmpv6_code"},
+      {"ip,actions=set_field:8->nw_tos", "set_field:2->ip_dscp"},
+      {"dl_vlan=1,actions=set_field:5->dl_vlan", "set_field:4101->vlan_vid"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(FormatInstructions(MustParse(c.in).instructions), c.out) << c.in;
+  }
+}
+
 TEST(FlowText, RoundTripsManyFlows) {
   const char* flows[] = {
       "actions=drop",
@@ -365,6 +384,7 @@ TEST(FlowText, ErrorsNameTheTokenAndTheFlow) {
       {"arp,actions=dec_ttl", "requires ip or ipv6"},
       {"tcp,actions=set_field:0x800->eth_type", "read-only"},
       {"actions=set_field:1->nosuch", "unknown field 'nosuch'"},
+      {"arp,actions=set_field:1.2.3.4->ip_dst", "requires ip in the match"},
       {"actions=set_field:1", "missing '->'"},
       {"actions=output", "output needs an argument"},
       {"actions=output:4294967295", "invalid output port ANY"},
