@@ -20,9 +20,17 @@
 //    numbers or reserved names (LOCAL, CONTROLLER, IN_PORT, NORMAL, FLOOD,
 //    ALL, TABLE, ANY); a PortName callback prints numbers as names.  Either may
 //    be empty.
-//  * Parsed matches are normalized (key &= mask; an untagged VLAN match covers
-//    vlan_tci 0x1fff; ICMP type/code masks cover 8 bits), and formatting prints
-//    exactly what parses back to an equal value.
+//  * Actions are checked against the match as ovs-ofctl checks them: pop_vlan
+//    and set_field on VLAN fields need a tag (matched or pushed earlier),
+//    dec_ttl and mod_nw_* need IP, mod_tp_* and set_field:..->tp_dst pick
+//    TCP, UDP or SCTP from the match (ovs-ofctl would insist on tcp_dst).
+//    mod_vlan_vid/mod_vlan_pcp push a tag first unless one is guaranteed.
+//  * Parsed matches are normalized to what OpenFlow 1.3 can carry, as
+//    ovs-ofctl does (key &= mask; VLAN priority only exact and only on a
+//    tagged match; ICMP type/code masks cover 8 bits), and formatting prints
+//    exactly what parses back to an equal value.  The unit tests check the
+//    printed match and actions character by character against Debian's
+//    ovs-ofctl when it is installed.
 //
 // Errors name the offending token and the flow:
 //   "flow 'in_port=1,actions=oops': unknown action 'oops'".
