@@ -175,7 +175,8 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   });
   add_port->add_option("BR", a.bridge, "bridge name")->required();
   add_port->add_option("IFACE", a.iface, "interface name")->required();
-  add_port->add_option("--ofport", a.ofport, "OpenFlow port number (default: lowest free)")
+  add_port->add_option("--ofport", a.ofport,
+                       "OpenFlow port number (default: the lowest free one, printed)")
       ->check(CLI::Range(1u, 0xfeffu));
   auto* del_port = sub("del-port", "remove IFACE from bridge BR", "del-port",
                        [&] { return json{{"bridge", a.bridge}, {"iface", a.iface}}; });

@@ -47,6 +47,27 @@ std::string Describe(const Error& error) {
   return error.ToString();
 }
 
+// `ovs-ofctl dump-flows` output starts with a reply header
+// ("OFPST_FLOW reply (OF1.3) (xid=0x2):"); users feed that output to
+// add-flows, so such lines become comments (keeping line numbers for errors).
+std::string CommentOutReplyHeaders(std::string text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos) {
+      std::string_view body = line.substr(first);
+      if ((body.rfind("OFPST_FLOW reply", 0) == 0 || body.rfind("NXST_FLOW reply", 0) == 0)) {
+        text[start + first] = '#';
+      }
+    }
+    start = end + 1;
+  }
+  return text;
+}
+
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
   if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "0" || value == "no" || value == "off") return false;
@@ -342,7 +363,8 @@ void Vswitchd::RegisterMethods() {
     auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
     // All lines are parsed before anything is applied, and the batch is
     // applied all or none, so a typo on line 900 leaves the tables as they were.
-    auto flow_mods = ofp::ParseFlowFile(text, ofp::FlowModCommand::kAdd, ports);
+    auto flow_mods =
+        ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd, ports);
     if (!flow_mods) {
       return Err("add-flows {} {}: {}", bridge->name(), file, flow_mods.error().message);
     }

@@ -169,6 +169,23 @@ TEST_F(VswitchdTest, DumpOutputFeedsBackIntoAddFlows) {
   for (size_t i = 0; i < dump.size(); ++i) EXPECT_EQ(strip(again[i]), strip(dump[i]));
 }
 
+TEST_F(VswitchdTest, AddFlowsAcceptsOvsOfctlDumpOutput) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  std::string text =
+      "OFPST_FLOW reply (OF1.3) (xid=0x2):\n"
+      " cookie=0x0, duration=0.029s, table=0, n_packets=0, n_bytes=0, in_port=5 "
+      "actions=output:1\n"
+      " cookie=0x0, duration=0.049s, table=0, n_packets=0, n_bytes=0, "
+      "priority=200,ip,nw_dst=10.9.0.0/24 actions=output:5\n";
+  Succeed("add-flows", {{"bridge", "br0"}, {"text", text}});
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 2u);
+  // Line numbers in errors still count the header.
+  std::string bad = "OFPST_FLOW reply (OF1.3) (xid=0x2):\n in_port=1 actions=frob\n";
+  EXPECT_NE(Fail("add-flows", {{"bridge", "br0"}, {"text", bad}}).find("line 2"),
+            std::string::npos);
+}
+
 TEST_F(VswitchdTest, FlowErrorsNameTheProblemAndChangeNothing) {
   ASSERT_TRUE(Start());
   AddBridgeWithPorts();
