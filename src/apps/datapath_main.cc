@@ -102,7 +102,13 @@ int main(int argc, char** argv) {
             options.miss_queue.max_bytes, options.miss_queue.max_age_ms);
   hsw::daemon::NotifyReady();
 
-  datapath.Run(&server, &poll_mask, [] {
+  datapath.Run(&server, &poll_mask, [&stop_signals] {
+    // ppoll() returns without delivering a pending signal when descriptors
+    // are ready, which under steady traffic is always: collect such signals
+    // here.  (Unblocking them in ppoll() still wakes an idle loop at once.)
+    timespec zero{0, 0};
+    int sig = sigtimedwait(&stop_signals, nullptr, &zero);
+    if (sig > 0) OnSignal(sig);
     if (g_reopen_log) {
       g_reopen_log = 0;
       if (auto reopened = hsw::log::ReopenFile(); !reopened) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "common/log.h"
 #include "datapath/dp_server.h"
@@ -32,7 +33,17 @@ Datapath::Datapath(DatapathOptions options)
   exec_buffer_.resize(kExecHeadroom + kMaxExecuteSize);
 }
 
-Datapath::~Datapath() = default;
+Datapath::~Datapath() {
+  // Closing an AF_PACKET socket waits for an RCU grace period or two in the
+  // kernel (synchronize_net), hundreds of milliseconds on a busy machine.
+  // Closing every socket on its own thread lets those waits overlap, so a
+  // datapath with many ports still exits promptly.
+  std::vector<std::thread> closers;
+  for (auto& [no, entry] : ports_) {
+    closers.emplace_back([port = std::move(entry->port)]() mutable { port.reset(); });
+  }
+  for (auto& t : closers) t.join();
+}
 
 Result<uint32_t> Datapath::AddPort(const std::string& name, const std::string& type,
                                    uint32_t port_no) {
@@ -255,14 +266,19 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
                    const std::function<bool()>& stop) {
   std::vector<pollfd> fds;
   std::vector<PortEntry*> polled;
+  std::vector<std::pair<size_t, PortEntry*>> port_fds;  // index in fds -> its port
   bool busy = false;
   while (!stop()) {
     ++n_loops_;
     fds.clear();
     polled.clear();
+    port_fds.clear();
     for (auto& [no, entry] : ports_) {
-      if (entry->port->fd() >= 0) fds.push_back(pollfd{entry->port->fd(), POLLIN, 0});
-      if (entry->port->aux_fd() >= 0) fds.push_back(pollfd{entry->port->aux_fd(), POLLIN, 0});
+      for (int fd : {entry->port->fd(), entry->port->aux_fd()}) {
+        if (fd < 0) continue;
+        port_fds.emplace_back(fds.size(), entry.get());
+        fds.push_back(pollfd{fd, POLLIN, 0});
+      }
       polled.push_back(entry.get());
     }
     size_t server_base = fds.size();
@@ -278,6 +294,9 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
     }
     if (ready < 0) continue;  // a signal: check stop() first
     busy = false;
+    for (auto [index, entry] : port_fds) {
+      if (fds[index].revents & (POLLERR | POLLNVAL)) entry->port->HandlePollError();
+    }
     // Every port is tried, readable or not: a ring check is one load, and a
     // ring that was left with frames after a full batch has no new event.
     for (PortEntry* entry : polled) {

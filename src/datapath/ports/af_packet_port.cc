@@ -353,6 +353,23 @@ void AfPacketPort::Send(const TxFrame* frames, size_t n) {
   }
 }
 
+void AfPacketPort::HandlePollError() {
+  // The kernel flags ENETDOWN when the interface goes down or away; reading
+  // SO_ERROR clears it.  The port stays until the owner deletes it.
+  for (int fd : {fd_.get(), big_fd_.get()}) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+      ++stats_.rx_errors;
+      static log::RateLimit rl(5);
+      if (rl.Allow()) {
+        vlog.Warn("{}: {}{}", name_, std::strerror(err),
+                  if_nametoindex(name_.c_str()) == 0 ? " (the interface is gone)" : "");
+      }
+    }
+  }
+}
+
 dpif::PortInfo AfPacketPort::Info() const {
   dpif::PortInfo info;
   info.name = name_;

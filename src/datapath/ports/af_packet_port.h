@@ -64,6 +64,7 @@ class AfPacketPort : public Port {
   int aux_fd() const override { return big_fd_.get(); }
   size_t Receive(Packet* packets, size_t max) override;
   void ReleaseRx() override;
+  void HandlePollError() override;
   void Send(const TxFrame* frames, size_t n) override;
   dpif::PortInfo Info() const override;
   const std::string& name() const override { return name_; }

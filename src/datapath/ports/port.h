@@ -47,6 +47,9 @@ class Port {
   virtual size_t Receive(Packet* packets, size_t max) = 0;
   // Gives back every frame returned by Receive() since the last release.
   virtual void ReleaseRx() = 0;
+  // Called when poll() reports an error on fd() or aux_fd(): consumes the
+  // pending socket error (or the loop would spin) and says what it was.
+  virtual void HandlePollError() {}
   // Sends `n` frames; counts what was sent and dropped in stats().
   virtual void Send(const TxFrame* frames, size_t n) = 0;
 
