@@ -116,7 +116,7 @@ class Xlator {
 
   void Run() {
     if (request_.actions) {
-      Trace("packet-out actions: {}", FormatOfActions(*request_.actions));
+      if (tracing()) Trace("packet-out actions: {}", FormatOfActions(*request_.actions));
       DoActions(*request_.actions, /*table_id=*/0xff, /*cookie=*/~0ull);
     } else {
       RunPipeline(0);
@@ -125,6 +125,9 @@ class Xlator {
   }
 
  private:
+  // Callers test tracing() first when the arguments cost anything to build:
+  // translation runs once per upcall and must not format text for nobody.
+  bool tracing() const { return request_.trace; }
   template <class... Args>
   void Trace(fmt::format_string<Args...> f, Args&&... args) {
     if (!request_.trace) return;
@@ -156,8 +159,10 @@ class Xlator {
       }
       result_.rules.emplace_back(rule);
       const ofp::Instructions& ins = rule->instructions;
-      Trace("table {}: priority {} {} -> {}", table_id, rule->priority,
-            FormatDpKey(rule->key, &rule->mask), FormatInstructions(ins));
+      if (tracing()) {
+        Trace("table {}: priority {} {} -> {}", table_id, rule->priority,
+              FormatDpKey(rule->key, &rule->mask), FormatInstructions(ins));
+      }
       DoActions(ins.apply, table_id, rule->cookie);
       if (stopped_) return;
       if (ins.clear_actions) action_set.Clear();
@@ -172,7 +177,7 @@ class Xlator {
       }
       ofp::Actions set = action_set.ToActions();
       if (!set.empty()) {
-        Trace("action set: {}", FormatOfActions(set));
+        if (tracing()) Trace("action set: {}", FormatOfActions(set));
         DoActions(set, table_id, rule->cookie);
       }
       return;
@@ -344,8 +349,10 @@ class Xlator {
       m.nw_proto = 0xff;
       m.nw_frag = 0xff;
     }
-    Trace("Datapath actions: {}", FormatDpActions(result_.actions));
-    Trace("Megaflow: {}", FormatDpKey(ApplyMask(request_.key, m), &m));
+    if (tracing()) {
+      Trace("Datapath actions: {}", FormatDpActions(result_.actions));
+      Trace("Megaflow: {}", FormatDpKey(ApplyMask(request_.key, m), &m));
+    }
   }
 
   const XlateBridge& bridge_;
