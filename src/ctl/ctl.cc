@@ -101,6 +101,9 @@ std::string FormatShow(const json& show) {
           if (json dp_port = get(port, "dp_port"); !dp_port.is_null()) {
             text += fmt::format(", datapath port {}", JsonText(dp_port));
           }
+          if (json error = get(port, "error"); !error.is_null()) {
+            text += fmt::format(" (ERROR: {})", JsonText(error));
+          }
           text += "\n";
         }
       }

@@ -259,7 +259,8 @@ TEST(CtlFormat, Show) {
                   {"datapath_id", "0000000000000001"},
                   {"n_rules", 2},
                   {"controllers", {"tcp:127.0.0.1:6653"}},
-                  {"ports", {{{"name", "veth1"}, {"ofport", 1}, {"dp_port", 3}}}}}}},
+                  {"ports", {{{"name", "veth1"}, {"ofport", 1}, {"dp_port", 3}},
+                             {{"name", "gone0"}, {"ofport", 2}, {"error", "not in the datapath"}}}}}}},
                {"settings", {{"a", "b"}}},
                {"counters", json::array({json::array({"upcalls", 5})})}};
   std::string text = FormatShow(show);
@@ -267,6 +268,8 @@ TEST(CtlFormat, Show) {
       << text;
   EXPECT_NE(text.find("Bridge br0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("    Port veth1: ofport 1, datapath port 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("    Port gone0: ofport 2 (ERROR: not in the datapath)\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("    Controller \"tcp:127.0.0.1:6653\"\n"), std::string::npos) << text;
   EXPECT_NE(text.find("    a=b\n"), std::string::npos) << text;
   EXPECT_NE(text.find("    upcalls: 5\n"), std::string::npos) << text;
