@@ -346,7 +346,8 @@ uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Contro
           if (rl.Allow()) {
             vlog.Warn("{}: {}; closing the connection", conn.name, next.error().detail);
           }
-          SendError(conn, next.error(), {});
+          // The ERROR carries the garbage itself, as it would a bad request.
+          SendError(conn, next.error(), conn.in.pending());
           conn.closing = true;
           break;
         }

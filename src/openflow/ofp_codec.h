@@ -272,6 +272,10 @@ class StreamSplitter {
   // framing error (after which the stream is useless).
   OfpResult<std::span<const uint8_t>> Next();
   size_t buffered() const { return buffer_.size() - start_; }
+  // The bytes not yet returned by Next() (what a framing error was about).
+  std::span<const uint8_t> pending() const {
+    return std::span<const uint8_t>(buffer_.data() + start_, buffer_.size() - start_);
+  }
 
  private:
   std::vector<uint8_t> buffer_;

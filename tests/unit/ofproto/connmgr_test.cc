@@ -404,9 +404,13 @@ TEST_F(ConnManagerTest, GarbageClosesTheConnection) {
   c.Handshake();
   std::string garbage = "GET / HTTP/1.1\r\n\r\n";
   c.SendRaw(std::vector<uint8_t>(garbage.begin(), garbage.end()));
-  auto e = c.ReceiveAs<ErrorMsg>(0);
+  // The xid is whatever bytes 4..7 of the garbage were (" / H").
+  auto m = c.Receive();
+  ASSERT_TRUE(m.has_value());
+  const auto& e = std::get<ErrorMsg>(m->body);
   EXPECT_EQ(e.type, err::kBadRequest);
   EXPECT_EQ(e.code, err::kBadRequestBadVersion);
+  EXPECT_EQ(std::string(e.data.begin(), e.data.end()), garbage);
   EXPECT_TRUE(c.WaitClosed());
   EXPECT_TRUE(mgr_->Connections().empty());
   // The manager keeps serving others.
@@ -420,7 +424,9 @@ TEST_F(ConnManagerTest, LengthBelowHeaderClosesTheConnection) {
   Client c = Connect();
   c.Handshake();
   c.SendRaw({4, 2, 0, 4, 0, 0, 0, 1});
-  auto e = c.ReceiveAs<ErrorMsg>(0);
+  // The reply echoes the bad header's xid and bytes.
+  auto e = c.ReceiveAs<ErrorMsg>(1);
+  EXPECT_EQ(e.data, (std::vector<uint8_t>{4, 2, 0, 4, 0, 0, 0, 1}));
   EXPECT_EQ(e.code, err::kBadRequestBadLen);
   EXPECT_TRUE(c.WaitClosed());
 }
