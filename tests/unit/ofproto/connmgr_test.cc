@@ -352,6 +352,31 @@ TEST_F(ConnManagerTest, AsyncMessagesGoToHandshakenConnections) {
   EXPECT_EQ(mgr_->counters().packet_ins_sent, 1u);
 }
 
+TEST_F(ConnManagerTest, PeerThatStopsReadingLosesPacketInsNotTheDaemon) {
+  Client c = Connect();
+  c.Handshake();
+  c.Send(OfpMessage{kVersion13, 31, SetConfig{{0, 0xffff}}});
+  c.Send(OfpMessage{kVersion13, 32, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(32);
+  // The client reads nothing from now on.
+  PacketIn pi;
+  pi.reason = kPacketInReasonNoMatch;
+  pi.data.assign(1400, 0x11);
+  for (int i = 0; i < 5000; ++i) {
+    bridge_.listener->OnPacketIn(pi);
+    loop_.RunOnce(0);
+  }
+  EXPECT_GT(mgr_->counters().packet_ins_dropped, 0u);
+  EXPECT_LT(mgr_->counters().packet_ins_sent, 5000u);
+  // Still connected, and it catches up once the client reads again.
+  EXPECT_EQ(mgr_->Connections().size(), 1u);
+  size_t n = 0;
+  while (auto m = c.Receive(200)) {
+    if (std::holds_alternative<PacketIn>(m->body)) ++n;
+  }
+  EXPECT_EQ(n, mgr_->counters().packet_ins_sent);
+}
+
 TEST_F(ConnManagerTest, PacketOut) {
   Client c = Connect();
   c.Handshake();
