@@ -163,6 +163,9 @@ class Xlator {
         Trace("table {}: priority {} {} -> {}", table_id, rule->priority,
               FormatDpKey(rule->key, &rule->mask), FormatInstructions(ins));
       }
+      // OpenFlow 1.3: packets sent up by the table-miss entry (priority 0,
+      // empty match) are reported as "no match"; controllers rely on it.
+      table_miss_entry_ = rule->priority == 0 && IsZero(rule->mask);
       DoActions(ins.apply, table_id, rule->cookie);
       if (stopped_) return;
       if (ins.clear_actions) action_set.Clear();
@@ -210,7 +213,7 @@ class Xlator {
         ud.bridge_id = bridge_.bridge_id;
         ud.in_port = in;
         ud.table_id = table_id;
-        ud.reason = ofp::kPacketInReasonAction;
+        ud.reason = table_miss_entry_ ? ofp::kPacketInReasonNoMatch : ofp::kPacketInReasonAction;
         ud.max_len = out.max_len;
         ud.cookie = cookie;
         ud.metadata = flow_.metadata;
@@ -364,6 +367,7 @@ class Xlator {
   FlowKey overwritten_;  // bits actions replaced with constants
   bool l4_ = false;
   bool stopped_ = false;
+  bool table_miss_entry_ = false;  // the rule being executed is a table-miss entry
   bool in_table_port_ = false;
 };
 

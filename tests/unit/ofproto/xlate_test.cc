@@ -160,7 +160,16 @@ TEST_F(XlateTest, ControllerOutputIsUserspaceWithDecodableUserdata) {
   EXPECT_EQ(ud->table_id, 0);
   EXPECT_EQ(ud->cookie, 0xc00c1eu);
   EXPECT_EQ(ud->max_len, 128);
+  EXPECT_EQ(ud->reason, ofp::kPacketInReasonAction);
   EXPECT_FALSE(DecodeControllerUserdata(std::vector<uint8_t>{1, 2, 3}));
+
+  // The table-miss entry's packet-ins say "no match".
+  Add(AddFlow(0, 0, ofp::Match{}, ins));
+  r = Run(TcpKey(3, 80));
+  ASSERT_EQ(r.actions.size(), 1u);
+  ud = DecodeControllerUserdata(std::get<DpUserspace>(r.actions[0]).userdata);
+  ASSERT_TRUE(ud);
+  EXPECT_EQ(ud->reason, ofp::kPacketInReasonNoMatch);
 }
 
 TEST_F(XlateTest, InPortFloodAndInPortSkip) {
