@@ -85,6 +85,11 @@ struct FieldInfo {
 
 const FieldInfo& GetFieldInfo(FieldId id);
 // By ovs-ofctl or OXM name ("nw_src", "ipv4_src", "dl_vlan"?); nullptr if unknown.
+// Generic ovs-ofctl names return one representative of the fields sharing
+// their storage: tp_src/tp_dst -> kTcpSrc/kTcpDst, nw_src/nw_dst -> kIpv4*,
+// icmp_type/icmp_code -> kIcmpv4*.  dl_vlan -> kVlanVid and nw_tos -> kIpDscp
+// differ in encoding (VID without the present bit; DSCP in a byte's high 6
+// bits): callers that accept those names convert (flow_text.cc does).
 const FieldInfo* FindField(std::string_view name);
 // By OXM field number in class OFPXMC_OPENFLOW_BASIC; nullptr if unknown.
 const FieldInfo* FindFieldByOxm(int oxm_field);
