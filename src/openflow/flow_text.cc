@@ -628,6 +628,34 @@ class MatchBuilder {
 // ---------------------------------------------------------------------------
 // Actions.
 
+// The field name for an NXM/OXM register name in load:V->NAME[]; other names
+// pass through.
+std::string NxmFieldName(std::string_view nxm) {
+  static constexpr struct {
+    const char* nxm;
+    const char* name;
+  } kNames[] = {
+      {"NXM_OF_IN_PORT", "in_port"},         {"NXM_OF_ETH_DST", "eth_dst"},
+      {"NXM_OF_ETH_SRC", "eth_src"},         {"NXM_OF_ETH_TYPE", "eth_type"},
+      {"NXM_OF_IP_TOS", "nw_tos"},           {"NXM_OF_IP_PROTO", "nw_proto"},
+      {"NXM_OF_IP_SRC", "ip_src"},           {"NXM_OF_IP_DST", "ip_dst"},
+      {"NXM_OF_TCP_SRC", "tcp_src"},         {"NXM_OF_TCP_DST", "tcp_dst"},
+      {"NXM_OF_UDP_SRC", "udp_src"},         {"NXM_OF_UDP_DST", "udp_dst"},
+      {"NXM_OF_ICMP_TYPE", "icmp_type"},     {"NXM_OF_ICMP_CODE", "icmp_code"},
+      {"NXM_OF_ARP_OP", "arp_op"},           {"NXM_OF_ARP_SPA", "arp_spa"},
+      {"NXM_OF_ARP_TPA", "arp_tpa"},         {"NXM_NX_ARP_SHA", "arp_sha"},
+      {"NXM_NX_ARP_THA", "arp_tha"},         {"NXM_NX_IP_TTL", "nw_ttl"},
+      {"NXM_NX_IP_ECN", "nw_ecn"},           {"NXM_NX_IPV6_SRC", "ipv6_src"},
+      {"NXM_NX_IPV6_DST", "ipv6_dst"},       {"NXM_NX_ICMPV6_TYPE", "icmpv6_type"},
+      {"NXM_NX_ICMPV6_CODE", "icmpv6_code"}, {"NXM_NX_TCP_FLAGS", "tcp_flags"},
+  };
+  for (const auto& n : kNames) {
+    if (nxm == n.nxm) return n.name;
+  }
+  if (nxm.substr(0, 7) == "OXM_OF_") return Lower(nxm.substr(7));
+  return std::string(nxm);
+}
+
 bool IsValidOutputPort(uint32_t port) {
   return port < kPortMax || port == kPortInPort || port == kPortTable || port == kPortNormal ||
          port == kPortFlood || port == kPortAll || port == kPortController || port == kPortLocal;
@@ -922,6 +950,27 @@ class ActionParser {
       }
       out.push_back(ActDecNwTtl{});
       return Ok();
+    }
+    if (key == "load") {
+      // Only whole-field loads exist in hsw's action set (as set_field).
+      HSW_TRY(need_value());
+      size_t arrow = v.find("->");
+      if (arrow == std::string_view::npos) return Err("load: missing '->' in '{}'", tok.text);
+      std::string_view vs = v.substr(0, arrow), dst = v.substr(arrow + 2);
+      if (dst.size() < 3 || dst.substr(dst.size() - 2) != "[]") {
+        return Err("load: only whole fields ('FIELD[]') are supported ('{}')", tok.text);
+      }
+      std::string name = NxmFieldName(dst.substr(0, dst.size() - 2));
+      HSW_ASSIGN_OR_RETURN(FieldId id, ResolveSetField(name, tok.text));
+      const FieldInfo& f = GetFieldInfo(id);
+      if (f.size > 8) return Err("load: value too wide for {} ('{}')", name, tok.text);
+      if (name == "nw_tos") {
+        HSW_ASSIGN_OR_RETURN(uint64_t n, ParseUint(vs, 0xff, "nw_tos"));
+        if (n & 3) return Err("load: invalid TOS {} for nw_tos", vs);
+        return SetField(out, id, FieldValue::FromUint(n >> 2, 1));
+      }
+      HSW_ASSIGN_OR_RETURN(uint64_t n, ParseUint(vs, MaxOf(f), name));
+      return SetField(out, id, FieldValue::FromUint(n, f.size));
     }
     if (key == "set_field") {
       HSW_TRY(need_value());

@@ -240,6 +240,11 @@ TEST(FlowText, GenericSetFieldNamesFollowTheMatch) {
       {"icmp6,actions=set_field:1->icmp_code", "set_field:1->icmpv6_code"},
       {"ip,actions=set_field:8->nw_tos", "set_field:2->ip_dscp"},
       {"dl_vlan=1,actions=set_field:5->dl_vlan", "set_field:4101->vlan_vid"},
+      {"ip,actions=load:0xa000001->NXM_OF_IP_DST[]", "set_field:10.0.0.1->ip_dst"},
+      {"ip,actions=load:32->NXM_OF_IP_TOS[]", "set_field:8->ip_dscp"},
+      {"actions=load:0x5->OXM_OF_METADATA[]", "set_field:0x5->metadata"},
+      {"tcp,actions=load:80->tcp_dst[]", "set_field:80->tcp_dst"},
+      {"actions=load:0x0000aabbccddeeff->NXM_OF_ETH_SRC[]", "set_field:aa:bb:cc:dd:ee:ff->eth_src"},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(FormatInstructions(MustParse(c.in).instructions), c.out) << c.in;
@@ -386,6 +391,10 @@ TEST(FlowText, ErrorsNameTheTokenAndTheFlow) {
       {"actions=set_field:1->nosuch", "unknown field 'nosuch'"},
       {"arp,actions=set_field:1.2.3.4->ip_dst", "requires ip in the match"},
       {"actions=set_field:1", "missing '->'"},
+      {"ip,actions=load:1->NXM_OF_IP_DST[0..7]", "only whole fields"},
+      {"ip,actions=load:0x100000000->NXM_OF_IP_DST[]", "out of range"},
+      {"actions=load:1->NXM_OF_VLAN_TCI[]", "unknown field 'NXM_OF_VLAN_TCI'"},
+      {"udp,actions=load:1->NXM_OF_TCP_DST[]", "requires tcp or tcp6 in the match"},
       {"actions=output", "output needs an argument"},
       {"actions=output:4294967295", "invalid output port ANY"},
       {"actions=drop,output:1", "drop must not be combined"},
