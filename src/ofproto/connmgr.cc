@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "common/log.h"
@@ -181,6 +182,15 @@ class ConnManager::Connection {
   bool want_write = false;
   EventLoop::Clock::time_point last_rx = EventLoop::Clock::now();
   bool probe_sent = false;
+  // The one open bundle (hsw allows one per connection, which is what
+  // ovs-ofctl --bundle uses); discarded if the connection goes away.
+  struct OpenBundle {
+    uint32_t id = 0;
+    uint16_t flags = 0;
+    bool closed = false;
+    std::vector<ofp::FlowMod> flow_mods;
+  };
+  std::optional<OpenBundle> bundle;
 
   size_t backlog() const { return out.size() - out_pos; }
   bool ready() const { return hello_done && !closed && !closing; }
@@ -541,11 +551,104 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     if (!result) SendError(conn, result.error(), bytes);
   } else if (const auto* req = std::get_if<MultipartRequest>(&body)) {
     HandleMultipart(conn, m, *req);
+  } else if (const auto* bc = std::get_if<BundleControl>(&body)) {
+    HandleBundleControl(conn, m, *bc, bytes);
+  } else if (const auto* add = std::get_if<BundleAdd>(&body)) {
+    if (is_slave()) return;
+    auto bundle_error = [&](uint16_t code, std::string detail) {
+      SendError(conn, OfpError{bundle::kErrorTypeExperimenter, code, std::move(detail)}, bytes);
+    };
+    if (!conn.bundle || conn.bundle->id != add->bundle_id) {
+      bundle_error(bundle::kErrBadId, fmt::format("bundle {} is not open", add->bundle_id));
+      return;
+    }
+    if (conn.bundle->closed) {
+      bundle_error(bundle::kErrBundleClosed, fmt::format("bundle {} is closed", add->bundle_id));
+      return;
+    }
+    // The bundled message is checked now, so its errors come back with its
+    // own xid before the commit (ovs-ofctl relies on that).
+    auto inner = Decode(add->message);
+    if (!inner) {
+      SendError(conn, inner.error(), add->message);
+      return;
+    }
+    const auto* fm = std::get_if<ofp::FlowMod>(&inner->body);
+    if (!fm) {
+      bundle_error(bundle::kErrMsgUnsup, fmt::format("{} cannot be bundled (only FLOW_MOD)",
+                                                     MessageTypeName(inner->type())));
+      return;
+    }
+    conn.bundle->flow_mods.push_back(*fm);
   } else {
     SendError(conn,
               OfpError{err::kBadRequest, err::kBadRequestBadType,
                        fmt::format("{} is not a request a switch serves", MessageTypeName(m.type()))},
               bytes);
+  }
+}
+
+void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m,
+                                      const ofp::BundleControl& bc,
+                                      std::span<const uint8_t> bytes) {
+  using namespace ofp;
+  auto fail = [&](uint16_t code, std::string detail) {
+    SendError(conn, OfpError{bundle::kErrorTypeExperimenter, code, std::move(detail)}, bytes);
+  };
+  auto reply = [&](uint16_t type) {
+    OfpMessage r{conn.version, m.xid, BundleControl{bc.bundle_id, type, bc.flags}};
+    HSW_CONN_SEND(conn, r);
+  };
+  if (bc.type == bundle::kOpenRequest) {
+    if (conn.bundle) {
+      if (conn.bundle->id == bc.bundle_id) {
+        fail(bundle::kErrBundleExist, fmt::format("bundle {} is already open", bc.bundle_id));
+      } else {
+        fail(bundle::kErrOutOfBundles, "one bundle per connection at a time");
+      }
+      return;
+    }
+    conn.bundle.emplace();
+    conn.bundle->id = bc.bundle_id;
+    conn.bundle->flags = bc.flags;
+    reply(bundle::kOpenReply);
+    return;
+  }
+  if (bc.type != bundle::kCloseRequest && bc.type != bundle::kCommitRequest &&
+      bc.type != bundle::kDiscardRequest) {
+    fail(bundle::kErrBadType, fmt::format("bundle control type {} is not a request", bc.type));
+    return;
+  }
+  if (!conn.bundle || conn.bundle->id != bc.bundle_id) {
+    fail(bundle::kErrBadId, fmt::format("bundle {} is not open", bc.bundle_id));
+    return;
+  }
+  if (bc.type == bundle::kCloseRequest) {
+    conn.bundle->closed = true;
+    reply(bundle::kCloseReply);
+  } else if (bc.type == bundle::kDiscardRequest) {
+    conn.bundle.reset();
+    reply(bundle::kDiscardReply);
+  } else {
+    std::vector<ofp::FlowMod> flow_mods = std::move(conn.bundle->flow_mods);
+    conn.bundle.reset();
+    if (conn.role == kRoleSlave) {
+      SendError(conn, OfpError{err::kBadRequest, kBadRequestIsSlave, "connection is a slave"},
+                bytes);
+      return;
+    }
+    // All or nothing: the bridge applies every flow-mod or none of them.
+    auto result = bridge_.FlowModBatch(flow_mods);
+    if (!result) {
+      SendError(conn, result.error(), bytes);
+      fail(bundle::kErrMsgFailed, "a bundled flow-mod failed; nothing was changed");
+      return;
+    }
+    vlog.Info("{}: committed bundle {} ({} flow-mods)", conn.name, bc.bundle_id,
+              flow_mods.size());
+    // Like a barrier: the commit reply means traffic sees the new tables.
+    switch_.Sync();
+    reply(bundle::kCommitReply);
   }
 }
 

@@ -16,7 +16,9 @@
 // HELLO_FAILED and close when there is no common version), then serves
 // requests in arrival order: echo, features, get/set-config, role (recorded;
 // a slave may not modify the tables, and asynchronous messages skip it),
-// flow-mod, multipart statistics, packet-out and barrier.  A barrier reply is
+// flow-mod, multipart statistics, packet-out, barrier, and bundles of
+// flow-mods (ONF extension 230, what `ovs-ofctl -O OpenFlow13 --bundle`
+// sends) committed all-or-nothing through Bridge::FlowModBatch.  A barrier reply is
 // sent only after Switch::Sync(), so a flow-mod's effect is visible to traffic
 // as soon as the controller sees the barrier reply.
 //
@@ -120,6 +122,8 @@ class ConnManager : public BridgeListener {
   void HandleRequest(Connection& conn, const ofp::OfpMessage& m, std::span<const uint8_t> bytes);
   void HandleMultipart(Connection& conn, const ofp::OfpMessage& m,
                        const ofp::MultipartRequest& req);
+  void HandleBundleControl(Connection& conn, const ofp::OfpMessage& m,
+                           const ofp::BundleControl& bc, std::span<const uint8_t> bytes);
   void SendError(Connection& conn, const ofp::OfpError& error, std::span<const uint8_t> request);
   template <class Fn>
   void ForEachReady(Fn fn);

@@ -898,6 +898,20 @@ void EncodeBody(const OfpMessage& m, size_t max_size, std::vector<uint8_t>& out)
           EncodePortDesc(b.desc, out);
         } else if constexpr (std::is_same_v<T, MultipartRequest>) {
           EncodeMultipartRequest(b, out);
+        } else if constexpr (std::is_same_v<T, BundleControl>) {
+          Put32(out, bundle::kOnfExperimenter);
+          Put32(out, bundle::kOnfBundleControl);
+          Put32(out, b.bundle_id);
+          Put16(out, b.type);
+          Put16(out, b.flags);
+        } else if constexpr (std::is_same_v<T, BundleAdd>) {
+          Put32(out, bundle::kOnfExperimenter);
+          Put32(out, bundle::kOnfBundleAdd);
+          Put32(out, b.bundle_id);
+          PutZeros(out, 2);
+          Put16(out, b.flags);
+          size_t room = max_size > out.size() ? max_size - out.size() : 0;
+          PutBytes(out, AsSpan(b.message).first(std::min(b.message.size(), room)));
         }
         // FeaturesRequest, GetConfigRequest, BarrierRequest/Reply: header only.
         // MultipartReply is handled by the caller (it may split).
@@ -1210,6 +1224,46 @@ OfpResult<MessageBody> DecodeMultipartReply(Reader& r) {
   return reply;
 }
 
+OfpResult<MessageBody> DecodeExperimenter(Reader& r) {
+  if (r.left() < 8) return BadLen("EXPERIMENTER");
+  uint32_t experimenter = r.U32();
+  uint32_t exp_type = r.U32();
+  if (experimenter != bundle::kOnfExperimenter) {
+    return Fail(err::kBadRequest, err::kBadRequestBadExperimenter,
+                fmt::format("experimenter 0x{:08x} messages are not supported", experimenter));
+  }
+  if (exp_type == bundle::kOnfBundleControl) {
+    if (r.left() < 8) return BadLen("bundle control");
+    BundleControl bc;
+    bc.bundle_id = r.U32();
+    bc.type = r.U16();
+    bc.flags = r.U16();
+    // Properties (none defined that hsw uses) are ignored.
+    if (bc.type > bundle::kDiscardReply) {
+      return Fail(bundle::kErrorTypeExperimenter, bundle::kErrBadType,
+                  fmt::format("bundle control type {} is unknown", bc.type));
+    }
+    return bc;
+  }
+  if (exp_type == bundle::kOnfBundleAdd) {
+    if (r.left() < 8 + kHeaderSize) return BadLen("bundle add");
+    BundleAdd add;
+    add.bundle_id = r.U32();
+    r.Skip(2);
+    add.flags = r.U16();
+    auto rest = r.Rest();
+    size_t inner = (size_t{rest[2]} << 8) | rest[3];
+    if (inner < kHeaderSize || inner > rest.size()) {
+      return Fail(bundle::kErrorTypeExperimenter, bundle::kErrMsgBadLen,
+                  "bundled message length does not fit");
+    }
+    add.message.assign(rest.begin(), rest.begin() + static_cast<ptrdiff_t>(inner));
+    return add;
+  }
+  return Fail(err::kBadRequest, err::kBadRequestBadExpType,
+              fmt::format("ONF experimenter message {} is not supported", exp_type));
+}
+
 const char* CommandName(FlowModCommand c) {
   switch (c) {
     case FlowModCommand::kAdd:
@@ -1262,7 +1316,8 @@ uint8_t OfpMessage::type() const {
       msg::kPacketIn,       msg::kFlowRemoved,     msg::kPortStatus,
       msg::kPacketOut,      msg::kFlowMod,         msg::kMultipartRequest,
       msg::kMultipartReply, msg::kBarrierRequest,  msg::kBarrierReply,
-      msg::kRoleRequest,    msg::kRoleReply};
+      msg::kRoleRequest,    msg::kRoleReply,          msg::kExperimenter,
+      msg::kExperimenter};
   static_assert(sizeof(kTypes) == std::variant_size_v<MessageBody>);
   return kTypes[body.index()];
 }
@@ -1443,8 +1498,8 @@ OfpResult<OfpMessage> Decode(std::span<const uint8_t> bytes) {
       body = DecodeMultipartReply(r);
       break;
     case msg::kExperimenter:
-      return Fail(err::kBadRequest, err::kBadRequestBadExperimenter,
-                  "experimenter messages are not supported");
+      body = DecodeExperimenter(r);
+      break;
     default:
       return Fail(err::kBadRequest, err::kBadRequestBadType,
                   fmt::format("{} is not supported", MessageTypeName(type)));
@@ -1479,6 +1534,14 @@ OfpMessage MakeErrorReply(const OfpError& error, std::span<const uint8_t> reques
   e.code = error.code;
   if (error.type == err::kHelloFailed) {
     e.data.assign(error.detail.begin(), error.detail.end());
+  } else if (error.type == bundle::kErrorTypeExperimenter) {
+    // ofp_error_experimenter_msg: exp_code sits where code does, then the
+    // experimenter id, then the data.
+    std::vector<uint8_t> id;
+    Put32(id, bundle::kOnfExperimenter);
+    auto data = request.first(std::min<size_t>(request.size(), 64));
+    e.data = id;
+    e.data.insert(e.data.end(), data.begin(), data.end());
   } else {
     auto data = request.first(std::min<size_t>(request.size(), 64));
     e.data.assign(data.begin(), data.end());
@@ -1753,6 +1816,11 @@ std::string ErrorName(uint16_t type, uint16_t code) {
       {5, 3, "OFPFMFC_OVERLAP"},          {5, 4, "OFPFMFC_EPERM"},
       {5, 5, "OFPFMFC_BAD_TIMEOUT"},      {5, 6, "OFPFMFC_BAD_COMMAND"},
       {5, 7, "OFPFMFC_BAD_FLAGS"},        {11, 2, "OFPRRFC_BAD_ROLE"},
+      {0xffff, 2300, "OFPBFC_UNKNOWN"},   {0xffff, 2302, "OFPBFC_BAD_ID"},
+      {0xffff, 2303, "OFPBFC_BUNDLE_EXIST"}, {0xffff, 2304, "OFPBFC_BUNDLE_CLOSED"},
+      {0xffff, 2305, "OFPBFC_OUT_OF_BUNDLES"}, {0xffff, 2306, "OFPBFC_BAD_TYPE"},
+      {0xffff, 2308, "OFPBFC_MSG_BAD_LEN"}, {0xffff, 2310, "OFPBFC_MSG_UNSUP"},
+      {0xffff, 2313, "OFPBFC_MSG_FAILED"},
       {13, 5, "OFPTFFC_EPERM"},
   };
   for (const Name& n : kNames) {
@@ -1789,6 +1857,11 @@ std::string FormatMessage(const OfpMessage& m) {
           out += fmt::format(" reason={} port={} ({})", b.reason, b.desc.port_no, b.desc.name);
         } else if constexpr (std::is_same_v<T, RoleRequest> || std::is_same_v<T, RoleReply>) {
           out += fmt::format(" role={} generation={}", b.role, b.generation_id);
+        } else if constexpr (std::is_same_v<T, BundleControl>) {
+          out += fmt::format(" bundle_control id={} type={} flags=0x{:x}", b.bundle_id, b.type,
+                             b.flags);
+        } else if constexpr (std::is_same_v<T, BundleAdd>) {
+          out += fmt::format(" bundle_add id={} {} bytes", b.bundle_id, b.message.size());
         }
       },
       m.body);

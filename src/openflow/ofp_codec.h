@@ -113,6 +113,37 @@ inline constexpr uint16_t kRoleRequestBadRole = 2;
 inline constexpr uint16_t kTableFeaturesEperm = 5;
 }  // namespace err
 
+// Bundles (OpenFlow 1.4's, carried in 1.3 as ONF extension 230 the way
+// ovs-ofctl --bundle sends them): a connection opens a bundle, adds flow-mods
+// to it, and commits them all or none.
+namespace bundle {
+inline constexpr uint16_t kOpenRequest = 0;
+inline constexpr uint16_t kOpenReply = 1;
+inline constexpr uint16_t kCloseRequest = 2;
+inline constexpr uint16_t kCloseReply = 3;
+inline constexpr uint16_t kCommitRequest = 4;
+inline constexpr uint16_t kCommitReply = 5;
+inline constexpr uint16_t kDiscardRequest = 6;
+inline constexpr uint16_t kDiscardReply = 7;
+inline constexpr uint16_t kFlagAtomic = 1;
+inline constexpr uint16_t kFlagOrdered = 2;
+inline constexpr uint32_t kOnfExperimenter = 0x4f4e4600;
+inline constexpr uint32_t kOnfBundleControl = 2300;
+inline constexpr uint32_t kOnfBundleAdd = 2301;
+// In 1.3, bundle errors are experimenter errors (OfpError type
+// kErrorTypeExperimenter, code = ONF code; MakeErrorReply adds the ONF id).
+inline constexpr uint16_t kErrorTypeExperimenter = 0xffff;
+inline constexpr uint16_t kErrUnknown = 2300;
+inline constexpr uint16_t kErrBadId = 2302;
+inline constexpr uint16_t kErrBundleExist = 2303;
+inline constexpr uint16_t kErrBundleClosed = 2304;
+inline constexpr uint16_t kErrOutOfBundles = 2305;
+inline constexpr uint16_t kErrBadType = 2306;
+inline constexpr uint16_t kErrMsgBadLen = 2308;
+inline constexpr uint16_t kErrMsgUnsup = 2310;
+inline constexpr uint16_t kErrMsgFailed = 2313;
+}  // namespace bundle
+
 // --- Message bodies.  Each is one alternative of MessageBody. ---
 
 struct Hello {
@@ -177,6 +208,19 @@ struct RoleReply {
   bool operator==(const RoleReply&) const = default;
 };
 
+struct BundleControl {
+  uint32_t bundle_id = 0;
+  uint16_t type = bundle::kOpenRequest;
+  uint16_t flags = 0;
+  bool operator==(const BundleControl&) const = default;
+};
+struct BundleAdd {
+  uint32_t bundle_id = 0;
+  uint16_t flags = 0;
+  std::vector<uint8_t> message;  // one whole OpenFlow message (header included)
+  bool operator==(const BundleAdd&) const = default;
+};
+
 // Multipart requests.
 struct DescRequest {
   bool operator==(const DescRequest&) const = default;
@@ -239,7 +283,7 @@ using MessageBody =
     std::variant<Hello, ErrorMsg, EchoRequest, EchoReply, FeaturesRequest, FeaturesReply,
                  GetConfigRequest, GetConfigReply, SetConfig, PacketIn, FlowRemoved, PortStatus,
                  PacketOut, FlowMod, MultipartRequest, MultipartReply, BarrierRequest,
-                 BarrierReply, RoleRequest, RoleReply>;
+                 BarrierReply, RoleRequest, RoleReply, BundleControl, BundleAdd>;
 
 struct OfpMessage {
   uint8_t version = kVersion13;
@@ -299,7 +343,8 @@ OfpResult<OfpMessage> Decode(std::span<const uint8_t> bytes);
 std::vector<uint8_t> Encode(const OfpMessage& message, size_t max_size = kMaxMessageSize);
 
 // The ERROR message answering `request` (xid copied, data = its first 64
-// bytes; for HELLO_FAILED the data is error.detail as text, as the spec says).
+// bytes; for HELLO_FAILED the data is error.detail as text, as the spec says;
+// an experimenter error (type 0xffff) gets the ONF experimenter id first).
 OfpMessage MakeErrorReply(const OfpError& error, std::span<const uint8_t> request);
 
 // The version to speak with a peer whose HELLO had `peer_header_version` in

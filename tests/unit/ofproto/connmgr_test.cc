@@ -377,6 +377,54 @@ TEST_F(ConnManagerTest, PeerThatStopsReadingLosesPacketInsNotTheDaemon) {
   EXPECT_EQ(n, mgr_->counters().packet_ins_sent);
 }
 
+TEST_F(ConnManagerTest, BundleCommitsAllOrNothing) {
+  Client c = Connect();
+  c.Handshake();
+  c.Send(OfpMessage{kVersion13, 80, BundleControl{7, bundle::kOpenRequest, 3}});
+  auto open = c.ReceiveAs<BundleControl>(80);
+  EXPECT_EQ(open.type, bundle::kOpenReply);
+  EXPECT_EQ(open.bundle_id, 7u);
+  FlowMod fm;
+  fm.priority = 1;
+  c.Send(OfpMessage{kVersion13, 81, BundleAdd{7, 3, Encode(OfpMessage{kVersion13, 81, fm})}});
+  fm.priority = 2;
+  c.Send(OfpMessage{kVersion13, 82, BundleAdd{7, 3, Encode(OfpMessage{kVersion13, 82, fm})}});
+  // A bad bundled message is refused at once, with its own error.
+  auto bad = Encode(OfpMessage{kVersion13, 83, fm});
+  bad[25] = 9;  // command
+  c.Send(OfpMessage{kVersion13, 83, BundleAdd{7, 3, bad}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(83).code, err::kFlowModBadCommand);
+  // Only flow-mods can be bundled; adding to another id fails.
+  c.Send(OfpMessage{kVersion13, 84, BundleAdd{7, 3, Encode(OfpMessage{kVersion13, 84,
+                                                                       BarrierRequest{}})}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(84).code, bundle::kErrMsgUnsup);
+  c.Send(OfpMessage{kVersion13, 85, BundleAdd{8, 3, Encode(OfpMessage{kVersion13, 85, fm})}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(85).code, bundle::kErrBadId);
+  EXPECT_TRUE(bridge_.flow_mods.empty()) << "nothing applied before the commit";
+  int syncs = switch_.syncs;
+  c.Send(OfpMessage{kVersion13, 86, BundleControl{7, bundle::kCommitRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(86).type, bundle::kCommitReply);
+  ASSERT_EQ(bridge_.flow_mods.size(), 2u);
+  EXPECT_EQ(bridge_.flow_mods[1].priority, 2);
+  EXPECT_EQ(switch_.syncs, syncs + 1);
+
+  // A failing batch: the bridge's error, then OFPBFC_MSG_FAILED.
+  c.Send(OfpMessage{kVersion13, 90, BundleControl{9, bundle::kOpenRequest, 1}});
+  c.ReceiveAs<BundleControl>(90);
+  c.Send(OfpMessage{kVersion13, 91, BundleAdd{9, 1, Encode(OfpMessage{kVersion13, 91, fm})}});
+  bridge_.fail_next = true;
+  c.Send(OfpMessage{kVersion13, 92, BundleControl{9, bundle::kCommitRequest, 1}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(92).code, err::kFlowModTableFull);
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(92).code, bundle::kErrMsgFailed);
+  // Discard drops a bundle; committing it afterwards is a bad id.
+  c.Send(OfpMessage{kVersion13, 93, BundleControl{10, bundle::kOpenRequest, 1}});
+  c.ReceiveAs<BundleControl>(93);
+  c.Send(OfpMessage{kVersion13, 94, BundleControl{10, bundle::kDiscardRequest, 1}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(94).type, bundle::kDiscardReply);
+  c.Send(OfpMessage{kVersion13, 95, BundleControl{10, bundle::kCommitRequest, 1}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(95).code, bundle::kErrBadId);
+}
+
 TEST_F(ConnManagerTest, PacketOut) {
   Client c = Connect();
   c.Handshake();
@@ -681,6 +729,19 @@ TEST(ConnManagerOvsOfctl, AddDumpAndErrors) {
   r = RunPumping(loop, {ofctl, "dump-flows", target});
   EXPECT_NE(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("version negotiation failed"), std::string::npos) << r.output;
+
+  // An atomic bundle, as hsw-ctl restore (and users) will send it.
+  std::string flows_file = dir + "/flows.txt";
+  {
+    FILE* f = fopen(flows_file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("priority=1,in_port=1,actions=output:2\npriority=2,in_port=2,actions=output:1\n", f);
+    fclose(f);
+  }
+  size_t before = bridge.flow_mods.size();
+  r = RunPumping(loop, {ofctl, "-O", "OpenFlow13", "--bundle", "add-flows", target, flows_file});
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(bridge.flow_mods.size(), before + 2);
 
   r = RunPumping(loop, {ofctl, "-O", "OpenFlow13", "del-flows", target});
   EXPECT_EQ(r.status, 0) << r.output;

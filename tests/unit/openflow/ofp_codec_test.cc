@@ -745,6 +745,37 @@ TEST(OfpCodecErrors, RandomMutationsNeverCrash) {
   EXPECT_GT(accepted, 0);
 }
 
+TEST(OfpCodec, OnfBundlesAsOvsOfctlSendsThem) {
+  // `ovs-ofctl -O OpenFlow13 --bundle add-flows`: OPEN_REQUEST, atomic|ordered.
+  auto open = Decode(Hex("04040018000000084f4e4600000008fc0000000000000003"));
+  ASSERT_TRUE(open) << open.error().detail;
+  const auto& bc = std::get<BundleControl>(open->body);
+  EXPECT_EQ(bc.type, bundle::kOpenRequest);
+  EXPECT_EQ(bc.flags, bundle::kFlagAtomic | bundle::kFlagOrdered);
+  EXPECT_EQ(Encode(*open), Hex("04040018000000084f4e4600000008fc0000000000000003"));
+  auto reply = RoundTrip(OfpMessage{kVersion13, 8, BundleControl{0, bundle::kOpenReply, 3}});
+  EXPECT_EQ(std::get<BundleControl>(reply.body).type, bundle::kOpenReply);
+
+  auto inner = Hex(kOvsFlowMod);
+  auto add = RoundTrip(OfpMessage{kVersion13, 6, BundleAdd{0, 3, inner}});
+  EXPECT_EQ(std::get<BundleAdd>(add.body).message, inner);
+  // A bundled message whose length overruns the add message.
+  auto bad = Encode(OfpMessage{kVersion13, 6, BundleAdd{0, 3, Hex("0414000800000001")}});
+  bad[bad.size() - 5] = 0x40;
+  ExpectError(bad, bundle::kErrorTypeExperimenter, bundle::kErrMsgBadLen);
+  // Unknown control type, unknown ONF message.
+  ExpectError(Hex("04040018000000084f4e4600000008fc0000000000090003"),
+              bundle::kErrorTypeExperimenter, bundle::kErrBadType);
+  ExpectError(Hex("04040010000000084f4e4600000008ff"), err::kBadRequest,
+              err::kBadRequestBadExpType);
+  // Bundle errors are experimenter errors carrying the ONF id.
+  auto e = MakeErrorReply(OfpError{bundle::kErrorTypeExperimenter, bundle::kErrBadId, "x"},
+                          Hex("0414000800000005"));
+  auto bytes = Encode(e);
+  EXPECT_EQ(bytes, Hex("0401001800000005ffff08fe4f4e46000414000800000005"));
+  EXPECT_EQ(ErrorName(0xffff, 2302), "OFPBFC_BAD_ID");
+}
+
 TEST(OfpCodec, FormatAndNames) {
   auto d = Decode(Hex(kOvsFlowMod));
   ASSERT_TRUE(d);
