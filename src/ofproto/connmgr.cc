@@ -163,6 +163,19 @@ bool QueueAndFlush(int fd, std::vector<uint8_t>& out, size_t& out_pos, bool& wan
 
 // ---------------------------------------------------------------------------
 
+namespace {
+
+// Defined outside Connection: clang 14 cannot default-construct a nested
+// class with member initializers inside std::optional of the enclosing one.
+struct OpenBundle {
+  uint32_t id = 0;
+  uint16_t flags = 0;
+  bool closed = false;
+  std::vector<ofp::FlowMod> flow_mods;
+};
+
+}  // namespace
+
 class ConnManager::Connection {
  public:
   uint64_t id = 0;
@@ -184,12 +197,6 @@ class ConnManager::Connection {
   bool probe_sent = false;
   // The one open bundle (hsw allows one per connection, which is what
   // ovs-ofctl --bundle uses); discarded if the connection goes away.
-  struct OpenBundle {
-    uint32_t id = 0;
-    uint16_t flags = 0;
-    bool closed = false;
-    std::vector<ofp::FlowMod> flow_mods;
-  };
   std::optional<OpenBundle> bundle;
 
   size_t backlog() const { return out.size() - out_pos; }
