@@ -79,7 +79,7 @@ Result<uint32_t> Datapath::AddPort(std::unique_ptr<Port> port, uint32_t port_no)
   entry->port = std::move(port);
   entry->tx.frames.reserve(kTxQueueSize);
   entry->tx.arena.resize(kTxQueueSize * kTxSlotSize);
-  vlog.Info("port {} added: {} (datapath port {})", entry->port->name(), port_no, port_no);
+  vlog.Info("port {} added as datapath port {}", entry->port->name(), port_no);
   ports_[port_no] = std::move(entry);
   return port_no;
 }
@@ -90,7 +90,7 @@ Status Datapath::DelPort(uint32_t port_no) {
   // Nothing can be queued here: queues are flushed at the end of every batch
   // and control requests run between batches.
   removed_rx_oversize_ += it->second->port->rx_counters().oversize;
-  vlog.Info("port {} removed: {} (datapath port {})", it->second->port->name(), port_no, port_no);
+  vlog.Info("port {} (datapath port {}) removed", it->second->port->name(), port_no);
   ports_.erase(it);
   return Ok();
 }
