@@ -22,9 +22,9 @@ const log::Module vlog("daemon");
 // Process-wide daemon state.  Start() runs once per process (tests may call
 // it again after Cleanup()), so plain globals are enough.
 struct State {
-  int ready_fd = -1;      // write end of the readiness pipe, -1 once used or without --detach
-  int pidfile_fd = -1;    // held open (and flocked) for the life of the process
-  std::string pidfile;    // path to unlink at Cleanup()
+  int ready_fd = -1;    // write end of the readiness pipe, -1 once used or without --detach
+  int pidfile_fd = -1;  // held open (and flocked) for the life of the process
+  std::string pidfile;  // path to unlink at Cleanup()
 };
 
 State& GetState() {
@@ -98,8 +98,8 @@ Status TakePidfile(const std::string& path) {
     auto content = ReadFile(path);
     std::string pid = content ? *content : "";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return Err("pidfile {} is locked by running process {} (is another instance running?)",
-               path, pid.empty() ? "(unknown pid)" : pid);
+    return Err("pidfile {} is locked by running process {} (is another instance running?)", path,
+               pid.empty() ? "(unknown pid)" : pid);
   }
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0) return ErrnoErr("cannot truncate pidfile {}", path);
@@ -143,8 +143,8 @@ Status TakePidfile(const std::string& path) {
     std::fprintf(stderr, "%s: child %d exited before becoming ready (killed by signal %d)\n",
                  program.c_str(), static_cast<int>(child), WTERMSIG(status));
   } else {
-    std::fprintf(stderr, "%s: child %d exited before becoming ready (status %d)\n",
-                 program.c_str(), static_cast<int>(child), WEXITSTATUS(status));
+    std::fprintf(stderr, "%s: child %d exited before becoming ready (status %d)\n", program.c_str(),
+                 static_cast<int>(child), WEXITSTATUS(status));
   }
   std::fflush(stderr);
   _exit(1);

@@ -26,8 +26,7 @@ Result<json> ParseControlReply(const std::string& line, int64_t id) {
     return Err("hsw-vswitchd sent a reply that is not a JSON object: {}", line.substr(0, 200));
   }
   auto reply_id = reply.find("id");
-  if (reply_id == reply.end() || !reply_id->is_number_integer() ||
-      reply_id->get<int64_t>() != id) {
+  if (reply_id == reply.end() || !reply_id->is_number_integer() || reply_id->get<int64_t>() != id) {
     return Err("hsw-vswitchd answered request {} with a reply for another request", id);
   }
   if (auto error = reply.find("error"); error != reply.end()) {
@@ -46,7 +45,8 @@ Result<ControlClient> ControlClient::Connect(const std::string& path,
   auto fd = ConnectUnix(path);
   if (!fd) {
     int code = fd.error().code;
-    std::string hint = (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-vswitchd running?)" : "";
+    std::string hint =
+        (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-vswitchd running?)" : "";
     return Err("cannot connect to hsw-vswitchd at {}: {}{}", path,
                code ? std::strerror(code) : fd.error().message, hint);
   }

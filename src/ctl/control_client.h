@@ -9,9 +9,8 @@
 #pragma once
 
 #include <chrono>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/fd.h"
 #include "common/result.h"
@@ -30,8 +29,7 @@ class ControlClient {
   // Connects to `path`.  The error says whether hsw-vswitchd seems not to be
   // running: "cannot connect to hsw-vswitchd at PATH: No such file or
   // directory (is hsw-vswitchd running?)".
-  static Result<ControlClient> Connect(const std::string& path,
-                                       std::chrono::milliseconds timeout);
+  static Result<ControlClient> Connect(const std::string& path, std::chrono::milliseconds timeout);
 
   // Sends one request and waits for its reply (at most `timeout`).
   Result<nlohmann::json> Call(const std::string& method,

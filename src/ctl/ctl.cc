@@ -1,12 +1,12 @@
 #include "ctl/ctl.h"
 
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "common/fd.h"
 #include "common/log.h"
@@ -92,7 +92,8 @@ std::string FormatShow(const json& show) {
         text += fmt::format("    rules: {}\n", JsonText(n));
       }
       if (json controllers = get(bridge, "controllers"); controllers.is_array()) {
-        for (const json& c : controllers) text += fmt::format("    Controller \"{}\"\n", JsonText(c));
+        for (const json& c : controllers)
+          text += fmt::format("    Controller \"{}\"\n", JsonText(c));
       }
       if (json ports = get(bridge, "ports"); ports.is_array()) {
         for (const json& port : ports) {
@@ -178,34 +179,39 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   });
   add_port->add_option("BR", a.bridge, "bridge name")->required();
   add_port->add_option("IFACE", a.iface, "interface name")->required();
-  add_port->add_option("--ofport", a.ofport,
-                       "OpenFlow port number (default: the lowest free one, printed)")
+  add_port
+      ->add_option("--ofport", a.ofport,
+                   "OpenFlow port number (default: the lowest free one, printed)")
       ->check(CLI::Range(1u, 0xfeffu));
-  auto* del_port = sub("del-port", "remove IFACE from bridge BR", "del-port",
-                       [&] { return json{{"bridge", a.bridge}, {"iface", a.iface}}; });
+  auto* del_port = sub("del-port", "remove IFACE from bridge BR", "del-port", [&] {
+    return json{{"bridge", a.bridge}, {"iface", a.iface}};
+  });
   del_port->add_option("BR", a.bridge, "bridge name")->required();
   del_port->add_option("IFACE", a.iface, "interface name")->required();
   auto* list_ports = sub("list-ports", "print the ports of bridge BR", "list-ports", bridge_param);
   list_ports->add_option("BR", a.bridge, "bridge name")->required();
 
-  auto* add_flow = sub("add-flow", "add one OpenFlow rule, in ovs-ofctl syntax", "add-flow",
-                       [&] { return json{{"bridge", a.bridge}, {"flow", a.flow}}; });
+  auto* add_flow = sub("add-flow", "add one OpenFlow rule, in ovs-ofctl syntax", "add-flow", [&] {
+    return json{{"bridge", a.bridge}, {"flow", a.flow}};
+  });
   add_flow->add_option("BR", a.bridge, "bridge name")->required();
   add_flow->add_option("FLOW", a.flow, "e.g. 'priority=100,in_port=1,actions=output:2'")
       ->required();
   auto* add_flows = sub("add-flows",
                         "add the rules of FILE ('-' = stdin), all or none; the output of "
                         "dump-flows is accepted",
-                        "add-flows", [&] { return json{{"bridge", a.bridge}}; });
+                        "add-flows", [&] {
+                          return json{{"bridge", a.bridge}};
+                        });
   add_flows->add_option("BR", a.bridge, "bridge name")->required();
   add_flows->add_option("FILE", a.file, "flow file, one flow per line; '-' reads stdin")
       ->required();
-  auto* del_flows = sub("del-flows", "delete the rules matching MATCH (all rules if none)",
-                        "del-flows", [&] {
-                          json p = {{"bridge", a.bridge}, {"strict", a.strict}};
-                          if (!a.match.empty()) p["match"] = a.match;
-                          return p;
-                        });
+  auto* del_flows =
+      sub("del-flows", "delete the rules matching MATCH (all rules if none)", "del-flows", [&] {
+        json p = {{"bridge", a.bridge}, {"strict", a.strict}};
+        if (!a.match.empty()) p["match"] = a.match;
+        return p;
+      });
   del_flows->add_option("BR", a.bridge, "bridge name")->required();
   del_flows->add_option("MATCH", a.match, "e.g. 'table=0,in_port=1'");
   del_flows->add_flag("--strict", a.strict, "match priority and fields exactly");
@@ -232,18 +238,21 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
                        : std::string();
           },
           "KEY=VALUE");
-  auto* get = sub("get", "print a switch-wide setting", "get",
-                  [&] { return json{{"key", a.key}}; });
+  auto* get = sub("get", "print a switch-wide setting", "get", [&] {
+    return json{{"key", a.key}};
+  });
   get->add_option("KEY", a.key, "setting name")->required();
-  auto* set_controller =
-      sub("set-controller", "set bridge BR's controllers (none: remove them)", "set-controller",
-          [&] { return json{{"bridge", a.bridge}, {"targets", a.targets}}; });
+  auto* set_controller = sub("set-controller", "set bridge BR's controllers (none: remove them)",
+                             "set-controller", [&] {
+                               return json{{"bridge", a.bridge}, {"targets", a.targets}};
+                             });
   set_controller->add_option("BR", a.bridge, "bridge name")->required();
   set_controller->add_option("TARGET", a.targets, "tcp:IP:PORT or unix:PATH");
 
   sub("show", "print bridges, ports, settings and counters", "show", nullptr);
-  auto* trace = sub("trace", "run a packet described by FLOW through BR's tables", "trace",
-                    [&] { return json{{"bridge", a.bridge}, {"flow", a.flow}}; });
+  auto* trace = sub("trace", "run a packet described by FLOW through BR's tables", "trace", [&] {
+    return json{{"bridge", a.bridge}, {"flow", a.flow}};
+  });
   trace->add_option("BR", a.bridge, "bridge name")->required();
   trace->add_option("FLOW", a.flow, "the packet's fields, e.g. 'in_port=1,udp,nw_dst=10.0.0.2'")
       ->required();
@@ -255,8 +264,9 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   sub("dp-dump-flows", "print the datapath's megaflows with their statistics", "", nullptr);
   sub("log-reopen", "make hsw-vswitchd reopen its log file (after rotation)", "log-reopen",
       nullptr);
-  auto* vlog_set = sub("vlog/set", "set hsw-vswitchd's log level", "vlog/set",
-                       [&] { return json{{"level", a.level}}; });
+  auto* vlog_set = sub("vlog/set", "set hsw-vswitchd's log level", "vlog/set", [&] {
+    return json{{"level", a.level}};
+  });
   vlog_set->alias("vlog-set");
   vlog_set->add_option("LEVEL", a.level, "dbg, info, warn, err, emer or off")->required();
   sub("version", "print the versions of hsw-ctl and the running daemons", "", nullptr);

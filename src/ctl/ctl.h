@@ -16,10 +16,9 @@
 
 #include <chrono>
 #include <iosfwd>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 namespace hsw::ctl {
 
@@ -28,12 +27,12 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
 struct Command {
-  std::string name;     // the subcommand as typed ("add-flow")
-  std::string method;   // control method; "" for commands hsw-ctl runs itself
+  std::string name;    // the subcommand as typed ("add-flow")
+  std::string method;  // control method; "" for commands hsw-ctl runs itself
   nlohmann::json params = nlohmann::json::object();
-  std::string rundir;   // --rundir, else HSW_RUNDIR, else /run/hsw
+  std::string rundir;  // --rundir, else HSW_RUNDIR, else /run/hsw
   std::chrono::milliseconds timeout{0};
-  std::string file;     // add-flows: the flow file ("-" = stdin)
+  std::string file;  // add-flows: the flow file ("-" = stdin)
 };
 
 // Parses argv.  Returns the Command, or an exit code when parsing alone
@@ -46,8 +45,7 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
 int Run(const Command& command, std::istream& in, std::ostream& out, std::ostream& err);
 
 // ParseCommandLine + Run: what main() does.
-int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out,
-         std::ostream& err);
+int Main(int argc, const char* const* argv, std::istream& in, std::ostream& out, std::ostream& err);
 
 // Text for a `show` reply (exposed for tests).
 std::string FormatShow(const nlohmann::json& show);

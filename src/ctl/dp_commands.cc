@@ -1,12 +1,11 @@
 #include "ctl/dp_commands.h"
 
+#include <fmt/format.h>
 #include <time.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "dpif/dp_actions.h"
 #include "dpif/dpif_client.h"
@@ -30,7 +29,8 @@ Result<std::unique_ptr<dpif::DpifClient>> ConnectMonitor(const std::string& sock
   auto client = dpif::DpifClient::Connect(socket, dpif::Role::kMonitor, "hsw-ctl");
   if (!client) {
     int code = client.error().code;
-    std::string hint = (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-datapath running?)" : "";
+    std::string hint =
+        (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-datapath running?)" : "";
     std::string why = code ? std::strerror(code) : client.error().message;
     return Err("cannot connect to hsw-datapath at {}: {}{}", socket, why, hint);
   }
@@ -89,9 +89,8 @@ Result<std::string> FormatDpFlows(dpif::Dpif& dpif, uint64_t now_ms) {
   std::string text;
   for (const dpif::DpFlow& flow : flows) {
     text += fmt::format("{}, packets:{}, bytes:{}, used:{}, actions:{}\n",
-                        FormatDpKey(flow.key, &flow.mask), flow.stats.n_packets,
-                        flow.stats.n_bytes, FormatUsed(flow.stats.used_ms, now_ms),
-                        FormatDpActions(flow.actions));
+                        FormatDpKey(flow.key, &flow.mask), flow.stats.n_packets, flow.stats.n_bytes,
+                        FormatUsed(flow.stats.used_ms, now_ms), FormatDpActions(flow.actions));
   }
   return text;
 }

@@ -1,7 +1,6 @@
 #include "vswitchd/config_store.h"
 
 #include <cerrno>
-
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
@@ -240,8 +239,7 @@ Status ConfigStore::DeleteBridge(const std::string& name) {
   });
 }
 
-Status ConfigStore::AddPort(const std::string& bridge, const std::string& iface,
-                            uint32_t ofport) {
+Status ConfigStore::AddPort(const std::string& bridge, const std::string& iface, uint32_t ofport) {
   HSW_TRY(ValidateName("interface name", iface));
   return Update([&](Config& config) -> Status {
     BridgeConfig* b = config.FindBridge(bridge);
@@ -252,8 +250,7 @@ Status ConfigStore::AddPort(const std::string& bridge, const std::string& iface,
     if (ofport != 0) {
       for (const PortConfig& port : b->ports) {
         if (port.ofport == ofport) {
-          return Err("ofport {} is already used by '{}' on bridge '{}'", ofport, port.name,
-                     bridge);
+          return Err("ofport {} is already used by '{}' on bridge '{}'", ofport, port.name, bridge);
         }
       }
     }

@@ -97,7 +97,8 @@ class ConfigStore {
   std::optional<std::string> GetSetting(const std::string& key) const;
 
  private:
-  ConfigStore(std::string path, Config config) : path_(std::move(path)), config_(std::move(config)) {}
+  ConfigStore(std::string path, Config config)
+      : path_(std::move(path)), config_(std::move(config)) {}
 
   std::string path_;
   Config config_;

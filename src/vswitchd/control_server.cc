@@ -61,8 +61,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::Listen(EventLoop& loop,
   auto fd = ListenUnix(path);
   if (!fd) return Err("cannot listen on control socket {}: {}", path, fd.error().ToString());
   std::unique_ptr<ControlServer> server(new ControlServer(loop, path, std::move(*fd)));
-  HSW_TRY(loop.Add(server->listen_fd_.get(), EPOLLIN,
-                   [s = server.get()](uint32_t) { s->OnAccept(); }));
+  HSW_TRY(
+      loop.Add(server->listen_fd_.get(), EPOLLIN, [s = server.get()](uint32_t) { s->OnAccept(); }));
   vlog.Info("listening on {}", path);
   return server;
 }
@@ -102,8 +102,8 @@ std::string ControlServer::HandleLine(std::string_view line) {
   } catch (const std::exception& e) {
     // A handler must not throw; if a library did, the daemon stays up.
     vlog.Err("{}: unexpected exception: {}", request->method, e.what());
-    return FormatControlError(id, fmt::format("internal error in '{}': {}", request->method,
-                                              e.what()));
+    return FormatControlError(id,
+                              fmt::format("internal error in '{}': {}", request->method, e.what()));
   }
 }
 

@@ -85,14 +85,13 @@ void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options) {
                "(restore the tables first)");
 }
 
-Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options,
-                   ConfigStore config)
+Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config)
     : loop_(loop),
       dirs_(std::move(dirs)),
       options_(std::move(options)),
       config_(std::move(config)) {
-  datapath_socket_ = options_.datapath_socket.empty() ? dirs_.rundir + "/datapath.sock"
-                                                      : options_.datapath_socket;
+  datapath_socket_ =
+      options_.datapath_socket.empty() ? dirs_.rundir + "/datapath.sock" : options_.datapath_socket;
 }
 
 Vswitchd::~Vswitchd() {
@@ -159,8 +158,9 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
   RegisterMethods();
 
   if (options_.flow_restore_wait) {
-    vlog.Info("flow-restore-wait: datapath flows stay as they are until "
-              "`hsw-ctl set flow-restore-wait=false`");
+    vlog.Info(
+        "flow-restore-wait: datapath flows stay as they are until "
+        "`hsw-ctl set flow-restore-wait=false`");
   } else {
     switch_->SetTablesLoaded(true);
   }
@@ -234,9 +234,8 @@ json Vswitchd::Show() {
 void Vswitchd::RegisterMethods() {
   ControlServer& c = *control_;
 
-  c.Register("version", [](const json&) -> Result<json> {
-    return fmt::format("hsw-vswitchd {}", kVersion);
-  });
+  c.Register("version",
+             [](const json&) -> Result<json> { return fmt::format("hsw-vswitchd {}", kVersion); });
 
   c.Register("add-br", [this](const json& params) -> Result<json> {
     HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
@@ -577,8 +576,9 @@ int VswitchdMain(int argc, char** argv) {
       std::chrono::milliseconds(200),
       [&] {
         if (!sw->datapath_connected()) {
-          vlog.Err("lost the connection to hsw-datapath; exiting so that a supervisor "
-                   "restarts hsw-vswitchd");
+          vlog.Err(
+              "lost the connection to hsw-datapath; exiting so that a supervisor "
+              "restarts hsw-vswitchd");
           exit_code = 1;
           loop.Stop();
         }

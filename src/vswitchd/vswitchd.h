@@ -44,12 +44,11 @@
 // supervisor restarts us).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <memory>
-#include <string>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/daemon.h"
 #include "common/event_loop.h"

@@ -3,14 +3,13 @@
 // server to check the end-to-end path of a command.
 #include "ctl/ctl.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <sstream>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "common/fd.h"
 #include "ctl/dp_commands.h"
@@ -118,9 +117,9 @@ TEST(CtlArgs, VlogSetAndAlias) {
 }
 
 TEST(CtlArgs, UsageErrorsExitTwo) {
-  EXPECT_EQ(ExitCode(Parse({})), kExitUsage);                          // no command
-  EXPECT_EQ(ExitCode(Parse({"frobnicate"})), kExitUsage);              // unknown command
-  EXPECT_EQ(ExitCode(Parse({"add-flow", "br0"})), kExitUsage);         // missing FLOW
+  EXPECT_EQ(ExitCode(Parse({})), kExitUsage);                   // no command
+  EXPECT_EQ(ExitCode(Parse({"frobnicate"})), kExitUsage);       // unknown command
+  EXPECT_EQ(ExitCode(Parse({"add-flow", "br0"})), kExitUsage);  // missing FLOW
   EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--ofport", "x"})), kExitUsage);
   EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--ofport", "0"})), kExitUsage);
   EXPECT_EQ(ExitCode(Parse({"list-br", "extra"})), kExitUsage);
@@ -131,9 +130,10 @@ TEST(CtlArgs, UsageErrorsExitTwo) {
 
 TEST(CtlArgs, EveryCommandHasHelp) {
   for (const char* name :
-       {"add-br", "del-br", "list-br", "add-port", "del-port", "list-ports", "add-flow",
-        "add-flows", "del-flows", "dump-flows", "set", "get", "show", "trace", "set-controller",
-        "dp-show", "dp-dump-flows", "log-reopen", "vlog/set", "version"}) {
+       {"add-br",     "del-br",        "list-br",    "add-port",  "del-port",
+        "list-ports", "add-flow",      "add-flows",  "del-flows", "dump-flows",
+        "set",        "get",           "show",       "trace",     "set-controller",
+        "dp-show",    "dp-dump-flows", "log-reopen", "vlog/set",  "version"}) {
     auto parsed = Parse({name, "--help"});
     EXPECT_EQ(ExitCode(parsed), kExitOk) << name;
     EXPECT_NE(parsed.out.find(name), std::string::npos) << name << ": " << parsed.out;
@@ -162,8 +162,8 @@ TEST(CtlRun, DaemonNotRunningIsExitOneWithClearMessage) {
 TEST(CtlRun, MissingFlowFileIsExitOne) {
   std::istringstream in;
   std::ostringstream out, err;
-  const char* argv[] = {"hsw-ctl", "--rundir", "/nonexistent-hsw", "add-flows", "br0",
-                        "/nonexistent-hsw/flows.txt"};
+  const char* argv[] = {"hsw-ctl",   "--rundir", "/nonexistent-hsw",
+                        "add-flows", "br0",      "/nonexistent-hsw/flows.txt"};
   EXPECT_EQ(Main(6, argv, in, out, err), kExitFailure);
   EXPECT_NE(err.str().find("cannot read flow file /nonexistent-hsw/flows.txt"), std::string::npos)
       << err.str();
@@ -231,15 +231,16 @@ TEST(CtlRun, DaemonErrorIsExitOneWithItsMessage) {
   std::istringstream in;
   std::ostringstream out, err;
   std::string rundir = daemon.dir();
-  const char* argv[] = {"hsw-ctl", "--rundir", rundir.c_str(), "add-flow", "br0",
-                        "in_port=1,actions=oops"};
+  const char* argv[] = {"hsw-ctl",  "--rundir", rundir.c_str(),
+                        "add-flow", "br0",      "in_port=1,actions=oops"};
   EXPECT_EQ(Main(6, argv, in, out, err), kExitFailure);
   EXPECT_EQ(err.str(), "hsw-ctl: add-flow br0 'in_port=1,actions=oops': unknown action 'oops'\n");
   EXPECT_EQ(daemon.request()["params"]["flow"], "in_port=1,actions=oops");
 }
 
 TEST(CtlRun, DumpFlowsPrintsLines) {
-  FakeDaemon daemon(R"({"result": [" cookie=0x0, duration=1s, table=0, n_packets=0, n_bytes=0, priority=100,in_port=1 actions=output:2"]})");
+  FakeDaemon daemon(
+      R"({"result": [" cookie=0x0, duration=1s, table=0, n_packets=0, n_bytes=0, priority=100,in_port=1 actions=output:2"]})");
   std::istringstream in;
   std::ostringstream out, err;
   std::string rundir = daemon.dir();
@@ -259,13 +260,13 @@ TEST(CtlFormat, Show) {
                   {"datapath_id", "0000000000000001"},
                   {"n_rules", 2},
                   {"controllers", {"tcp:127.0.0.1:6653"}},
-                  {"ports", {{{"name", "veth1"}, {"ofport", 1}, {"dp_port", 3}},
-                             {{"name", "gone0"}, {"ofport", 2}, {"error", "not in the datapath"}}}}}}},
+                  {"ports",
+                   {{{"name", "veth1"}, {"ofport", 1}, {"dp_port", 3}},
+                    {{"name", "gone0"}, {"ofport", 2}, {"error", "not in the datapath"}}}}}}},
                {"settings", {{"a", "b"}}},
                {"counters", json::array({json::array({"upcalls", 5})})}};
   std::string text = FormatShow(show);
-  EXPECT_NE(text.find("hsw-vswitchd 0.1.0 (pid 42), flow-restore-wait"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("hsw-vswitchd 0.1.0 (pid 42), flow-restore-wait"), std::string::npos) << text;
   EXPECT_NE(text.find("Bridge br0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("    Port veth1: ofport 1, datapath port 3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("    Port gone0: ofport 2 (ERROR: not in the datapath)\n"), std::string::npos)

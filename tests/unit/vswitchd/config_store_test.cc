@@ -1,8 +1,8 @@
 #include "vswitchd/config_store.h"
 
-#include <filesystem>
-
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include "common/fd.h"
 
@@ -19,9 +19,7 @@ class ConfigStoreTest : public ::testing::Test {
     dir_ = tmpl;
     path_ = dir_ + "/conf.json";
   }
-  void TearDown() override {
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { fs::remove_all(dir_); }
   std::string dir_;
   std::string path_;
 };
@@ -132,8 +130,7 @@ TEST_F(ConfigStoreTest, FailedWriteChangesNothing) {
   fs::create_directory(path_ + ".tmp");
   auto added = store->AddBridge("br1");
   ASSERT_FALSE(added);
-  EXPECT_NE(added.error().message.find("cannot save configuration to " + path_),
-            std::string::npos)
+  EXPECT_NE(added.error().message.find("cannot save configuration to " + path_), std::string::npos)
       << added.error().message;
   EXPECT_EQ(store->config().bridges.size(), 1u);
   EXPECT_EQ(ReadFile(path_).value_or("x"), before_text.value_or("y"));
@@ -177,7 +174,8 @@ TEST_F(ConfigStoreTest, WrongShapesAreNamed) {
       {"{}", "missing integer 'schema_version'"},
       {"{\"schema_version\": 99}", "schema_version 99 is not supported"},
       {"{\"schema_version\": 1, \"bridges\": {}}", "'bridges' is not an array"},
-      {"{\"schema_version\": 1, \"bridges\": [{\"name\": 3}]}", "bridges[0]: missing string 'name'"},
+      {"{\"schema_version\": 1, \"bridges\": [{\"name\": 3}]}",
+       "bridges[0]: missing string 'name'"},
       {"{\"schema_version\": 1, \"bridges\": [{\"name\": \"b\", \"datapath_id\": \"xyz\"}]}",
        "datapath_id 'xyz'"},
       {"{\"schema_version\": 1, \"bridges\": [{\"name\": \"b\", \"ports\": [{\"name\": \"p\", "

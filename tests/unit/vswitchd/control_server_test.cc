@@ -3,6 +3,7 @@
 // talking to a real ControlServer over a unix socket.
 #include "vswitchd/control_server.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,8 +11,6 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "ctl/control_client.h"
 
@@ -109,9 +108,8 @@ class ControlServerTest : public ::testing::Test {
     server_->Register("fail", [](const json&) -> Result<json> {
       return Err("add-flow br0 'in_port=1,actions=oops': unknown action 'oops'");
     });
-    server_->Register("throw", [](const json&) -> Result<json> {
-      throw std::runtime_error("boom");
-    });
+    server_->Register("throw",
+                      [](const json&) -> Result<json> { throw std::runtime_error("boom"); });
   }
   void TearDown() override {
     server_.reset();
@@ -202,8 +200,8 @@ TEST_F(ControlServerTest, SocketRemovedOnDestruction) {
 }
 
 TEST(ControlClient, NotRunningMessage) {
-  auto client = ctl::ControlClient::Connect("/nonexistent-hsw/vswitchd.ctl",
-                                            std::chrono::milliseconds(100));
+  auto client =
+      ctl::ControlClient::Connect("/nonexistent-hsw/vswitchd.ctl", std::chrono::milliseconds(100));
   ASSERT_FALSE(client);
   EXPECT_EQ(client.error().message,
             "cannot connect to hsw-vswitchd at /nonexistent-hsw/vswitchd.ctl: No such file or "

@@ -4,6 +4,7 @@
 #include "common/daemon.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -13,8 +14,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 namespace hsw::daemon {
 namespace {
@@ -255,8 +254,7 @@ TEST_F(DaemonTest, DetachReportsEarlyExit) {
   ASSERT_TRUE(dirs);
   auto outcome = RunDetached(options, *dirs, [] { _exit(7); });
   EXPECT_EQ(outcome.exit_status, 1);
-  EXPECT_NE(outcome.stderr_text.find("exited before becoming ready (status 7)"),
-            std::string::npos)
+  EXPECT_NE(outcome.stderr_text.find("exited before becoming ready (status 7)"), std::string::npos)
       << outcome.stderr_text;
 }
 

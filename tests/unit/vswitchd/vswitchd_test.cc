@@ -3,11 +3,10 @@
 // commands and their errors, flow-restore-wait, restart from conf.json.
 #include "vswitchd/vswitchd.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include <gtest/gtest.h>
 
 #include "common/fd.h"
 #include "dpif/fake_dpif.h"
@@ -54,8 +53,8 @@ class VswitchdTest : public ::testing::Test {
   }
   json Succeed(const std::string& method, json params = json::object()) {
     json reply = Call(method, params);
-    EXPECT_TRUE(reply.contains("result")) << method << " " << params.dump() << " -> "
-                                          << reply.dump();
+    EXPECT_TRUE(reply.contains("result"))
+        << method << " " << params.dump() << " -> " << reply.dump();
     return reply.value("result", json());
   }
   std::string Fail(const std::string& method, json params = json::object()) {
@@ -128,8 +127,8 @@ TEST_F(VswitchdTest, RestartRecreatesBridgesAndPortsWithTheirOfports) {
 TEST_F(VswitchdTest, FlowCommandsAndDumpFormat) {
   ASSERT_TRUE(Start());
   AddBridgeWithPorts();
-  EXPECT_TRUE(Succeed("add-flow", {{"bridge", "br0"},
-                              {"flow", "priority=100,in_port=veth1,actions=output:5"}})
+  EXPECT_TRUE(Succeed("add-flow",
+                      {{"bridge", "br0"}, {"flow", "priority=100,in_port=veth1,actions=output:5"}})
                   .is_null());
   json lines = Succeed("dump-flows", {{"bridge", "br0"}});
   ASSERT_EQ(lines.size(), 1u);
@@ -152,8 +151,10 @@ TEST_F(VswitchdTest, FlowCommandsAndDumpFormat) {
 TEST_F(VswitchdTest, DumpOutputFeedsBackIntoAddFlows) {
   ASSERT_TRUE(Start());
   AddBridgeWithPorts();
-  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "table=0,priority=10,ip,nw_dst=10.0.0.0/24,"
-                                              "actions=output:5"}});
+  Succeed("add-flow", {{"bridge", "br0"},
+                       {"flow",
+                        "table=0,priority=10,ip,nw_dst=10.0.0.0/24,"
+                        "actions=output:5"}});
   Succeed("add-flow", {{"bridge", "br0"}, {"flow", "table=1,cookie=0x5,in_port=1,actions=drop"}});
   json dump = Succeed("dump-flows", {{"bridge", "br0"}});
   std::string text;
@@ -206,8 +207,9 @@ TEST_F(VswitchdTest, FlowErrorsNameTheProblemAndChangeNothing) {
   EXPECT_NE(message.find("add-flows br0 flows.txt: line 3"), std::string::npos) << message;
   EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 1u);
 
-  EXPECT_NE(Fail("del-flows", {{"bridge", "br0"}, {"match", "nw_dst=1.2.3.4"}}).find("del-flows br0"),
-            std::string::npos);
+  EXPECT_NE(
+      Fail("del-flows", {{"bridge", "br0"}, {"match", "nw_dst=1.2.3.4"}}).find("del-flows br0"),
+      std::string::npos);
   EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 1u);
 }
 
