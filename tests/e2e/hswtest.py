@@ -20,6 +20,7 @@ Stdlib only.
 """
 
 import atexit
+import fcntl
 import json
 import os
 import re
@@ -209,12 +210,14 @@ class Receiver:
 
 
 class Capture:
-    """tcpdump on a host's eth0, written to a pcap file; packets() stops it."""
+    """tcpdump on a host's eth0, written to a pcap file; stop() ends it and
+    returns the frames.  kernel_drops tells whether the capture itself missed
+    packets, so that a test can tell the switch's loss from tcpdump's."""
 
     def __init__(self, world, host, bpf="udp"):
         self.path = os.path.join(world.tmp, "cap-%s-%d.pcap" % (host, len(world.procs)))
         self.proc = subprocess.Popen(
-            world.ns_cmd(host, ["tcpdump", "-i", "eth0", "-n", "-U", "-s", "256",
+            world.ns_cmd(host, ["tcpdump", "-i", "eth0", "-n", "-U", "-s", "256", "-B", "16384",
                                 "--immediate-mode", "-w", self.path, bpf]),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         world.track(self.proc)
@@ -232,7 +235,10 @@ class Capture:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        rest = self.proc.stderr.read()
         self.proc.stderr.close()
+        m = re.search(r"(\d+) packets? dropped by kernel", rest)
+        self.kernel_drops = int(m.group(1)) if m else 0
         return read_pcap(self.path)
 
 
@@ -394,6 +400,26 @@ class World:
         if pid is None:
             raise AssertionError("no pidfile for %s" % name)
         os.kill(pid, sig)
+        return pid
+
+    def stop_daemon(self, name, sig=signal.SIGTERM, timeout=10):
+        """Signals a daemon and returns once it is gone.  "Gone" is its pidfile
+        lock being free: a killed daemon reparented to init may stay a zombie
+        for seconds, but its lock is released the moment it dies."""
+        pid = self.kill_daemon(name, sig)
+        pidfile = self.pidfile(name)
+
+        def released():
+            try:
+                with open(pidfile) as f:
+                    try:
+                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        return True
+                    except BlockingIOError:
+                        return False
+            except FileNotFoundError:
+                return not process_alive(pid)
+        wait_for(released, timeout, "%s (pid %d) to exit after signal %d" % (name, pid, sig))
         return pid
 
     def start(self, bridge="br0"):

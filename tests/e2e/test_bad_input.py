@@ -3,7 +3,6 @@
 leaves the daemons up: malformed flows, unknown ports and bridges, garbage on
 the OpenFlow socket, a corrupt config file, bad hsw-ctl usage."""
 
-import fcntl
 import os
 import signal
 import socket
@@ -198,26 +197,10 @@ class BadInputTest(hswtest.HswTestCase):
         s.close()
 
     # -- config file -------------------------------------------------------
-    def _stop_vswitchd(self):
-        pid = self.w.kill_daemon("hsw-vswitchd", signal.SIGTERM)
-        pidfile = self.w.pidfile("hsw-vswitchd")
-
-        def released():
-            # The daemon holds a lock on its pidfile while it runs.
-            if not os.path.exists(pidfile):
-                return not hswtest.process_alive(pid)
-            with open(pidfile) as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return True
-                except BlockingIOError:
-                    return False
-        hswtest.wait_for(released, 10, "hsw-vswitchd to exit on SIGTERM")
-
     def _check_refuses(self, content):
         conf = os.path.join(self.w.statedir, "conf.json")
         self.assertTrue(os.path.exists(conf), "hsw-vswitchd keeps no %s" % conf)
-        self._stop_vswitchd()
+        self.w.stop_daemon("hsw-vswitchd")
         with open(conf, "wb") as f:
             f.write(content)
         p = self.w.start_daemon("hsw-vswitchd", check=False)
