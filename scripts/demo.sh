@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec demo/run
+HSW_BIN=$(realpath "${HSW_BUILD_DIR:-build}")/bin exec demo/run

@@ -21,6 +21,7 @@ if [ "${1:-}" = "--asan" ]; then
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 fi
 
+dir=${HSW_BUILD_DIR:-$dir}
 scripts/install-deps.sh
 scripts/build.sh "${mode[@]}"
 ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" "$@"
