@@ -17,6 +17,7 @@ static log::Module vlog("ofproto");
 // Beyond this the oldest are kept and new ones dropped (counted): the
 // datapath's own miss queue has the same policy.
 constexpr size_t kMaxHeldUpcalls = 4096;
+constexpr size_t kMaxHeldBytes = 16 << 20;
 
 // Flow dumps for stats requests are skipped if the last one is this recent.
 constexpr auto kStatsFreshness = std::chrono::milliseconds(100);
@@ -243,6 +244,7 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
     }
   }
   ports.erase(*ofport);
+  br->macs().ForgetPort(*ofport);
   br->RebuildPortMap();
   br->BumpPortGeneration();
   dp_ports_.erase(port.dp_port);
@@ -297,7 +299,12 @@ void SwitchImpl::TranslateDp(const FlowKey& dp_key, XlateResult* result, BridgeI
   req.key.in_port = owner->second.ofport;
   req.key.metadata = 0;
   req.count_stats = count_stats;
+  // Upcalls (which count stats) are real packets: NORMAL may learn from them.
+  req.may_learn = count_stats;
+  req.now = Now();
+  uint64_t before = (*bridge)->macs().generation();
   Translate((*bridge)->xlate_bridge(), req, result);
+  if ((*bridge)->macs().generation() != before) ScheduleRevalidation();
 }
 
 void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
@@ -314,7 +321,9 @@ void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
       continue;
     }
     if (!tables_loaded_) {
-      if (held_upcalls_.size() < kMaxHeldUpcalls) {
+      if (held_upcalls_.size() < kMaxHeldUpcalls &&
+          held_bytes_ + up.packet.size() <= kMaxHeldBytes) {
+        held_bytes_ += up.packet.size();
         held_upcalls_.push_back(std::move(up));
         ++n_upcalls_held_;
       } else {
@@ -572,6 +581,7 @@ void SwitchImpl::SetTablesLoaded(bool loaded) {
     std::vector<dpif::Upcall> held(std::make_move_iterator(held_upcalls_.begin()),
                                    std::make_move_iterator(held_upcalls_.end()));
     held_upcalls_.clear();
+    held_bytes_ = 0;
     ProcessUpcalls(std::move(held));
   }
   KickUpcalls();
@@ -639,6 +649,7 @@ void SwitchImpl::ExpireRules() {
   SteadyTime now = Now();
   bool any = false;
   for (const auto& [name, br] : bridges_) {
+    if (br->macs().Expire(now)) any = true;
     std::vector<RemovedRule> removed = br->tables().Expire(now);
     if (removed.empty()) continue;
     any = true;

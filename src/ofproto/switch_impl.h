@@ -22,6 +22,7 @@
 
 #include "dpif/dpif.h"
 #include "ofproto/flow_table.h"
+#include "ofproto/mac_learning.h"
 #include "ofproto/ofproto.h"
 #include "ofproto/rule.h"
 #include "ofproto/xlate.h"
@@ -62,14 +63,17 @@ class BridgeImpl : public Bridge {
 
   uint32_t id() const { return id_; }
   FlowTables& tables() { return tables_; }
+  MacTable& macs() { return macs_; }
   std::map<uint32_t, Port>& ports() { return ports_; }
   const std::map<uint32_t, uint32_t>& of_to_dp() const { return of_to_dp_; }
   void RebuildPortMap();
   // Changes whenever a translation through this bridge may have changed.
-  uint64_t generation() const { return tables_.generation() + port_generation_; }
+  uint64_t generation() const {
+    return tables_.generation() + port_generation_ + macs_.generation();
+  }
   void BumpPortGeneration() { ++port_generation_; }
   XlateBridge xlate_bridge() {
-    return XlateBridge{id_, &tables_, &of_to_dp_};
+    return XlateBridge{id_, &tables_, &of_to_dp_, &macs_};
   }
 
   void NotifyFlowRemoved(const std::vector<RemovedRule>& removed, SteadyTime now);
@@ -88,6 +92,7 @@ class BridgeImpl : public Bridge {
   std::map<uint32_t, Port> ports_;           // by OpenFlow port
   std::map<uint32_t, uint32_t> of_to_dp_;    // OpenFlow port -> datapath port
   uint64_t port_generation_ = 0;
+  MacTable macs_;
   std::vector<BridgeListener*> listeners_;
 };
 
@@ -175,6 +180,7 @@ class SwitchImpl : public Switch {
   std::unordered_map<uint32_t, PortOwner> dp_ports_;
   std::unordered_map<UkeyId, Ukey, UkeyIdHash> ukeys_;
   std::deque<dpif::Upcall> held_upcalls_;  // while the tables are being loaded
+  size_t held_bytes_ = 0;
   uint32_t next_bridge_id_ = 1;
   bool tables_loaded_ = true;
   bool connected_ = true;

@@ -202,10 +202,10 @@ class Xlator {
         break;
       case ofp::kPortAll:
       case ofp::kPortFlood:
-      case ofp::kPortNormal:  // no MAC learning yet: NORMAL floods like a hub
-        for (const auto& [ofport, dp_port] : *bridge_.ports) {
-          if (ofport != in) OutputDp(dp_port);
-        }
+        Flood(in);
+        break;
+      case ofp::kPortNormal:
+        Normal(in);
         break;
       case ofp::kPortController: {
         Commit();
@@ -314,6 +314,38 @@ class Xlator {
     --flow_.nw_ttl;
     pending_.nw_ttl = 0xff;
     overwritten_.nw_ttl = 0xff;
+  }
+
+  void Flood(uint32_t in) {
+    for (const auto& [ofport, dp_port] : *bridge_.ports) {
+      if (ofport != in) OutputDp(dp_port);
+    }
+  }
+
+  void Normal(uint32_t in) {
+    if (!bridge_.macs) {
+      Flood(in);
+      return;
+    }
+    FlowKey l2 = FlowKey::Zero();
+    SetFieldMask(l2, FieldId::kEthSrc);
+    SetFieldMask(l2, FieldId::kEthDst);
+    l2.vlan_tci = kVlanCfi | kVlanVidMask;
+    Consult(l2);
+    uint16_t vlan = flow_.vlan_tci & kVlanVidMask;
+    if (request_.may_learn) bridge_.macs->Learn(flow_.eth_src, vlan, in, request_.now);
+    if (IsMulticastMac(flow_.eth_dst)) {
+      Flood(in);
+      return;
+    }
+    auto port = bridge_.macs->Lookup(flow_.eth_dst, vlan);
+    if (!port) {
+      if (tracing()) Trace("NORMAL: destination unknown -> flood");
+      Flood(in);
+    } else if (*port != in) {
+      if (tracing()) Trace("NORMAL: destination learned on port {}", *port);
+      OutputOf(*port);
+    }
   }
 
   void OutputOf(uint32_t ofport) {

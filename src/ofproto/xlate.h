@@ -22,7 +22,9 @@
 // later table.  A table miss drops the packet (and discards the action set).
 // output:CONTROLLER becomes a datapath userspace action whose userdata
 // identifies the bridge, table, cookie and max_len; when the datapath sends
-// that packet up, the Switch turns it into a PacketIn.
+// that packet up, the Switch turns it into a PacketIn.  output:NORMAL is a
+// learning L2 switch (see mac_learning.h): it consults eth_src (so that new
+// sources come up to be learned), eth_dst and the VLAN id.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,7 @@
 
 #include "dpif/dp_actions.h"
 #include "ofproto/flow_table.h"
+#include "ofproto/mac_learning.h"
 #include "ofproto/rule.h"
 #include "openflow/ofp_types.h"
 #include "packet/flow_key.h"
@@ -45,6 +48,8 @@ struct XlateBridge {
   uint32_t bridge_id = 0;                      // goes into controller userdata
   FlowTables* tables = nullptr;
   const std::map<uint32_t, uint32_t>* ports = nullptr;  // OpenFlow port -> datapath port
+  // For output:NORMAL; without one, NORMAL floods.
+  MacTable* macs = nullptr;
 };
 
 struct XlateRequest {
@@ -53,6 +58,8 @@ struct XlateRequest {
   // the tables).
   const ofp::Actions* actions = nullptr;
   bool count_stats = true;   // count table lookups (false for trace)
+  bool may_learn = false;    // NORMAL learns source addresses (upcalls only)
+  SteadyTime now{};          // for learning
   bool trace = false;
 };
 

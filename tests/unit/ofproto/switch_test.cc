@@ -427,6 +427,33 @@ TEST_F(SwitchTest, TraceShowsRulesActionsAndMegaflow) {
   EXPECT_EQ(br->GetTableStats()[0].lookup_count, 0u) << "trace does not count";
 }
 
+TEST_F(SwitchTest, NormalLearnsAddressesAndRevalidatesFloodedFlows) {
+  Start();
+  Bridge* br = MakeBridge();
+  ofp::Instructions normal;
+  normal.apply.push_back(ofp::ActOutput{ofp::kPortNormal});
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 0, ofp::Match{}, normal)));
+  FlowKey a_to_b = TcpKey(1, 80);  // eth_src ..:01, eth_dst ..:02
+  FlowKey b_to_a = TcpKey(2, 80);
+  std::swap(b_to_a.eth_src, b_to_a.eth_dst);
+  fake().InjectUpcall(Miss(a_to_b));
+  Spin();
+  EXPECT_EQ(FlowFor(a_to_b)->actions, (DpActions{DpOutput{2}, DpOutput{3}})) << "B unknown: flood";
+  EXPECT_EQ(FlowFor(a_to_b)->mask.eth_src[5], 0xff) << "new sources must come up to be learned";
+  fake().InjectUpcall(Miss(b_to_a));
+  Spin();
+  EXPECT_EQ(FlowFor(b_to_a)->actions, (DpActions{DpOutput{1}})) << "A was learned on port 1";
+  sw_->Sync();
+  EXPECT_EQ(FlowFor(a_to_b)->actions, (DpActions{DpOutput{2}})) << "B learned: no more flooding";
+  // Broadcast floods.
+  FlowKey bcast = TcpKey(3, 80);
+  std::memset(bcast.eth_dst, 0xff, 6);
+  bcast.eth_src[5] = 3;
+  fake().InjectUpcall(Miss(bcast));
+  Spin();
+  EXPECT_EQ(FlowFor(bcast)->actions, (DpActions{DpOutput{1}, DpOutput{2}}));
+}
+
 TEST_F(SwitchTest, LostDatapathIsReported) {
   Start();
   MakeBridge();

@@ -1,0 +1,61 @@
+#include "ofproto/mac_learning.h"
+
+namespace hsw::ofproto {
+
+uint64_t MacTable::Key(const uint8_t mac[6], uint16_t vlan) {
+  uint64_t k = 0;
+  for (int i = 0; i < 6; ++i) k = (k << 8) | mac[i];
+  return (k << 12) | (vlan & 0x0fff);
+}
+
+bool MacTable::Learn(const uint8_t mac[6], uint16_t vlan, uint32_t ofport, SteadyTime now) {
+  if (IsMulticastMac(mac)) return false;
+  uint64_t key = Key(mac, vlan);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    it->second.last_seen = now;
+    if (it->second.ofport == ofport) return false;
+    it->second.ofport = ofport;
+    ++generation_;
+    return true;
+  }
+  if (entries_.size() >= max_entries_) return false;
+  entries_.emplace(key, Entry{ofport, now});
+  ++generation_;
+  return true;
+}
+
+std::optional<uint32_t> MacTable::Lookup(const uint8_t mac[6], uint16_t vlan) const {
+  auto it = entries_.find(Key(mac, vlan));
+  if (it == entries_.end()) return std::nullopt;
+  return it->second.ofport;
+}
+
+size_t MacTable::Expire(SteadyTime now) {
+  size_t n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (now - it->second.last_seen > max_age_) {
+      it = entries_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  if (n) ++generation_;
+  return n;
+}
+
+void MacTable::ForgetPort(uint32_t ofport) {
+  size_t n = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.ofport == ofport) {
+      it = entries_.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  if (n) ++generation_;
+}
+
+}  // namespace hsw::ofproto
