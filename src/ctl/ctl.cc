@@ -307,13 +307,24 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
 
   std::string path = command.rundir + "/vswitchd.ctl";
   if (command.name == "version") {
+    // All three, so that version skew between the CLI, the control plane and
+    // the fast path is visible at a glance; a daemon that is down is a failure.
     out << "hsw-ctl " << kVersion << "\n";
+    int code = kExitOk;
     auto client = ControlClient::Connect(path, command.timeout);
-    if (!client) return fail(client.error().message);
-    auto reply = client->Call("version");
-    if (!reply) return fail(reply.error().message);
-    out << JsonText(*reply) << "\n";
-    return kExitOk;
+    auto reply = client ? client->Call("version") : Result<json>(tl::unexpected(client.error()));
+    if (reply) {
+      out << JsonText(*reply) << "\n";
+    } else {
+      code = fail(reply.error().message);
+    }
+    auto datapath = DpVersion(command.rundir + "/datapath.sock", command.timeout);
+    if (datapath) {
+      out << *datapath << "\n";
+    } else {
+      code = fail(datapath.error().message);
+    }
+    return code;
   }
 
   json params = command.params;

@@ -56,6 +56,13 @@ Result<std::string> DpDumpFlows(const std::string& socket, std::chrono::millisec
   return FormatDpFlows(*client, MonotonicMs());
 }
 
+Result<std::string> DpVersion(const std::string& socket, std::chrono::milliseconds timeout) {
+  HSW_ASSIGN_OR_RETURN(auto client, ConnectMonitor(socket, timeout));
+  const dpif::HelloReply& hello = client->hello();
+  return fmt::format("hsw-datapath {} (protocol {}, pid {})", hello.datapath_version, hello.version,
+                     hello.datapath_pid);
+}
+
 Result<std::string> FormatDpShow(dpif::Dpif& dpif) {
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, dpif.GetStats());
   const dpif::HelloReply& hello = dpif.hello();

@@ -26,5 +26,7 @@ Result<std::string> FormatDpFlows(dpif::Dpif& dpif, uint64_t now_ms);
 // Connect to `socket` as a monitor and run the above.
 Result<std::string> DpShow(const std::string& socket, std::chrono::milliseconds timeout);
 Result<std::string> DpDumpFlows(const std::string& socket, std::chrono::milliseconds timeout);
+// "hsw-datapath 0.1.0 (protocol 1, pid 12)", from the handshake alone.
+Result<std::string> DpVersion(const std::string& socket, std::chrono::milliseconds timeout);
 
 }  // namespace hsw::ctl

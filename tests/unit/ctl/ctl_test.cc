@@ -159,6 +159,16 @@ TEST(CtlRun, DaemonNotRunningIsExitOneWithClearMessage) {
             "file or directory (is hsw-vswitchd running?)\n");
 }
 
+TEST(CtlRun, VersionNamesWhatIsNotRunning) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  const char* argv[] = {"hsw-ctl", "--rundir", "/nonexistent-hsw", "version"};
+  EXPECT_EQ(Main(4, argv, in, out, err), kExitFailure);
+  EXPECT_EQ(out.str().rfind("hsw-ctl 0.", 0), 0u) << out.str();
+  EXPECT_NE(err.str().find("(is hsw-vswitchd running?)"), std::string::npos) << err.str();
+  EXPECT_NE(err.str().find("(is hsw-datapath running?)"), std::string::npos) << err.str();
+}
+
 TEST(CtlRun, MissingFlowFileIsExitOne) {
   std::istringstream in;
   std::ostringstream out, err;
