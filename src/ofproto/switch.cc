@@ -606,22 +606,22 @@ void SwitchImpl::PullStats() {
   int64_t now_ms = MonotonicMs();
   int64_t max_idle = options_.max_idle.count();
   bool evict_ok = tables_loaded_;
-  std::unordered_map<UkeyId, bool, UkeyIdHash> seen;
-  seen.reserve(flows->size());
+  uint64_t seq = ++dump_seq_;
   std::vector<UkeyId> idle;
   bool adopted_new = false;
   for (const dpif::DpFlow& flow : *flows) {
     UkeyId id{ApplyMask(flow.key, flow.mask), flow.mask};
-    seen[id] = true;
     auto it = ukeys_.find(id);
     if (it == ukeys_.end()) {
       // Installed by someone else (hsw-ctl, a previous daemon): take it in
       // and let revalidation decide.
       AdoptFlow(flow);
+      ukeys_.find(id)->second.dump_seq = seq;
       adopted_new = true;
       continue;
     }
     Ukey& u = it->second;
+    u.dump_seq = seq;
     CreditStats(u, flow.stats);
     if (evict_ok && !u.adopted) {
       int64_t last = std::max<int64_t>(u.created_ms, static_cast<int64_t>(flow.stats.used_ms));
@@ -631,7 +631,7 @@ void SwitchImpl::PullStats() {
   // Flows the datapath no longer has (deleted by an operator, or the
   // datapath restarted): forget them.
   for (auto it = ukeys_.begin(); it != ukeys_.end();) {
-    if (!seen.count(it->first)) {
+    if (it->second.dump_seq != seq) {
       it = ukeys_.erase(it);
     } else {
       ++it;

@@ -146,6 +146,7 @@ class SwitchImpl : public Switch {
     dpif::FlowStats stats;       // as last seen
     int64_t created_ms = 0;      // monotonic ms
     bool adopted = false;        // found in the datapath, not yet revalidated
+    uint64_t dump_seq = 0;       // the last stats pull that saw the flow
   };
   struct PortOwner {
     BridgeImpl* bridge;
@@ -190,6 +191,7 @@ class SwitchImpl : public Switch {
   int watched_fd_ = -1;
   EventLoop::TimerId periodic_timer_ = 0;
   SteadyTime last_stats_pull_{};
+  uint64_t dump_seq_ = 0;
 
   // Counters (names in Counters()).
   uint64_t n_upcalls_miss_ = 0, n_upcalls_action_ = 0, n_upcalls_held_ = 0,

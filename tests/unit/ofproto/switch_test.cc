@@ -454,6 +454,22 @@ TEST_F(SwitchTest, NormalLearnsAddressesAndRevalidatesFloodedFlows) {
   EXPECT_EQ(FlowFor(bcast)->actions, (DpActions{DpOutput{1}, DpOutput{2}}));
 }
 
+TEST_F(SwitchTest, FlowsGoneFromTheDatapathAreReinstalledOnTheNextMiss) {
+  Start();
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  Spin();
+  ASSERT_EQ(impl().n_ukeys(), 1u);
+  ASSERT_TRUE(fake().FlowFlush());  // an operator's dp flush
+  impl().RunPeriodicForTest();
+  EXPECT_EQ(impl().n_ukeys(), 0u);
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  Spin();
+  EXPECT_EQ(fake().n_flows(), 1u);
+  EXPECT_EQ(impl().n_ukeys(), 1u);
+}
+
 TEST_F(SwitchTest, LostDatapathIsReported) {
   Start();
   MakeBridge();
