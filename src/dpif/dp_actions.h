@@ -25,8 +25,8 @@ struct DpOutput {
 // not have are left alone.  in_port, eth_type, nw_proto, metadata and frag
 // cannot be set and must be 0 in mask.
 struct DpSetMasked {
-  FlowKey value;
-  FlowKey mask;
+  FlowKey value = FlowKey::Zero();
+  FlowKey mask = FlowKey::Zero();
   bool operator==(const DpSetMasked& o) const { return value == o.value && mask == o.mask; }
 };
 

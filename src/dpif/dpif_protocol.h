@@ -129,8 +129,8 @@ inline constexpr uint32_t kPutModify = 0x2;      // may replace an existing flow
 inline constexpr uint32_t kPutClearStats = 0x4;  // zero the stats when modifying
 
 struct FlowPut {
-  FlowKey key;   // masked by `mask` on arrival
-  FlowKey mask;
+  FlowKey key = FlowKey::Zero();   // masked by `mask` on arrival
+  FlowKey mask = FlowKey::Zero();
   DpActions actions;
   uint32_t flags = kPutCreate | kPutModify;
 };
@@ -144,8 +144,8 @@ struct FlowPutBatchReply {
 };
 
 struct FlowId {
-  FlowKey key;
-  FlowKey mask;
+  FlowKey key = FlowKey::Zero();
+  FlowKey mask = FlowKey::Zero();
 };
 struct FlowDelBatch {
   std::vector<FlowId> flows;
@@ -159,8 +159,8 @@ struct FlowDelBatchReply {
 };
 
 struct DpFlow {
-  FlowKey key;
-  FlowKey mask;
+  FlowKey key = FlowKey::Zero();
+  FlowKey mask = FlowKey::Zero();
   DpActions actions;
   FlowStats stats;
 };
@@ -191,7 +191,7 @@ enum class UpcallType : uint8_t { kMiss = 0, kAction = 1 };
 struct Upcall {
   UpcallType type = UpcallType::kMiss;
   uint32_t in_port = 0;
-  FlowKey key;                   // as extracted by the datapath
+  FlowKey key = FlowKey::Zero();                   // as extracted by the datapath
   std::vector<uint8_t> userdata; // from DpUserspace, for kAction
   std::vector<uint8_t> packet;   // the frame (checksums completed)
   uint64_t queued_us = 0;        // how long it waited in the miss queue
