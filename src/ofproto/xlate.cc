@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "openflow/flow_text.h"
 #include "packet/flow_field.h"
 
 namespace hsw::ofproto {
@@ -24,48 +25,6 @@ void OrIntoExcept(FlowKey& dst, const FlowKey& src, const FlowKey& except) {
 
 bool IsIp(const FlowKey& key) {
   return key.eth_type == kEthTypeIpv4 || key.eth_type == kEthTypeIpv6;
-}
-
-std::string PortName(uint32_t port) {
-  switch (port) {
-    case ofp::kPortInPort:
-      return "IN_PORT";
-    case ofp::kPortTable:
-      return "TABLE";
-    case ofp::kPortNormal:
-      return "NORMAL";
-    case ofp::kPortFlood:
-      return "FLOOD";
-    case ofp::kPortAll:
-      return "ALL";
-    case ofp::kPortController:
-      return "CONTROLLER";
-    case ofp::kPortLocal:
-      return "LOCAL";
-    case ofp::kPortAny:
-      return "ANY";
-    default:
-      return std::to_string(port);
-  }
-}
-
-std::string FieldValueText(const ofp::ActSetField& set) {
-  const FieldInfo& info = GetFieldInfo(set.field);
-  const auto& b = set.value.bytes;
-  if (info.size == 6) {
-    return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4],
-                       b[5]);
-  }
-  if (info.size == 4 && info.key_bits == 0) return fmt::format("{}.{}.{}.{}", b[0], b[1], b[2], b[3]);
-  if (info.size == 16) {
-    std::string s;
-    for (int i = 0; i < 16; i += 2) {
-      if (i) s += ':';
-      s += fmt::format("{:x}", (b[i] << 8) | b[i + 1]);
-    }
-    return s;
-  }
-  return std::to_string(set.value.ToUint());
 }
 
 // The OpenFlow 1.3 action set: at most one action of each kind, run in the
@@ -116,7 +75,7 @@ class Xlator {
 
   void Run() {
     if (request_.actions) {
-      if (tracing()) Trace("packet-out actions: {}", FormatOfActions(*request_.actions));
+      if (tracing()) Trace("packet-out actions: {}", ofp::FormatActions(*request_.actions));
       DoActions(*request_.actions, /*table_id=*/0xff, /*cookie=*/~0ull);
     } else {
       RunPipeline(0);
@@ -160,8 +119,9 @@ class Xlator {
       result_.rules.emplace_back(rule);
       const ofp::Instructions& ins = rule->instructions;
       if (tracing()) {
-        Trace("table {}: priority {} {} -> {}", table_id, rule->priority,
-              FormatDpKey(rule->key, &rule->mask), FormatInstructions(ins));
+        std::string match = ofp::FormatMatch(ofp::Match{rule->key, rule->mask});
+        Trace("table {}: priority {} {} -> actions={}", table_id, rule->priority,
+              match.empty() ? "(any)" : match, ofp::FormatInstructions(ins));
       }
       // OpenFlow 1.3: packets sent up by the table-miss entry (priority 0,
       // empty match) are reported as "no match"; controllers rely on it.
@@ -180,7 +140,7 @@ class Xlator {
       }
       ofp::Actions set = action_set.ToActions();
       if (!set.empty()) {
-        if (tracing()) Trace("action set: {}", FormatOfActions(set));
+        if (tracing()) Trace("action set: {}", ofp::FormatActions(set));
         DoActions(set, table_id, rule->cookie);
       }
       return;
@@ -452,48 +412,6 @@ std::optional<ControllerUserdata> DecodeControllerUserdata(std::span<const uint8
   ud.cookie = Get<uint64_t>(p + 16);
   ud.metadata = Get<uint64_t>(p + 24);
   return ud;
-}
-
-std::string FormatOfActions(const ofp::Actions& actions) {
-  if (actions.empty()) return "drop";
-  std::string out;
-  for (const ofp::Action& a : actions) {
-    if (!out.empty()) out += ',';
-    if (auto* o = std::get_if<ofp::ActOutput>(&a)) {
-      out += o->port > ofp::kPortMax ? PortName(o->port) : fmt::format("output:{}", o->port);
-      if (o->port == ofp::kPortController && o->max_len != 0xffff) {
-        out += fmt::format("({})", o->max_len);
-      }
-    } else if (auto* s = std::get_if<ofp::ActSetField>(&a)) {
-      out += fmt::format("set_field:{}->{}", FieldValueText(*s), GetFieldInfo(s->field).name);
-    } else if (auto* p = std::get_if<ofp::ActPushVlan>(&a)) {
-      out += fmt::format("push_vlan:{:#06x}", p->ethertype);
-    } else if (std::holds_alternative<ofp::ActPopVlan>(a)) {
-      out += "pop_vlan";
-    } else if (std::holds_alternative<ofp::ActDecNwTtl>(a)) {
-      out += "dec_ttl";
-    }
-  }
-  return out;
-}
-
-std::string FormatInstructions(const ofp::Instructions& ins) {
-  std::string out;
-  auto add = [&](const std::string& s) {
-    if (!out.empty()) out += ',';
-    out += s;
-  };
-  if (!ins.apply.empty()) add(FormatOfActions(ins.apply));
-  if (ins.clear_actions) add("clear_actions");
-  if (ins.write_actions) add(fmt::format("write_actions({})", FormatOfActions(*ins.write_actions)));
-  if (ins.write_metadata) {
-    add(ins.write_metadata->mask == ~0ull
-            ? fmt::format("write_metadata:{:#x}", ins.write_metadata->value)
-            : fmt::format("write_metadata:{:#x}/{:#x}", ins.write_metadata->value,
-                          ins.write_metadata->mask));
-  }
-  if (ins.goto_table) add(fmt::format("goto_table:{}", *ins.goto_table));
-  return out.empty() ? "drop" : out;
 }
 
 }  // namespace hsw::ofproto

@@ -86,8 +86,5 @@ struct ControllerUserdata {
 std::vector<uint8_t> EncodeControllerUserdata(const ControllerUserdata& userdata);
 std::optional<ControllerUserdata> DecodeControllerUserdata(std::span<const uint8_t> bytes);
 
-// Short ovs-ofctl-like text of actions and instructions, for traces and logs.
-std::string FormatOfActions(const ofp::Actions& actions);
-std::string FormatInstructions(const ofp::Instructions& instructions);
 
 }  // namespace hsw::ofproto
