@@ -355,6 +355,23 @@ class World:
             run(["ip", "-n", self.sw, "link", "set", port, "up"])
         # Deliberately no `ethtool -K ... tx off`: veths hand the switch frames
         # with partial checksums, and hsw must cope with that by itself.
+        self.wait_carrier()
+
+    def wait_carrier(self, timeout=10):
+        """Waits until every veth end has carrier.  The kernel raises carrier
+        on a veth up to a second after both ends are up (linkwatch); a test
+        that starts sending before then loses packets that no switch saw."""
+        def link_states(ns):
+            out = run(["ip", "-n", ns, "-o", "link", "show"]).stdout
+            return [l for l in out.splitlines() if " lo:" not in l]
+
+        def all_up():
+            for ns in [self.sw] + [self.ns(h) for h in self.hosts]:
+                for line in link_states(ns):
+                    if "NO-CARRIER" in line or "LOWER_UP" not in line:
+                        return False
+            return True
+        wait_for(all_up, timeout, "carrier on every veth", interval=0.05)
 
     def static_arp(self):
         """Permanent neighbour entries on every host, so that UDP tests do not
