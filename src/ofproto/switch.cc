@@ -135,6 +135,7 @@ Status SwitchImpl::DeleteBridge(const std::string& name) {
   bridges_.erase(it);
   vlog.Info("bridge {} deleted", name);
   Revalidate(false);
+  KickUpcalls();
   return Ok();
 }
 
@@ -156,7 +157,9 @@ BridgeImpl* SwitchImpl::BridgeById(uint32_t id) {
 
 Result<std::vector<dpif::PortInfo>> SwitchImpl::ListDpPorts() {
   if (!connected_) return Err("datapath connection lost");
-  return dpif_->PortList();
+  auto list = dpif_->PortList();
+  KickUpcalls();
+  return list;
 }
 
 Result<uint32_t> SwitchImpl::AddPort(const std::string& bridge, const std::string& iface,
@@ -226,6 +229,7 @@ Result<uint32_t> SwitchImpl::AddPort(const std::string& bridge, const std::strin
             iface, ofport, port.dp_port, found ? ", already in the datapath" : "");
   br->NotifyPortStatus(ofp::kPortStatusAdd, br->MakePortDesc(ofport, port));
   ScheduleRevalidation();
+  KickUpcalls();
   return ofport;
 }
 
@@ -251,6 +255,7 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
   vlog.Info("bridge {}: deleted interface {} (OpenFlow port {})", bridge, iface, *ofport);
   br->NotifyPortStatus(ofp::kPortStatusDelete, br->MakePortDesc(*ofport, port));
   ScheduleRevalidation();
+  KickUpcalls();
   return Ok();
 }
 
@@ -642,6 +647,9 @@ void SwitchImpl::PullStats() {
     DeleteUkeys(idle);
   }
   if (adopted_new && tables_loaded_ && !adoption_pending_) ScheduleRevalidation();
+  // Upcalls that arrived during the dump wait in the client's buffer, where
+  // the upcall fd does not announce them.
+  KickUpcalls();
 }
 
 void SwitchImpl::ExpireRules() {
