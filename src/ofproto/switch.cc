@@ -22,6 +22,9 @@ constexpr size_t kMaxHeldBytes = 16 << 20;
 // Flow dumps for stats requests are skipped if the last one is this recent.
 constexpr auto kStatsFreshness = std::chrono::milliseconds(100);
 
+// Shortest time between two revalidation passes triggered by table changes.
+constexpr auto kMinRevalidationSpacing = std::chrono::milliseconds(10);
+
 int64_t MonotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -450,8 +453,17 @@ void SwitchImpl::ScheduleRevalidation() {
     Revalidate(false);
     KickUpcalls();
   };
-  if (options_.revalidate_delay.count() > 0) {
-    loop_.AddTimer(options_.revalidate_delay, run);
+  // A stream of flow-mods without barriers must not re-translate every
+  // megaflow once per flow-mod: after a pass, the next waits a little and
+  // covers every change made meanwhile.  (Sync(), on barriers, never waits.)
+  auto delay = options_.revalidate_delay;
+  auto since = Now() - last_revalidation_;
+  if (delay.count() == 0 && since < kMinRevalidationSpacing) {
+    delay = std::chrono::duration_cast<std::chrono::milliseconds>(kMinRevalidationSpacing - since) +
+            std::chrono::milliseconds(1);
+  }
+  if (delay.count() > 0) {
+    loop_.AddTimer(delay, run);
   } else {
     loop_.Post(run);
   }
@@ -507,6 +519,7 @@ void SwitchImpl::Revalidate(bool all) {
   }
   for (const auto& [name, br] : bridges_) br->revalidated_generation = br->generation();
   ++n_revalidations_;
+  last_revalidation_ = Now();
 
   if (!modifies.empty()) {
     auto errors = dpif_->FlowPut(modifies);

@@ -191,6 +191,7 @@ class SwitchImpl : public Switch {
   int watched_fd_ = -1;
   EventLoop::TimerId periodic_timer_ = 0;
   SteadyTime last_stats_pull_{};
+  SteadyTime last_revalidation_{};
   uint64_t dump_seq_ = 0;
 
   // Counters (names in Counters()).
