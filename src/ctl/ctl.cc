@@ -283,6 +283,26 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
       out << "hsw-ctl " << kVersion << "\n";
       return kExitOk;
     }
+    // CLI11 reports an unknown command as "a subcommand is required"; name it instead.
+    for (int i = 1; i < argc; ++i) {
+      std::string word = argv[i];
+      if (word == "--rundir" || word == "--timeout") {
+        ++i;
+        continue;
+      }
+      if (word.empty() || word[0] == '-') continue;
+      bool known = true;
+      try {
+        app.get_subcommand(word);
+      } catch (const CLI::Error&) {
+        known = false;
+      }
+      if (!known) {
+        err << "hsw-ctl: unknown command '" << word << "' (run 'hsw-ctl --help' for the list)\n";
+        return kExitUsage;
+      }
+      break;
+    }
     app.exit(e, out, err);
     return kExitUsage;
   }

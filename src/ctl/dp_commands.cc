@@ -9,14 +9,10 @@
 
 #include "dpif/dp_actions.h"
 #include "dpif/dpif_client.h"
+#include "packet/addr_format.h"
 
 namespace hsw::ctl {
 namespace {
-
-std::string FormatMac(const uint8_t mac[6]) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3],
-                     mac[4], mac[5]);
-}
 
 std::string FormatUsed(uint64_t used_ms, uint64_t now_ms) {
   if (used_ms == 0) return "never";

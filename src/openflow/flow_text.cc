@@ -9,6 +9,7 @@
 // The formatter follows lib/match.c's match_format order and lib/ofp-print.c's
 // flow-stats layout, so that diffs against real ovs-ofctl output stay empty.
 #include "openflow/flow_text.h"
+#include "packet/addr_format.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -1168,18 +1169,9 @@ bool NeedsQuotes(std::string_view name) {
   return name == "drop" || name == "output";
 }
 
-std::string Mac(const uint8_t* b) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4],
-                     b[5]);
-}
-
-std::string Ipv4(const uint8_t* b) { return fmt::format("{}.{}.{}.{}", b[0], b[1], b[2], b[3]); }
-
-std::string Ipv6(const uint8_t* b) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET6, b, buf, sizeof(buf));
-  return buf;
-}
+std::string Mac(const uint8_t* b) { return FormatMac(b); }
+std::string Ipv4(const uint8_t* b) { return FormatIpv4(b); }
+std::string Ipv6(const uint8_t* b) { return FormatIpv6(b); }
 
 bool AllOnes(const uint8_t* b, int n) {
   for (int i = 0; i < n; ++i) {

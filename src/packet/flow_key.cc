@@ -1,4 +1,5 @@
 #include "packet/flow_key.h"
+#include "packet/addr_format.h"
 
 #include <arpa/inet.h>
 #include <xxhash.h>
@@ -19,29 +20,11 @@ uint64_t HashKey(const FlowKey& key, uint64_t seed) {
 
 namespace {
 
-bool AllZero(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i]) return false;
-  }
-  return true;
-}
-bool AllOnes(const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] != 0xff) return false;
-  }
-  return true;
-}
-
-std::string Mac(const uint8_t* m) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
-                     m[5]);
-}
-std::string Ip4(const uint8_t* a) { return fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]); }
-std::string Ip6(const uint8_t* a) {
-  char buf[INET6_ADDRSTRLEN];
-  inet_ntop(AF_INET6, a, buf, sizeof(buf));
-  return buf;
-}
+bool AllZero(const uint8_t* p, size_t n) { return BytesAllZero(p, n); }
+bool AllOnes(const uint8_t* p, size_t n) { return BytesAllOnes(p, n); }
+std::string Mac(const uint8_t* m) { return FormatMac(m); }
+std::string Ip4(const uint8_t* a) { return FormatIpv4(a); }
+std::string Ip6(const uint8_t* a) { return FormatIpv6(a); }
 
 // Collects "name=value[/mask]" items of one group, skipping fields whose mask
 // is zero, and prints "group(items)" only if any item is left.

@@ -128,6 +128,12 @@ TEST(CtlArgs, UsageErrorsExitTwo) {
   EXPECT_NE(missing.err.find("BR"), std::string::npos) << missing.err;
 }
 
+TEST(CtlArgs, UnknownCommandIsNamed) {
+  Parsed parsed = Parse({"--rundir", "/tmp/r", "frobnicate"});
+  EXPECT_EQ(ExitCode(parsed), kExitUsage);
+  EXPECT_NE(parsed.err.find("unknown command 'frobnicate'"), std::string::npos) << parsed.err;
+}
+
 TEST(CtlArgs, EveryCommandHasHelp) {
   for (const char* name :
        {"add-br",     "del-br",        "list-br",    "add-port",  "del-port",
