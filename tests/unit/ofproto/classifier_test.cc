@@ -121,7 +121,9 @@ TEST_P(ClassifierRandomTest, MatchesReferenceAndMasksAreMinimalAndSound) {
         if (!want || r->priority > want->priority || r == want) expected = MaskUnion(expected, r->mask);
       }
       ASSERT_TRUE(MaskIsSubset(consulted, expected));
-      if (want) ASSERT_TRUE(MaskIsSubset(want->mask, consulted));
+      if (want) {
+        ASSERT_TRUE(MaskIsSubset(want->mask, consulted));
+      }
       if (consulted != expected) ++narrower;
 
       // Sound: every packet that agrees on the consulted bits gets the same rule.
