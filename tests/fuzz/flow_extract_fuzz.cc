@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // whose offsets come from the input.
   constexpr size_t kHeadroom = 8;
   std::vector<uint8_t> buffer(kHeadroom + size);
-  std::memcpy(buffer.data() + kHeadroom, data, size);
+  if (size > 0) std::memcpy(buffer.data() + kHeadroom, data, size);  // data may be null when size is 0
   hsw::dp::Packet packet;
   packet.data = buffer.data() + kHeadroom;
   packet.size = static_cast<uint32_t>(size);
