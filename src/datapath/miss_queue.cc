@@ -1,6 +1,17 @@
 #include "datapath/miss_queue.h"
 
 namespace hsw::dp {
+namespace {
+
+// Callers read the clock at different moments (the forwarding loop reads it
+// once per pass, Execute's userspace action reads it again later), so an
+// entry can be stamped after the `now` it is later compared with.  Unsigned
+// subtraction would then wrap and expire a brand-new upcall.
+uint64_t AgeUs(uint64_t now_us, uint64_t enqueued_us) {
+  return now_us > enqueued_us ? now_us - enqueued_us : 0;
+}
+
+}  // namespace
 
 bool MissQueue::Push(dpif::Upcall&& upcall, uint64_t now_us) {
   Expire(now_us);
@@ -21,7 +32,7 @@ bool MissQueue::Push(dpif::Upcall&& upcall, uint64_t now_us) {
 
 void MissQueue::Expire(uint64_t now_us) {
   uint64_t max_age_us = limits_.max_age_ms * 1000;
-  while (!entries_.empty() && now_us - entries_.front().enqueued_us > max_age_us) {
+  while (!entries_.empty() && AgeUs(now_us, entries_.front().enqueued_us) > max_age_us) {
     bytes_ -= SizeOf(entries_.front().upcall);
     entries_.pop_front();
     ++counters_.dropped_age;
@@ -33,7 +44,7 @@ std::optional<dpif::Upcall> MissQueue::Pop(uint64_t now_us) {
   if (entries_.empty()) return std::nullopt;
   Entry& e = entries_.front();
   dpif::Upcall upcall = std::move(e.upcall);
-  upcall.queued_us = now_us - e.enqueued_us;
+  upcall.queued_us = AgeUs(now_us, e.enqueued_us);
   bytes_ -= SizeOf(upcall);
   entries_.pop_front();
   ++counters_.delivered;

@@ -31,6 +31,18 @@ TEST(MissQueue, FifoOrderAndQueuedTime) {
   EXPECT_EQ(q.n_bytes(), 0u);
 }
 
+// An upcall stamped after the caller's `now` (the loop reads the clock once,
+// Execute's userspace action reads it later) is young, not 2^64 us old.
+TEST(MissQueue, EntryNewerThanNowIsNotExpired) {
+  MissQueue q;
+  ASSERT_TRUE(q.Push(MakeUpcall(1, 60), 5000));
+  auto u = q.Pop(4000);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->queued_us, 0u);
+  EXPECT_EQ(q.counters().dropped_age, 0u);
+  EXPECT_EQ(q.counters().delivered, 1u);
+}
+
 TEST(MissQueue, PacketLimitDropsNewest) {
   MissQueue q({.max_packets = 3, .max_bytes = 1 << 20, .max_age_ms = 1000});
   for (uint32_t i = 1; i <= 5; ++i) q.Push(MakeUpcall(i, 10), 0);
