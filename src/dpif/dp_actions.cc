@@ -15,12 +15,6 @@ namespace {
 // action's syntax is "field=value[/mask]" for the settable fields only, which
 // reads better in an action list than a key dump.
 
-bool AllOnes(const uint8_t* p, size_t n) { return BytesAllOnes(p, n); }
-bool AllZero(const uint8_t* p, size_t n) { return BytesAllZero(p, n); }
-std::string Mac(const uint8_t* m) { return FormatMac(m); }
-std::string Ip4(const uint8_t* a) { return FormatIpv4(a); }
-std::string Ip6(const uint8_t* a) { return FormatIpv6(a); }
-
 class SetPrinter {
  public:
   SetPrinter(const FlowKey& value, const FlowKey& mask) : value_(value), mask_(mask) {}
@@ -37,12 +31,12 @@ class SetPrinter {
   template <size_t N>
   void Addr(const char* name, uint8_t (FlowKey::*field)[N], std::string (*to_text)(const uint8_t*)) {
     const uint8_t* m = mask_.*field;
-    if (AllZero(m, N)) return;
+    if (BytesAllZero(m, N)) return;
     uint8_t v[N];
     for (size_t i = 0; i < N; ++i) v[i] = (value_.*field)[i] & m[i];
     Sep();
     out_ += fmt::format("{}={}", name, to_text(v));
-    if (!AllOnes(m, N)) out_ += fmt::format("/{}", to_text(m));
+    if (!BytesAllOnes(m, N)) out_ += fmt::format("/{}", to_text(m));
   }
   std::string Take() { return std::move(out_); }
 
@@ -61,14 +55,14 @@ std::string FormatSet(const DpSetMasked& s) {
   // so that a log shows what was actually sent.
   p.Int("metadata", &FlowKey::metadata, true);
   p.Int("in_port", &FlowKey::in_port, false);
-  p.Addr("eth_src", &FlowKey::eth_src, Mac);
-  p.Addr("eth_dst", &FlowKey::eth_dst, Mac);
+  p.Addr("eth_src", &FlowKey::eth_src, FormatMac);
+  p.Addr("eth_dst", &FlowKey::eth_dst, FormatMac);
   p.Int("eth_type", &FlowKey::eth_type, true);
   p.Int("vlan_tci", &FlowKey::vlan_tci, true);
-  p.Addr("ipv4_src", &FlowKey::ipv4_src, Ip4);
-  p.Addr("ipv4_dst", &FlowKey::ipv4_dst, Ip4);
-  p.Addr("ipv6_src", &FlowKey::ipv6_src, Ip6);
-  p.Addr("ipv6_dst", &FlowKey::ipv6_dst, Ip6);
+  p.Addr("ipv4_src", &FlowKey::ipv4_src, FormatIpv4);
+  p.Addr("ipv4_dst", &FlowKey::ipv4_dst, FormatIpv4);
+  p.Addr("ipv6_src", &FlowKey::ipv6_src, FormatIpv6);
+  p.Addr("ipv6_dst", &FlowKey::ipv6_dst, FormatIpv6);
   p.Int("nw_proto", &FlowKey::nw_proto, false);
   p.Int("nw_tos", &FlowKey::nw_tos, false);
   p.Int("nw_ttl", &FlowKey::nw_ttl, false);
@@ -76,8 +70,8 @@ std::string FormatSet(const DpSetMasked& s) {
   p.Int("tp_src", &FlowKey::tp_src, false);
   p.Int("tp_dst", &FlowKey::tp_dst, false);
   p.Int("tcp_flags", &FlowKey::tcp_flags, true);
-  p.Addr("arp_sha", &FlowKey::arp_sha, Mac);
-  p.Addr("arp_tha", &FlowKey::arp_tha, Mac);
+  p.Addr("arp_sha", &FlowKey::arp_sha, FormatMac);
+  p.Addr("arp_tha", &FlowKey::arp_tha, FormatMac);
   return fmt::format("set({})", p.Take());
 }
 

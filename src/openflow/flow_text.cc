@@ -1169,57 +1169,40 @@ bool NeedsQuotes(std::string_view name) {
   return name == "drop" || name == "output";
 }
 
-std::string Mac(const uint8_t* b) { return FormatMac(b); }
-std::string Ipv4(const uint8_t* b) { return FormatIpv4(b); }
-std::string Ipv6(const uint8_t* b) { return FormatIpv6(b); }
-
-bool AllOnes(const uint8_t* b, int n) {
-  for (int i = 0; i < n; ++i) {
-    if (b[i] != 0xff) return false;
-  }
-  return true;
-}
-bool AllZero(const uint8_t* b, int n) {
-  for (int i = 0; i < n; ++i) {
-    if (b[i]) return false;
-  }
-  return true;
-}
-
 void PutMac(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
-  if (AllZero(m, 6)) return;
-  if (AllOnes(m, 6)) {
-    out.push_back(fmt::format("{}={}", name, Mac(v)));
+  if (BytesAllZero(m, 6)) return;
+  if (BytesAllOnes(m, 6)) {
+    out.push_back(fmt::format("{}={}", name, FormatMac(v)));
   } else {
-    out.push_back(fmt::format("{}={}/{}", name, Mac(v), Mac(m)));
+    out.push_back(fmt::format("{}={}/{}", name, FormatMac(v), FormatMac(m)));
   }
 }
 
 void PutIpv4(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
-  if (AllZero(m, 4)) return;
-  if (AllOnes(m, 4)) {
-    out.push_back(fmt::format("{}={}", name, Ipv4(v)));
+  if (BytesAllZero(m, 4)) return;
+  if (BytesAllOnes(m, 4)) {
+    out.push_back(fmt::format("{}={}", name, FormatIpv4(v)));
     return;
   }
   int prefix = PrefixLength(m, 4);
   if (prefix >= 0) {
-    out.push_back(fmt::format("{}={}/{}", name, Ipv4(v), prefix));
+    out.push_back(fmt::format("{}={}/{}", name, FormatIpv4(v), prefix));
   } else {
-    out.push_back(fmt::format("{}={}/{}", name, Ipv4(v), Ipv4(m)));
+    out.push_back(fmt::format("{}={}/{}", name, FormatIpv4(v), FormatIpv4(m)));
   }
 }
 
 void PutIpv6(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
-  if (AllZero(m, 16)) return;
-  if (AllOnes(m, 16)) {
-    out.push_back(fmt::format("{}={}", name, Ipv6(v)));
+  if (BytesAllZero(m, 16)) return;
+  if (BytesAllOnes(m, 16)) {
+    out.push_back(fmt::format("{}={}", name, FormatIpv6(v)));
     return;
   }
   int prefix = PrefixLength(m, 16);
   if (prefix >= 0) {
-    out.push_back(fmt::format("{}={}/{}", name, Ipv6(v), prefix));
+    out.push_back(fmt::format("{}={}/{}", name, FormatIpv6(v), prefix));
   } else {
-    out.push_back(fmt::format("{}={}/{}", name, Ipv6(v), Ipv6(m)));
+    out.push_back(fmt::format("{}={}/{}", name, FormatIpv6(v), FormatIpv6(m)));
   }
 }
 
@@ -1278,11 +1261,11 @@ const char* SetFieldName(FieldId id) {
 std::string FormatFieldValue(FieldId id, const FieldValue& v, const PortName& names) {
   switch (KindOf(id)) {
     case Kind::kMac:
-      return Mac(v.bytes.data());
+      return FormatMac(v.bytes.data());
     case Kind::kIpv4:
-      return Ipv4(v.bytes.data());
+      return FormatIpv4(v.bytes.data());
     case Kind::kIpv6:
-      return Ipv6(v.bytes.data());
+      return FormatIpv6(v.bytes.data());
     case Kind::kPort:
       return FormatPort(static_cast<uint32_t>(v.ToUint()), names);
     case Kind::kInt:

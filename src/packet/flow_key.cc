@@ -20,12 +20,6 @@ uint64_t HashKey(const FlowKey& key, uint64_t seed) {
 
 namespace {
 
-bool AllZero(const uint8_t* p, size_t n) { return BytesAllZero(p, n); }
-bool AllOnes(const uint8_t* p, size_t n) { return BytesAllOnes(p, n); }
-std::string Mac(const uint8_t* m) { return FormatMac(m); }
-std::string Ip4(const uint8_t* a) { return FormatIpv4(a); }
-std::string Ip6(const uint8_t* a) { return FormatIpv6(a); }
-
 // Collects "name=value[/mask]" items of one group, skipping fields whose mask
 // is zero, and prints "group(items)" only if any item is left.
 class Group {
@@ -55,12 +49,12 @@ std::string FormatDpKey(const FlowKey& key, const FlowKey* mask_ptr) {
   const FlowKey& m = mask_ptr ? *mask_ptr : ones;
   // Without a mask, zero-valued fields are noise (they do not apply to the packet).
   auto show = [&](const void* kp, const void* mp, size_t n) {
-    if (AllZero(static_cast<const uint8_t*>(mp), n)) return false;
-    if (!mask_ptr) return !AllZero(static_cast<const uint8_t*>(kp), n);
+    if (BytesAllZero(static_cast<const uint8_t*>(mp), n)) return false;
+    if (!mask_ptr) return !BytesAllZero(static_cast<const uint8_t*>(kp), n);
     return true;
   };
   auto partial = [&](const void* mp, size_t n) {
-    return mask_ptr && !AllOnes(static_cast<const uint8_t*>(mp), n);
+    return mask_ptr && !BytesAllOnes(static_cast<const uint8_t*>(mp), n);
   };
   auto hex = [](uint64_t v) { return fmt::format("{:#x}", v); };
 
@@ -76,10 +70,10 @@ std::string FormatDpKey(const FlowKey& key, const FlowKey* mask_ptr) {
   {
     Group g(out, "eth");
     if (show(key.eth_src, m.eth_src, 6)) {
-      g.Add("src", Mac(key.eth_src), Mac(m.eth_src), partial(m.eth_src, 6));
+      g.Add("src", FormatMac(key.eth_src), FormatMac(m.eth_src), partial(m.eth_src, 6));
     }
     if (show(key.eth_dst, m.eth_dst, 6)) {
-      g.Add("dst", Mac(key.eth_dst), Mac(m.eth_dst), partial(m.eth_dst, 6));
+      g.Add("dst", FormatMac(key.eth_dst), FormatMac(m.eth_dst), partial(m.eth_dst, 6));
     }
   }
   if (show(&key.vlan_tci, &m.vlan_tci, 2)) {
@@ -101,16 +95,16 @@ std::string FormatDpKey(const FlowKey& key, const FlowKey* mask_ptr) {
   {
     Group g(out, arp ? "arp" : key.eth_type == kEthTypeIpv6 ? "ipv6" : "ipv4");
     if (show(key.ipv4_src, m.ipv4_src, 4)) {
-      g.Add(arp ? "sip" : "src", Ip4(key.ipv4_src), Ip4(m.ipv4_src), partial(m.ipv4_src, 4));
+      g.Add(arp ? "sip" : "src", FormatIpv4(key.ipv4_src), FormatIpv4(m.ipv4_src), partial(m.ipv4_src, 4));
     }
     if (show(key.ipv4_dst, m.ipv4_dst, 4)) {
-      g.Add(arp ? "tip" : "dst", Ip4(key.ipv4_dst), Ip4(m.ipv4_dst), partial(m.ipv4_dst, 4));
+      g.Add(arp ? "tip" : "dst", FormatIpv4(key.ipv4_dst), FormatIpv4(m.ipv4_dst), partial(m.ipv4_dst, 4));
     }
     if (show(key.ipv6_src, m.ipv6_src, 16)) {
-      g.Add("src", Ip6(key.ipv6_src), Ip6(m.ipv6_src), partial(m.ipv6_src, 16));
+      g.Add("src", FormatIpv6(key.ipv6_src), FormatIpv6(m.ipv6_src), partial(m.ipv6_src, 16));
     }
     if (show(key.ipv6_dst, m.ipv6_dst, 16)) {
-      g.Add("dst", Ip6(key.ipv6_dst), Ip6(m.ipv6_dst), partial(m.ipv6_dst, 16));
+      g.Add("dst", FormatIpv6(key.ipv6_dst), FormatIpv6(m.ipv6_dst), partial(m.ipv6_dst, 16));
     }
     if (show(&key.nw_proto, &m.nw_proto, 1)) {
       g.Add(arp ? "op" : "proto", std::to_string(key.nw_proto), hex(m.nw_proto),
@@ -129,10 +123,10 @@ std::string FormatDpKey(const FlowKey& key, const FlowKey* mask_ptr) {
       g.Add("frag", frag, hex(m.nw_frag), partial(&m.nw_frag, 1));
     }
     if (show(key.arp_sha, m.arp_sha, 6)) {
-      g.Add("sha", Mac(key.arp_sha), Mac(m.arp_sha), partial(m.arp_sha, 6));
+      g.Add("sha", FormatMac(key.arp_sha), FormatMac(m.arp_sha), partial(m.arp_sha, 6));
     }
     if (show(key.arp_tha, m.arp_tha, 6)) {
-      g.Add("tha", Mac(key.arp_tha), Mac(m.arp_tha), partial(m.arp_tha, 6));
+      g.Add("tha", FormatMac(key.arp_tha), FormatMac(m.arp_tha), partial(m.arp_tha, 6));
     }
   }
   {
