@@ -80,10 +80,12 @@ class ForwardingTest(hswtest.HswTestCase):
         self.assertTrue(report["end_seen"], msg)
         self.assertEqual(report["sent"], 6000, msg)
         self.assertEqual(report["received"] + report["lost"], 6000, msg)
-        # 0.7 s without rules at 2000 pps: about 1400 packets, give or take
-        # the time the two hsw-ctl commands took.
+        # At least 0.7 s without rules at 2000 pps: at least ~1400 packets.
+        # No upper bound in time: how long the two hsw-ctl commands take on a
+        # loaded machine is not this test's business; traffic must resume.
         self.assertGreater(report["lost"], 1000, msg)
-        self.assertLess(report["lost"], 3000, msg)
+        self.assertGreater(report["received"], 0, msg)
+        self.assertLess(report["lost"], report["sent"], msg)
         self.assertGreater(report["max_gap_ms"], 500, msg)
 
     def _redirect_under_traffic(self, change):
