@@ -24,6 +24,7 @@ const log::Module vlog("daemon");
 struct State {
   int ready_fd = -1;    // write end of the readiness pipe, -1 once used or without --detach
   int pidfile_fd = -1;  // held open (and flocked) for the life of the process
+  int lock_fd = -1;     // <rundir>/<program>.lock, flocked until the process dies
   std::string pidfile;  // path to unlink at Cleanup()
 };
 
@@ -111,6 +112,28 @@ Status TakePidfile(const std::string& path) {
   if (state.pidfile_fd >= 0) close(state.pidfile_fd);
   state.pidfile_fd = fd.Release();
   state.pidfile = path;
+  return Ok();
+}
+
+// Takes <rundir>/<program>.lock for the life of the process.  The file is
+// never removed (removing it would let a waiter hold a lock on an inode that
+// a successor no longer uses); its content is only informative.
+Status TakeInstanceLock(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoErr("cannot open lock file {}", path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno != EWOULDBLOCK) return ErrnoErr("cannot lock {}", path);
+    auto content = ReadFile(path);
+    std::string pid = content ? *content : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    return Err("already running (pid {}, holding {})", pid.empty() ? "unknown" : pid, path);
+  }
+  std::string text = fmt::format("{}\n", getpid());
+  if (ftruncate(fd.get(), 0) < 0 ||
+      pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return ErrnoErr("cannot write {}", path);
+  }
+  GetState().lock_fd = fd.Release();
   return Ok();
 }
 
@@ -261,6 +284,10 @@ Status Start(const Options& options, const Dirs& dirs, const std::string& progra
 
   // After the fork: the pid written must be the daemon's, and flock belongs
   // to the process that keeps the file open.
+  if (auto locked = TakeInstanceLock(LockPath(dirs.rundir, program)); !locked) {
+    NotifyFailed(locked.error().ToString());
+    return locked;
+  }
   if (options.pidfile) {
     std::string path = ResolveIn(dirs.rundir, options.pidfile, program + ".pid");
     auto taken = TakePidfile(path);
@@ -296,6 +323,10 @@ void NotifyFailed(const std::string& reason) {
     state.ready_fd = -1;
   }
   SdNotify(fmt::format("STATUS=start-up failed: {}\n", reason));
+}
+
+std::string LockPath(const std::string& rundir, const std::string& program) {
+  return rundir + "/" + program + ".lock";
 }
 
 void Cleanup() {

@@ -57,6 +57,13 @@ void NotifyReady();
 // Tells the waiting parent that start-up failed; it prints `reason` and exits 1.
 void NotifyFailed(const std::string& reason);
 
+// <rundir>/<program>.lock: Start() flocks it (LOCK_EX) for the whole life of
+// the process, so a second instance refuses to start, and anyone can wait for
+// the daemon's end by asking for the same lock (`hsw-ctl wait-stopped`): the
+// kernel releases it the moment the process dies, even by kill -9, and a
+// zombie holds no lock.  The file stays; an unlocked file means "not running".
+std::string LockPath(const std::string& rundir, const std::string& program);
+
 // Removes the pidfile (at clean exit).
 void Cleanup();
 

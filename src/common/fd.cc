@@ -42,13 +42,24 @@ Result<UniqueFd> ListenUnix(const std::string& path, int backlog) {
       return MakeError(fmt::format("{} is in use by a running process", path), EADDRINUSE);
     }
   }
-  unlink(path.c_str());
+  // Bound and listening under a temporary name, then renamed into place: a
+  // client that sees the file can connect at once (no window between bind
+  // and listen), and a waiter watching the directory with inotify sees one
+  // event when the socket is really there.
+  std::string temporary = fmt::format("{}.{}.tmp", path, getpid());
+  HSW_ASSIGN_OR_RETURN(sockaddr_un temporary_addr, UnixAddress(temporary));
+  unlink(temporary.c_str());
   UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoErr("socket(AF_UNIX)");
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
-    return ErrnoErr("bind {}", path);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&temporary_addr), sizeof(temporary_addr)) < 0) {
+    return ErrnoErr("bind {}", temporary);
   }
-  if (listen(fd.get(), backlog) < 0) return ErrnoErr("listen {}", path);
+  if (listen(fd.get(), backlog) < 0 || rename(temporary.c_str(), path.c_str()) < 0) {
+    int saved = errno;
+    unlink(temporary.c_str());
+    errno = saved;
+    return ErrnoErr("listen on {}", path);
+  }
   return fd;
 }
 

@@ -47,8 +47,30 @@ OfResult BridgeImpl::FlowModBatch(const std::vector<ofp::FlowMod>& flow_mods) {
     return r;
   }
   NotifyFlowRemoved(removed, now);
-  if (tables_.generation() != before) sw_->TablesChanged();
+  if (tables_.generation() != before) {
+    sw_->TablesCommitted(*this, flow_mods);
+    sw_->TablesChanged();
+  }
   return {};
+}
+
+std::vector<ofp::FlowMod> BridgeImpl::SnapshotFlowMods() const {
+  std::vector<ofp::FlowStats> rules = tables_.Dump(ofp::FlowStatsRequest{}, sw_->Now());
+  std::vector<ofp::FlowMod> flow_mods;
+  flow_mods.reserve(rules.size());
+  for (ofp::FlowStats& rule : rules) {
+    ofp::FlowMod& fm = flow_mods.emplace_back();
+    fm.command = ofp::FlowModCommand::kAdd;
+    fm.table_id = rule.table_id;
+    fm.priority = rule.priority;
+    fm.cookie = rule.cookie;
+    fm.idle_timeout = rule.idle_timeout;
+    fm.hard_timeout = rule.hard_timeout;
+    fm.flags = rule.flags;
+    fm.match = std::move(rule.match);
+    fm.instructions = std::move(rule.instructions);
+  }
+  return flow_mods;
 }
 
 std::vector<ofp::FlowStats> BridgeImpl::DumpFlows(const ofp::FlowStatsRequest& request) const {

@@ -438,6 +438,20 @@ void ConnManager::SweepClosed() { closed_.clear(); }
     }                                                                                        \
   } while (0)
 
+bool ConnManager::RefuseWhileRestoring(Connection& conn, uint16_t type, uint16_t code,
+                                       std::span<const uint8_t> request) {
+  if (switch_.tables_loaded()) return false;
+  // The tables are being restored (by hsw-ctl, over the control socket); a
+  // controller's write now would race the restore and be overwritten by it.
+  ++counters_.refused_while_restoring;
+  SendError(conn,
+            ofp::OfpError{type, code,
+                          "flow-restore-wait: the tables are being restored; OpenFlow writes "
+                          "are refused until `hsw-ctl set flow-restore-wait=false`"},
+            request);
+  return true;
+}
+
 void ConnManager::SendError(Connection& conn, const ofp::OfpError& error,
                             std::span<const uint8_t> request) {
   ++counters_.errors_sent;
@@ -534,6 +548,7 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     reply(RoleReply{conn.role, role->generation_id});
   } else if (const auto* fm = std::get_if<FlowMod>(&body)) {
     if (is_slave()) return;
+    if (RefuseWhileRestoring(conn, err::kFlowModFailed, err::kFlowModEperm, bytes)) return;
     auto result = bridge_.FlowMod(*fm);
     if (!result) {
       SendError(conn, result.error(), bytes);
@@ -547,6 +562,7 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     }
   } else if (const auto* po = std::get_if<PacketOut>(&body)) {
     if (is_slave()) return;
+    if (RefuseWhileRestoring(conn, err::kBadRequest, err::kBadRequestEperm, bytes)) return;
     if (po->buffer_id != kNoBuffer) {
       SendError(conn,
                 OfpError{err::kBadRequest, err::kBadRequestBufferUnknown,
@@ -642,6 +658,9 @@ void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m
     if (conn.role == kRoleSlave) {
       SendError(conn, OfpError{err::kBadRequest, kBadRequestIsSlave, "connection is a slave"},
                 bytes);
+      return;
+    }
+    if (RefuseWhileRestoring(conn, bundle::kErrorTypeExperimenter, bundle::kErrEperm, bytes)) {
       return;
     }
     // All or nothing: the bridge applies every flow-mod or none of them.

@@ -63,6 +63,7 @@ struct ConnCounters {
   uint64_t accepted = 0;        // connections accepted on listeners
   uint64_t messages_in = 0;
   uint64_t errors_sent = 0;
+  uint64_t refused_while_restoring = 0;  // writes refused during flow-restore-wait
   uint64_t packet_ins_sent = 0;
   uint64_t packet_ins_dropped = 0;  // peer's backlog too long
   uint64_t disconnects = 0;
@@ -125,6 +126,10 @@ class ConnManager : public BridgeListener {
   void HandleBundleControl(Connection& conn, const ofp::OfpMessage& m,
                            const ofp::BundleControl& bc, std::span<const uint8_t> bytes);
   void SendError(Connection& conn, const ofp::OfpError& error, std::span<const uint8_t> request);
+  // During flow-restore-wait, answers a write with error (type, code) and
+  // returns true.
+  bool RefuseWhileRestoring(Connection& conn, uint16_t type, uint16_t code,
+                            std::span<const uint8_t> request);
   template <class Fn>
   void ForEachReady(Fn fn);
 

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -75,6 +76,10 @@ class Bridge {
   virtual std::vector<ofp::PortStats> GetPortStats(uint32_t port_no) const = 0;
   virtual OfResult PacketOut(const ofp::PacketOut& packet_out) = 0;
 
+  // Every rule as an OFPFC_ADD flow-mod that re-creates it (counters and
+  // ages are not carried): what save-flows writes and a journal snapshot holds.
+  virtual std::vector<ofp::FlowMod> SnapshotFlowMods() const = 0;
+
   virtual std::vector<PortView> ListPorts() const = 0;
   // OpenFlow port number of a port by interface name (for "in_port=veth1").
   virtual std::optional<uint32_t> FindOfport(const std::string& iface) const = 0;
@@ -88,6 +93,14 @@ class Bridge {
   // actions and the megaflow, as text for tests and operators.
   virtual std::string Trace(const FlowKey& key) = 0;
 };
+
+// Told of every committed change to a bridge's tables, in order, as the
+// flow-mods that reproduce it from the previous state: a batch that was
+// applied, or the strict deletes of rules whose timeout expired.  Replaying
+// them in order on the same starting tables gives the same tables (the
+// journal relies on this).
+using TableChangeObserver =
+    std::function<void(const Bridge& bridge, const std::vector<ofp::FlowMod>& flow_mods)>;
 
 struct SwitchOptions {
   std::chrono::milliseconds max_idle{10000};          // evict megaflows unused this long
@@ -120,6 +133,14 @@ class Switch {
   // Makes every table change so far visible to traffic before returning.
   virtual void Sync() = 0;
 
+  // One observer for the whole switch (nullptr: none).  Not told of changes
+  // made while it is unset, e.g. a journal's own replay.
+  virtual void SetTableChangeObserver(TableChangeObserver observer) = 0;
+
+  // While false ("flow-restore-wait"), no datapath flow is changed or
+  // deleted, misses are left waiting in the datapath's queue, and rules do
+  // not expire.  Setting it true revalidates every datapath flow against the
+  // tables (fixing only those that differ) and then handles the waiting misses.
   virtual void SetTablesLoaded(bool loaded) = 0;
   virtual bool tables_loaded() const = 0;
 

@@ -13,12 +13,6 @@ namespace {
 
 static log::Module vlog("ofproto");
 
-// Misses held while the tables are being loaded (SetTablesLoaded(false)).
-// Beyond this the oldest are kept and new ones dropped (counted): the
-// datapath's own miss queue has the same policy.
-constexpr size_t kMaxHeldUpcalls = 4096;
-constexpr size_t kMaxHeldBytes = 16 << 20;
-
 // Flow dumps for stats requests are skipped if the last one is this recent.
 constexpr auto kStatsFreshness = std::chrono::milliseconds(100);
 
@@ -265,7 +259,7 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
 // --- upcalls ---
 
 void SwitchImpl::KickUpcalls() {
-  if (!connected_ || upcalls_posted_ || !dpif_->HasBufferedUpcalls()) return;
+  if (!connected_ || !tables_loaded_ || upcalls_posted_ || !dpif_->HasBufferedUpcalls()) return;
   upcalls_posted_ = true;
   std::weak_ptr<bool> alive = alive_;
   loop_.Post([this, alive] {
@@ -275,7 +269,9 @@ void SwitchImpl::KickUpcalls() {
 
 void SwitchImpl::HandleUpcalls() {
   upcalls_posted_ = false;
-  if (!connected_) return;
+  // While the tables are being loaded, misses wait in the datapath's queue
+  // (bounded, counted, in arrival order); the upcall fd is not even watched.
+  if (!connected_ || !tables_loaded_) return;
   // A few batches per turn, so that a flood of misses does not starve the
   // OpenFlow connections; the fd stays readable for the rest.
   for (int round = 0; round < 4; ++round) {
@@ -326,17 +322,6 @@ void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
     if (up.type == dpif::UpcallType::kAction) {
       ++n_upcalls_action_;
       HandleActionUpcall(up);
-      continue;
-    }
-    if (!tables_loaded_) {
-      if (held_upcalls_.size() < kMaxHeldUpcalls &&
-          held_bytes_ + up.packet.size() <= kMaxHeldBytes) {
-        held_bytes_ += up.packet.size();
-        held_upcalls_.push_back(std::move(up));
-        ++n_upcalls_held_;
-      } else {
-        ++n_upcalls_dropped_;
-      }
       continue;
     }
     ++n_upcalls_miss_;
@@ -476,7 +461,9 @@ void SwitchImpl::Sync() {
 }
 
 void SwitchImpl::Revalidate(bool all) {
-  if (!connected_) return;
+  // flow-restore-wait: the tables may be half restored; datapath flows stay
+  // exactly as they are until SetTablesLoaded(true) checks them all.
+  if (!connected_ || !tables_loaded_) return;
   std::unordered_map<uint32_t, bool> changed;  // bridge id -> needs revalidation
   for (const auto& [name, br] : bridges_) {
     changed[br->id()] = all || br->generation() != br->revalidated_generation;
@@ -590,19 +577,26 @@ void SwitchImpl::AdoptFlow(const dpif::DpFlow& flow) {
 }
 
 void SwitchImpl::SetTablesLoaded(bool loaded) {
+  if (loaded == tables_loaded_ && !(loaded && adoption_pending_)) return;
   tables_loaded_ = loaded;
-  if (!loaded) return;
+  WatchUpcalls(loaded);
+  if (!loaded) {
+    vlog.Info("tables not loaded: datapath flows frozen, misses wait in the datapath's queue");
+    return;
+  }
   adoption_pending_ = false;
   vlog.Info("tables loaded: revalidating {} datapath flows", ukeys_.size());
   Revalidate(true);
-  if (!held_upcalls_.empty()) {
-    std::vector<dpif::Upcall> held(std::make_move_iterator(held_upcalls_.begin()),
-                                   std::make_move_iterator(held_upcalls_.end()));
-    held_upcalls_.clear();
-    held_bytes_ = 0;
-    ProcessUpcalls(std::move(held));
+  // Then the misses that waited, oldest first, against the complete tables.
+  HandleUpcalls();
+}
+
+void SwitchImpl::WatchUpcalls(bool watch) {
+  if (watched_fd_ < 0) return;
+  if (auto modified = loop_.Modify(watched_fd_, watch ? uint32_t{EPOLLIN} : 0u); !modified) {
+    vlog.Err("cannot {} the upcall socket: {}", watch ? "watch" : "unwatch",
+             modified.error().ToString());
   }
-  KickUpcalls();
 }
 
 // --- periodic work ---
@@ -675,6 +669,17 @@ void SwitchImpl::ExpireRules() {
     if (removed.empty()) continue;
     any = true;
     n_rules_expired_ += removed.size();
+    if (table_observer_) {
+      std::vector<ofp::FlowMod> deletes;
+      for (const RemovedRule& r : removed) {
+        ofp::FlowMod& fm = deletes.emplace_back();
+        fm.command = ofp::FlowModCommand::kDeleteStrict;
+        fm.table_id = r.rule->table_id;
+        fm.priority = static_cast<uint16_t>(r.rule->priority);
+        fm.match = ofp::Match{r.rule->key, r.rule->mask};
+      }
+      table_observer_(*br, deletes);
+    }
     br->NotifyFlowRemoved(removed, now);
   }
   if (any) ScheduleRevalidation();
@@ -703,8 +708,6 @@ std::vector<std::pair<std::string, uint64_t>> SwitchImpl::Counters() const {
   return {
       {"upcalls_miss", n_upcalls_miss_},
       {"upcalls_action", n_upcalls_action_},
-      {"upcalls_held", n_upcalls_held_},
-      {"upcalls_held_dropped", n_upcalls_dropped_},
       {"upcalls_no_bridge", n_upcalls_no_bridge_},
       {"flows_installed", n_flows_installed_},
       {"flow_put_errors", n_flow_put_errors_},

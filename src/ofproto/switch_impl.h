@@ -46,6 +46,7 @@ class BridgeImpl : public Bridge {
   std::vector<ofp::PortDesc> GetPortDescs() const override;
   std::vector<ofp::PortStats> GetPortStats(uint32_t port_no) const override;
   OfResult PacketOut(const ofp::PacketOut& packet_out) override;
+  std::vector<ofp::FlowMod> SnapshotFlowMods() const override;
   std::vector<PortView> ListPorts() const override;
   std::optional<uint32_t> FindOfport(const std::string& iface) const override;
   size_t n_rules() const override { return tables_.n_rules(); }
@@ -112,6 +113,12 @@ class SwitchImpl : public Switch {
   Status DeletePort(const std::string& bridge, const std::string& iface) override;
   void Sync() override;
   void SetTablesLoaded(bool loaded) override;
+  void SetTableChangeObserver(TableChangeObserver observer) override {
+    table_observer_ = std::move(observer);
+  }
+  void TablesCommitted(const BridgeImpl& bridge, const std::vector<ofp::FlowMod>& flow_mods) {
+    if (table_observer_) table_observer_(bridge, flow_mods);
+  }
   bool tables_loaded() const override { return tables_loaded_; }
   bool datapath_connected() const override { return connected_; }
   dpif::Dpif& dpif() override { return *dpif_; }
@@ -155,6 +162,7 @@ class SwitchImpl : public Switch {
 
   void OnUpcallFd();
   void HandleUpcalls();
+  void WatchUpcalls(bool watch);
   void ProcessUpcalls(std::vector<dpif::Upcall> upcalls);
   void HandleActionUpcall(const dpif::Upcall& upcall);
   // Translates a datapath key: finds the bridge by in_port.
@@ -180,10 +188,9 @@ class SwitchImpl : public Switch {
   std::unordered_map<uint32_t, BridgeImpl*> bridges_by_id_;
   std::unordered_map<uint32_t, PortOwner> dp_ports_;
   std::unordered_map<UkeyId, Ukey, UkeyIdHash> ukeys_;
-  std::deque<dpif::Upcall> held_upcalls_;  // while the tables are being loaded
-  size_t held_bytes_ = 0;
   uint32_t next_bridge_id_ = 1;
   bool tables_loaded_ = true;
+  TableChangeObserver table_observer_;
   bool connected_ = true;
   bool adoption_pending_ = false;  // adopted at Create, waiting for SetTablesLoaded(true)
   bool revalidation_scheduled_ = false;
@@ -195,8 +202,7 @@ class SwitchImpl : public Switch {
   uint64_t dump_seq_ = 0;
 
   // Counters (names in Counters()).
-  uint64_t n_upcalls_miss_ = 0, n_upcalls_action_ = 0, n_upcalls_held_ = 0,
-           n_upcalls_dropped_ = 0, n_upcalls_no_bridge_ = 0;
+  uint64_t n_upcalls_miss_ = 0, n_upcalls_action_ = 0, n_upcalls_no_bridge_ = 0;
   uint64_t n_flows_installed_ = 0, n_flow_put_errors_ = 0, n_flows_modified_ = 0,
            n_flows_deleted_ = 0, n_flows_evicted_ = 0, n_flows_adopted_ = 0;
   uint64_t n_revalidations_ = 0, n_ukeys_revalidated_ = 0, n_stats_pulls_ = 0;

@@ -134,6 +134,7 @@ inline constexpr uint32_t kOnfBundleAdd = 2301;
 // kErrorTypeExperimenter, code = ONF code; MakeErrorReply adds the ONF id).
 inline constexpr uint16_t kErrorTypeExperimenter = 0xffff;
 inline constexpr uint16_t kErrUnknown = 2300;
+inline constexpr uint16_t kErrEperm = 2301;
 inline constexpr uint16_t kErrBadId = 2302;
 inline constexpr uint16_t kErrBundleExist = 2303;
 inline constexpr uint16_t kErrBundleClosed = 2304;

@@ -84,6 +84,30 @@ void ControlServer::Register(const std::string& method, Handler handler) {
   handlers_[method] = std::move(handler);
 }
 
+void ControlServer::RegisterWait(const std::string& method, std::function<bool()> ready) {
+  waits_[method] = std::move(ready);
+}
+
+void ControlServer::Wake() {
+  std::vector<int> fds;
+  for (auto& [fd, connection] : connections_) {
+    if (connection->parked) fds.push_back(fd);
+  }
+  for (int fd : fds) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) continue;
+    Connection& connection = *it->second;
+    auto& [id, method] = *connection.parked;
+    auto wait = waits_.find(method);
+    if (wait != waits_.end() && !wait->second()) continue;
+    connection.out += FormatControlResult(id, nullptr);
+    connection.out += '\n';
+    connection.parked.reset();
+    ProcessLines(connection);
+    Flush(connection);
+  }
+}
+
 std::string ControlServer::HandleLine(std::string_view line) {
   json id;
   auto request = ParseControlRequest(line, &id);
@@ -153,21 +177,48 @@ void ControlServer::OnConnection(int fd, uint32_t events) {
       Close(fd);
       return;
     }
-    size_t start = 0;
-    for (;;) {
-      size_t newline = connection.in.find('\n', start);
-      if (newline == std::string::npos) break;
-      std::string_view line(connection.in.data() + start, newline - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!line.empty()) {
-        connection.out += HandleLine(line);
-        connection.out += '\n';
-      }
-      start = newline + 1;
+    ProcessLines(connection);
+  }
+  if (connection.parked && connection.closing) {
+    // The peer sent its last request and waits for the reply: stop watching
+    // for input (EOF would make EPOLLIN fire forever) but keep the
+    // connection; EPOLLHUP still reports a peer that goes away entirely.
+    if (events & (EPOLLHUP | EPOLLERR)) {
+      Close(fd);
+      return;
     }
-    connection.in.erase(0, start);
+    (void)loop_.Modify(fd, 0);
+    return;
   }
   Flush(connection);
+}
+
+void ControlServer::ProcessLines(Connection& connection) {
+  size_t start = 0;
+  while (!connection.parked) {
+    size_t newline = connection.in.find('\n', start);
+    if (newline == std::string::npos) break;
+    std::string_view line(connection.in.data() + start, newline - start);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    start = newline + 1;
+    if (line.empty()) continue;
+    json id;
+    auto request = ParseControlRequest(line, &id);
+    if (request) {
+      if (auto wait = waits_.find(request->method); wait != waits_.end()) {
+        if (wait->second()) {
+          connection.out += FormatControlResult(id, nullptr);
+          connection.out += '\n';
+        } else {
+          connection.parked.emplace(id, request->method);
+        }
+        continue;
+      }
+    }
+    connection.out += HandleLine(line);
+    connection.out += '\n';
+  }
+  connection.in.erase(0, start);
 }
 
 void ControlServer::Flush(Connection& connection) {
@@ -187,11 +238,11 @@ void ControlServer::Flush(Connection& connection) {
     Close(fd);  // peer went away
     return;
   }
-  if (connection.closing) {
+  if (connection.closing && !connection.parked) {
     Close(fd);
     return;
   }
-  (void)loop_.Modify(fd, EPOLLIN);
+  (void)loop_.Modify(fd, connection.closing ? 0u : uint32_t{EPOLLIN});
 }
 
 void ControlServer::Close(int fd) {

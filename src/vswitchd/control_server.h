@@ -19,6 +19,12 @@
 // event loop before the next request is read, so a reply means the change is
 // done (and, for flow changes, visible to traffic).
 //
+// A "wait" method (RegisterWait) replies only once a condition holds
+// ("wait-ready": the tables are loaded).  Until then its connection is
+// parked -- later requests on it wait their turn, other connections go on --
+// and the daemon calls Wake() whenever the condition may have changed.  So a
+// client blocks on a read instead of polling.
+//
 // Threading: the event loop's thread only.
 #pragma once
 
@@ -26,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,6 +70,10 @@ class ControlServer {
   ~ControlServer();
 
   void Register(const std::string& method, Handler handler);
+  // `method` replies `null` once `ready()` is true (at once if it already is).
+  void RegisterWait(const std::string& method, std::function<bool()> ready);
+  // Re-checks the parked wait requests; call after a state change.
+  void Wake();
   // Handles one request line and returns the reply line (no '\n').  Never
   // throws: a handler's exception becomes an error reply.
   std::string HandleLine(std::string_view line);
@@ -76,11 +87,15 @@ class ControlServer {
     std::string in;
     std::string out;
     bool closing = false;  // peer finished sending; close once `out` is flushed
+    // A wait request whose condition did not hold yet: its id and method.
+    std::optional<std::pair<nlohmann::json, std::string>> parked;
   };
 
   ControlServer(EventLoop& loop, std::string path, UniqueFd listen_fd);
   void OnAccept();
   void OnConnection(int fd, uint32_t events);
+  // Handles the complete lines in connection.in, stopping at a parked wait.
+  void ProcessLines(Connection& connection);
   void Flush(Connection& connection);
   void Close(int fd);
 
@@ -88,6 +103,7 @@ class ControlServer {
   std::string path_;
   UniqueFd listen_fd_;
   std::map<std::string, Handler> handlers_;
+  std::map<std::string, std::function<bool()>> waits_;
   std::map<int, std::unique_ptr<Connection>> connections_;
 };
 

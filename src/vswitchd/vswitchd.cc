@@ -83,6 +83,10 @@ void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options) {
   app.add_flag("--flow-restore-wait", options.flow_restore_wait,
                "do not touch datapath flows until `hsw-ctl set flow-restore-wait=false` "
                "(restore the tables first)");
+  app.add_option("--flow-restore-wait-timeout", options.flow_restore_wait_timeout_s,
+                 "seconds after which an uncleared flow-restore-wait clears itself, with an "
+                 "error logged (default 60; 0 = never)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config)
@@ -158,13 +162,129 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
   RegisterMethods();
 
   if (options_.flow_restore_wait) {
-    vlog.Info(
-        "flow-restore-wait: datapath flows stay as they are until "
-        "`hsw-ctl set flow-restore-wait=false`");
+    SetFlowRestoreWait(true, "--flow-restore-wait");
   } else {
     switch_->SetTablesLoaded(true);
   }
   return Ok();
+}
+
+void Vswitchd::SetFlowRestoreWait(bool wait, const std::string& why) {
+  if (restore_wait_deadline_) {
+    loop_.CancelTimer(restore_wait_deadline_);
+    restore_wait_deadline_ = 0;
+  }
+  if (wait) {
+    switch_->SetTablesLoaded(false);
+    double timeout = options_.flow_restore_wait_timeout_s;
+    if (timeout > 0) {
+      restore_wait_deadline_ = loop_.AddTimer(
+          std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)), [this, timeout] {
+            restore_wait_deadline_ = 0;
+            vlog.Err(
+                "flow-restore-wait was not cleared within {} s (did the restore crash?): "
+                "clearing it now with the tables as they are ({} rules)",
+                timeout, CountRules());
+            SetFlowRestoreWait(false, "deadline passed");
+          });
+    }
+    vlog.Info(
+        "flow-restore-wait=true ({}): datapath flows frozen, misses wait in the datapath, "
+        "controllers held back, OpenFlow writes refused until `hsw-ctl set "
+        "flow-restore-wait=false`{}",
+        why, timeout > 0 ? fmt::format(" or {} s pass", timeout) : std::string());
+    return;
+  }
+  switch_->SetTablesLoaded(true);
+  switch_->Sync();
+  // Controllers were held back while the tables were being restored.
+  for (auto& [name, endpoint] : endpoints_) {
+    const BridgeConfig* config = config_.config().FindBridge(name);
+    if (config && !config->controllers.empty()) {
+      if (auto set = endpoint->SetControllers(config->controllers); !set) {
+        vlog.Err("bridge {}: controllers: {}", name, set.error().ToString());
+      }
+    }
+  }
+  vlog.Info("flow-restore-wait=false ({}): tables loaded ({} rules), datapath flows revalidated",
+            why, CountRules());
+  if (control_) control_->Wake();
+}
+
+size_t Vswitchd::CountRules() const {
+  size_t n = 0;
+  for (const std::string& name : switch_->BridgeNames()) {
+    if (const ofproto::Bridge* bridge = switch_->FindBridge(name)) n += bridge->n_rules();
+  }
+  return n;
+}
+
+Result<json> Vswitchd::RestoreFlows(const json& params) {
+  auto list = params.find("bridges");
+  if (list == params.end() || !list->is_array()) return Err("missing array parameter 'bridges'");
+  struct Parsed {
+    ofproto::Bridge* bridge;
+    std::string file;
+    std::vector<ofp::FlowMod> flow_mods;
+  };
+  // Everything is parsed before any table is touched.
+  std::vector<Parsed> parsed;
+  for (const json& entry : *list) {
+    if (!entry.is_object()) return Err("restore-flows: a 'bridges' entry is not an object");
+    HSW_ASSIGN_OR_RETURN(std::string name, StringParam(entry, "name"));
+    HSW_ASSIGN_OR_RETURN(std::string text, StringParam(entry, "text"));
+    std::string file = OptionalStringParam(entry, "file").value_or(name);
+    ofproto::Bridge* bridge = switch_->FindBridge(name);
+    if (!bridge) {
+      return Err("restore-flows {}: bridge '{}' does not exist (add it first: hsw-ctl add-br {})",
+                 file, name, name);
+    }
+    for (const Parsed& p : parsed) {
+      if (p.bridge == bridge) return Err("restore-flows: bridge '{}' is listed twice", name);
+    }
+    auto ports = [bridge](std::string_view port) { return bridge->FindOfport(std::string(port)); };
+    auto flow_mods =
+        ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd, ports);
+    if (!flow_mods) return Err("restore-flows {}: {}", file, flow_mods.error().message);
+    parsed.push_back({bridge, std::move(file), std::move(*flow_mods)});
+  }
+
+  // Each bridge is replaced in one batch (delete every rule, add the saved
+  // ones); if a later bridge refuses its batch, the earlier ones get their
+  // previous rules back, so all bridges or none change.
+  ofp::FlowMod delete_all;
+  delete_all.command = ofp::FlowModCommand::kDelete;
+  delete_all.table_id = ofp::kTableAll;
+  std::vector<std::pair<ofproto::Bridge*, std::vector<ofp::FlowMod>>> replaced;
+  auto batch_of = [&delete_all](const std::vector<ofp::FlowMod>& rules) {
+    std::vector<ofp::FlowMod> batch;
+    batch.reserve(rules.size() + 1);
+    batch.push_back(delete_all);
+    batch.insert(batch.end(), rules.begin(), rules.end());
+    return batch;
+  };
+  for (const Parsed& p : parsed) {
+    std::vector<ofp::FlowMod> previous = p.bridge->SnapshotFlowMods();
+    auto applied = p.bridge->FlowModBatch(batch_of(p.flow_mods));
+    if (!applied) {
+      for (auto it = replaced.rbegin(); it != replaced.rend(); ++it) {
+        if (auto undone = it->first->FlowModBatch(batch_of(it->second)); !undone) {
+          vlog.Err("restore-flows: cannot put bridge {}'s previous rules back: {}",
+                   it->first->name(), OfpErrorText(undone.error()));
+        }
+      }
+      return Err("restore-flows {}: {} (no bridge was changed)", p.file,
+                 OfpErrorText(applied.error()));
+    }
+    replaced.emplace_back(p.bridge, std::move(previous));
+  }
+  switch_->Sync();
+  json result = json::array();
+  for (const Parsed& p : parsed) {
+    vlog.Info("bridge {}: restored {} flows from {}", p.bridge->name(), p.flow_mods.size(), p.file);
+    result.push_back({{"name", p.bridge->name()}, {"n_flows", p.flow_mods.size()}});
+  }
+  return json{{"bridges", std::move(result)}};
 }
 
 Status Vswitchd::OpenEndpoint(const std::string& name) {
@@ -436,19 +556,7 @@ void Vswitchd::RegisterMethods() {
     if (key == kFlowRestoreWait) {
       HSW_ASSIGN_OR_RETURN(bool wait, ParseBool(key, value));
       if (wait == !switch_->tables_loaded()) return nullptr;
-      switch_->SetTablesLoaded(!wait);
-      if (!wait) {
-        switch_->Sync();
-        // Controllers were held back while the tables were being restored.
-        for (auto& [name, endpoint] : endpoints_) {
-          const BridgeConfig* config = config_.config().FindBridge(name);
-          if (config && !config->controllers.empty()) {
-            (void)endpoint->SetControllers(config->controllers);
-          }
-        }
-      }
-      vlog.Info("flow-restore-wait={}: tables {}", wait ? "true" : "false",
-                wait ? "not loaded, datapath flows frozen" : "loaded");
+      SetFlowRestoreWait(wait, "hsw-ctl set");
       return nullptr;
     }
     HSW_TRY(config_.SetSetting(key, value));
@@ -486,6 +594,34 @@ void Vswitchd::RegisterMethods() {
   });
 
   c.Register("show", [this](const json&) -> Result<json> { return Show(); });
+
+  c.Register("save-flows", [this](const json&) -> Result<json> {
+    json bridges = json::array();
+    size_t total = 0;
+    for (const BridgeConfig& config : config_.config().bridges) {
+      ofproto::Bridge* bridge = switch_->FindBridge(config.name);
+      if (!bridge) continue;
+      json lines = json::array();
+      for (const ofp::FlowMod& flow_mod : bridge->SnapshotFlowMods()) {
+        lines.push_back(ofp::FormatFlowMod(flow_mod));
+      }
+      total += lines.size();
+      bridges.push_back({{"name", config.name}, {"flows", std::move(lines)}});
+    }
+    vlog.Info("save-flows: {} flows of {} bridges", total, bridges.size());
+    return json{{"version", kVersion}, {"bridges", std::move(bridges)}};
+  });
+
+  c.Register("restore-flows", [this](const json& params) { return RestoreFlows(params); });
+
+  c.RegisterWait("wait-ready", [this] { return switch_->tables_loaded(); });
+
+  c.Register("exit", [this](const json&) -> Result<json> {
+    vlog.Info("exit requested over the control socket; hsw-datapath keeps forwarding");
+    // After this turn of the loop, so that the reply is sent first.
+    loop_.Post([this] { loop_.Stop(); });
+    return nullptr;
+  });
 
   c.Register("log-reopen", [](const json&) -> Result<json> {
     HSW_TRY(log::ReopenFile());

@@ -29,6 +29,13 @@
 //   show {} -> {version, pid, tables_loaded, datapath, bridges, settings, counters}
 //   trace {bridge, flow} -> text
 //   log-reopen {} / vlog/set {level}
+//   save-flows {} -> {version, bridges: [{name, flows: [ovs-ofctl lines]}]}
+//   restore-flows {bridges: [{name, text, file?}]} -> {bridges: [{name, n_flows}]}
+//       replaces the listed bridges' tables: all parsed first, all bridges
+//       or none changed; allowed during flow-restore-wait (hsw-ctl is the
+//       one doing the restore).
+//   wait-ready {} -> null, sent once the tables are loaded
+//   exit {} -> null, then a clean exit (the datapath keeps forwarding)
 // Every flow change is followed by Switch::Sync() before the reply, so a
 // reply means the change is visible to traffic.  Errors name what is wrong,
 // and a failed request changes nothing.
@@ -36,7 +43,10 @@
 // Settings: any KEY=VALUE is stored in the configuration, except
 // flow-restore-wait, which is a property of this process's life (like OVS's,
 // it is cleared by whoever restored the flows) and so is never persisted:
-// `set flow-restore-wait=false` marks the tables loaded.
+// `set flow-restore-wait=false` marks the tables loaded.  While it holds, no
+// datapath flow is changed, misses wait in the datapath, controllers are not
+// connected, and OpenFlow writes are refused (the restore comes through the
+// control socket); after --flow-restore-wait-timeout it clears itself.
 //
 // Shutdown: SIGTERM/SIGINT close the control and OpenFlow sockets and exit 0,
 // leaving the datapath and its flows alone so that traffic keeps flowing.
@@ -65,6 +75,10 @@ struct VswitchdOptions {
   daemon::Options daemon;
   std::string datapath_socket;  // "" = <rundir>/datapath.sock
   bool flow_restore_wait = false;
+  // A flow-restore-wait that nobody clears within this long is cleared by
+  // hsw-vswitchd itself (with an ERR): a crashed restore must not leave the
+  // switch frozen.  0 = never.
+  double flow_restore_wait_timeout_s = 60;
 };
 
 void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options);
@@ -89,6 +103,12 @@ class Vswitchd {
   Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config);
 
   Status Start(std::unique_ptr<dpif::Dpif> dpif);
+  // Sets flow-restore-wait (tables not loaded) or clears it: the switch's
+  // freeze, the deadline timer, held-back controllers, parked wait-ready
+  // requests.  `why` goes into the log line.
+  void SetFlowRestoreWait(bool wait, const std::string& why);
+  Result<nlohmann::json> RestoreFlows(const nlohmann::json& params);
+  size_t CountRules() const;
   void RegisterMethods();
   Status OpenEndpoint(const std::string& bridge);
   Result<ofproto::Bridge*> GetBridge(const nlohmann::json& params);
@@ -102,6 +122,7 @@ class Vswitchd {
   std::unique_ptr<ofproto::Switch> switch_;
   std::map<std::string, std::unique_ptr<ofproto::ConnManager>> endpoints_;  // by bridge
   std::unique_ptr<ControlServer> control_;
+  EventLoop::TimerId restore_wait_deadline_ = 0;
 };
 
 // The whole of hsw-vswitchd's main(): options, daemon start, Vswitchd,

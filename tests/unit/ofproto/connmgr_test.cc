@@ -92,6 +92,7 @@ class FakeBridge : public Bridge {
     packet_outs.push_back(po);
     return {};
   }
+  std::vector<ofp::FlowMod> SnapshotFlowMods() const override { return flow_mods; }
   std::vector<PortView> ListPorts() const override { return {}; }
   std::optional<uint32_t> FindOfport(const std::string&) const override { return std::nullopt; }
   size_t n_rules() const override { return flows.size(); }
@@ -120,12 +121,14 @@ class FakeSwitch : public Switch {
   }
   Status DeletePort(const std::string&, const std::string&) override { return Ok(); }
   void Sync() override { ++syncs; }
-  void SetTablesLoaded(bool) override {}
-  bool tables_loaded() const override { return true; }
+  void SetTablesLoaded(bool loaded) override { tables_loaded_ = loaded; }
+  bool tables_loaded() const override { return tables_loaded_; }
+  void SetTableChangeObserver(TableChangeObserver) override {}
   bool datapath_connected() const override { return true; }
   dpif::Dpif& dpif() override { std::abort(); }
   std::vector<std::pair<std::string, uint64_t>> Counters() const override { return {}; }
   int syncs = 0;
+  bool tables_loaded_ = true;
 };
 
 // The controller side of a connection, pumping the switch's event loop
@@ -451,6 +454,40 @@ TEST_F(ConnManagerTest, SlaveCannotModify) {
   EXPECT_EQ(e.type, err::kBadRequest);
   EXPECT_EQ(e.code, 10);  // OFPBRC_IS_SLAVE
   EXPECT_TRUE(bridge_.flow_mods.empty());
+}
+
+TEST_F(ConnManagerTest, WritesAreRefusedDuringFlowRestoreWait) {
+  Client c = Connect();
+  c.Handshake();
+  switch_.SetTablesLoaded(false);
+  FlowMod fm;
+  fm.priority = 3;
+  c.Send(OfpMessage{kVersion13, 60, fm});
+  auto e = c.ReceiveAs<ErrorMsg>(60);
+  EXPECT_EQ(e.type, err::kFlowModFailed);
+  EXPECT_EQ(e.code, err::kFlowModEperm);
+  PacketOut po;
+  po.actions = {ActOutput{1, 0}};
+  po.data = {1, 2, 3};
+  c.Send(OfpMessage{kVersion13, 61, po});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(61).code, err::kBadRequestEperm);
+  c.Send(OfpMessage{kVersion13, 62, BundleControl{4, bundle::kOpenRequest, 1}});
+  c.ReceiveAs<BundleControl>(62);
+  c.Send(OfpMessage{kVersion13, 63, BundleAdd{4, 1, Encode(OfpMessage{kVersion13, 63, fm})}});
+  c.Send(OfpMessage{kVersion13, 64, BundleControl{4, bundle::kCommitRequest, 1}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(64).code, bundle::kErrEperm);
+  EXPECT_TRUE(bridge_.flow_mods.empty());
+  EXPECT_TRUE(bridge_.packet_outs.empty());
+  EXPECT_EQ(mgr_->counters().refused_while_restoring, 3u);
+  // Reads still work, and once the flag clears, so do writes.
+  c.Send(OfpMessage{kVersion13, 65, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(65);
+  switch_.SetTablesLoaded(true);
+  c.Send(OfpMessage{kVersion13, 66, fm});
+  c.Send(OfpMessage{kVersion13, 67, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(67);
+  ASSERT_EQ(bridge_.flow_mods.size(), 1u);
+  EXPECT_EQ(bridge_.flow_mods[0].priority, 3);
 }
 
 TEST_F(ConnManagerTest, TruncatedMessageGetsBadLenAndConnectionSurvives) {

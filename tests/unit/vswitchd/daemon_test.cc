@@ -293,8 +293,17 @@ TEST_F(DaemonTest, DetachedPidfileHoldsTheDaemonsPid) {
   // A second instance is refused while the first one lives.
   auto second = RunDetached(options, *dirs, [] { NotifyReady(); });
   EXPECT_EQ(second.exit_status, 1);
-  EXPECT_NE(second.stderr_text.find("locked by running process"), std::string::npos)
+  std::string pid = ReadFile(seen).value_or("?");
+  pid.pop_back();
+  EXPECT_NE(second.stderr_text.find("already running (pid " + pid), std::string::npos)
       << second.stderr_text;
+  // The instance lock names the same pid, and is free once the daemon is gone
+  // (flock needs no cleanup: the kernel dropped it with the process).
+  std::string lock_path = LockPath(dirs->rundir, "hsw-test");
+  EXPECT_EQ(ReadFile(lock_path).value_or("none"), pid + "\n");
+  UniqueFd lock(open(lock_path.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(lock);
+  EXPECT_EQ(flock(lock.get(), LOCK_SH), 0) << "blocks until the first instance has exited";
 }
 
 TEST_F(DaemonTest, NotifyReadySendsSystemdReady) {

@@ -4,6 +4,7 @@
 #include "vswitchd/vswitchd.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -34,12 +35,13 @@ class VswitchdTest : public ::testing::Test {
   }
 
   // Starts a Vswitchd on a new FakeDpif (kept in fake_).
-  Status Start(bool flow_restore_wait = false) {
+  Status Start(bool flow_restore_wait = false, double restore_wait_timeout_s = 60) {
     auto fake = std::make_unique<dpif::FakeDpif>();
     fake_ = fake.get();
     for (const auto& [name, no] : dp_ports_) fake->AddPortForTest(name, no);
     VswitchdOptions options;
     options.flow_restore_wait = flow_restore_wait;
+    options.flow_restore_wait_timeout_s = restore_wait_timeout_s;
     auto created = Vswitchd::Create(loop_, dirs_, options, std::move(fake));
     if (!created) return tl::unexpected(created.error());
     vswitchd_ = std::move(*created);
@@ -261,6 +263,98 @@ TEST_F(VswitchdTest, FlowRestoreWait) {
   // Never persisted: a restart must not come back frozen.
   auto config = ConfigStore::Open(dirs_.statedir + "/conf.json");
   EXPECT_FALSE(config->GetSetting("flow-restore-wait").has_value());
+}
+
+TEST_F(VswitchdTest, FlowRestoreWaitClearsItselfAtItsDeadline) {
+  ASSERT_TRUE(Start(/*flow_restore_wait=*/true, /*restore_wait_timeout_s=*/0.05));
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  // Nobody clears it (the restore "crashed"): the deadline does.  (The 50 ms
+  // timer fires within the 100 turns; a turn returns as soon as it does.)
+  for (int i = 0; i < 100 && !vswitchd_->sw().tables_loaded(); ++i) loop_.RunOnce(100);
+  EXPECT_TRUE(vswitchd_->sw().tables_loaded());
+}
+
+TEST_F(VswitchdTest, SaveAndRestoreFlows) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-br", {{"bridge", "br1"}});
+  Succeed("add-flow", {{"bridge", "br0"},
+                       {"flow", "table=1,priority=7,cookie=0x5,idle_timeout=30,ip,nw_dst=10.0.0.0/8,"
+                                "actions=set_field:10.0.0.1->ip_src,output:5"}});
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});
+  Succeed("add-flow", {{"bridge", "br1"}, {"flow", "priority=1,actions=drop"}});
+  json saved = Succeed("save-flows");
+  ASSERT_EQ(saved["bridges"].size(), 2u);
+  EXPECT_EQ(saved["bridges"][0]["name"], "br0");
+  ASSERT_EQ(saved["bridges"][0]["flows"].size(), 2u);
+  EXPECT_EQ(saved["bridges"][0]["flows"][1],
+            "table=1,cookie=0x5,idle_timeout=30,priority=7,ip,nw_dst=10.0.0.0/8,"
+            "actions=set_field:10.0.0.1->ip_src,output:5");
+  auto dump = [&](const char* bridge) {
+    return Succeed("dump-flows", {{"bridge", bridge}}).size();
+  };
+
+  // Restore replaces: rules added since the save go, saved ones come back.
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "priority=9,actions=drop"}});
+  Succeed("del-flows", {{"bridge", "br1"}});
+  auto text = [&](size_t i) {
+    std::string t;
+    for (const json& line : saved["bridges"][i]["flows"]) t += line.get<std::string>() + "\n";
+    return t;
+  };
+  json restored = Succeed(
+      "restore-flows",
+      {{"bridges", {{{"name", "br0"}, {"text", text(0)}}, {{"name", "br1"}, {"text", text(1)}}}}});
+  EXPECT_EQ(restored["bridges"][0]["n_flows"], 2);
+  EXPECT_EQ(dump("br0"), 2u);
+  EXPECT_EQ(dump("br1"), 1u);
+  EXPECT_EQ(Succeed("save-flows"), saved);
+
+  // A bad line in the second bridge's file: nothing changes anywhere.
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "priority=9,actions=drop"}});
+  std::string error = Fail(
+      "restore-flows",
+      {{"bridges",
+        {{{"name", "br0"}, {"text", text(0)}, {"file", "save/br0.flows"}},
+         {{"name", "br1"}, {"text", "priority=1,actions=drop\nactions=bogus\n"},
+          {"file", "save/br1.flows"}}}}});
+  EXPECT_NE(error.find("save/br1.flows"), std::string::npos) << error;
+  EXPECT_NE(error.find("line 2"), std::string::npos) << error;
+  EXPECT_EQ(dump("br0"), 3u);
+  // An unknown bridge, too.
+  json unknown = {{"bridges", json::array({json{{"name", "br0"}, {"text", text(0)}},
+                                           json{{"name", "brX"}, {"text", ""}}})}};
+  error = Fail("restore-flows", unknown);
+  EXPECT_NE(error.find("bridge 'brX' does not exist"), std::string::npos) << error;
+  EXPECT_EQ(dump("br0"), 3u);
+}
+
+TEST_F(VswitchdTest, RestoreIsAllowedDuringFlowRestoreWaitAndWaitReadyAnswersWhenCleared) {
+  ASSERT_TRUE(Start(/*flow_restore_wait=*/true));
+  AddBridgeWithPorts();
+  Succeed("restore-flows",
+          {{"bridges", {{{"name", "br0"}, {"text", "in_port=1,actions=output:5\n"}}}}});
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  // wait-ready is parked until the flag clears; other requests still answer.
+  auto client = ConnectUnix(dirs_.rundir + "/vswitchd.ctl");
+  ASSERT_TRUE(client);
+  std::string request = R"({"id":1,"method":"wait-ready"})" "\n" R"({"id":2,"method":"version"})" "\n";
+  ASSERT_TRUE(WriteAll(client->get(), request.data(), request.size()));
+  auto read_available = [&] {
+    std::string got;
+    for (int i = 0; i < 20; ++i) loop_.RunOnce(10);
+    char buffer[4096];
+    ssize_t n;
+    while ((n = recv(client->get(), buffer, sizeof(buffer), MSG_DONTWAIT)) > 0) {
+      got.append(buffer, static_cast<size_t>(n));
+    }
+    return got;
+  };
+  EXPECT_EQ(read_available(), "") << "no reply while the tables are not loaded";
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "false"}});
+  std::string replies = read_available();
+  EXPECT_NE(replies.find(R"("id":1,"result":null)"), std::string::npos) << replies;
+  EXPECT_NE(replies.find(R"("id":2)"), std::string::npos) << "the next request follows";
 }
 
 TEST_F(VswitchdTest, WithoutFlowRestoreWaitTablesAreLoadedAtOnce) {
