@@ -207,8 +207,12 @@ void DpServer::Close(Conn& conn, const char* why) {
   conn.dead = true;
   if (&conn == owner_) {
     owner_ = nullptr;
-    vlog.Info("{} {}; misses wait in the miss queue until an owner connects", conn.Describe(),
-              why);
+    counters_at_owner_loss_ = dp_.miss_queue().counters();
+    const MissQueueLimits& limits = dp_.miss_queue().limits();
+    vlog.Info(
+        "{} {}; misses wait in the miss queue until an owner connects (limits: {} packets, {} "
+        "bytes, {} ms)",
+        conn.Describe(), why, limits.max_packets, limits.max_bytes, limits.max_age_ms);
   } else if (conn.hello_done) {
     vlog.Info("{} {}", conn.Describe(), why);
   } else {
@@ -261,8 +265,15 @@ void DpServer::HandleHello(Conn& conn, const dpif::MsgHeader& header, const dpif
   if (conn.role == dpif::Role::kOwner) {
     owner_ = &conn;
     backlog_at_connect_ = dp_.miss_queue().n_packets();
-    vlog.Info("{} connected (protocol version {}); {} flows installed, {} upcalls waiting",
-              conn.Describe(), version, reply.n_flows, backlog_at_connect_);
+    const MissQueue::Counters& now = dp_.miss_queue().counters();
+    const MissQueue::Counters& then = counters_at_owner_loss_;
+    vlog.Info(
+        "{} connected (protocol version {}); {} flows installed, {} upcalls waiting; while no "
+        "owner was connected {} misses were queued, {} dropped by the packet limit, {} by the byte "
+        "limit, {} by age",
+        conn.Describe(), version, reply.n_flows, backlog_at_connect_, now.queued - then.queued,
+        now.dropped_packets - then.dropped_packets, now.dropped_bytes - then.dropped_bytes,
+        now.dropped_age - then.dropped_age);
   } else {
     vlog.Info("{} connected (protocol version {})", conn.Describe(), version);
   }
@@ -416,8 +427,25 @@ void DpServer::DeliverUpcalls(uint64_t now_us) {
     ++n;
   }
   if (backlog_at_connect_ && queue.empty()) {
-    vlog.Info("miss queue drained: the {} upcalls waiting at connect went to {}",
-              backlog_at_connect_, owner_->Describe());
+    // What happened to the misses of the owner's absence, for the operator
+    // who restarted it: how many were held and delivered, how many the
+    // limits cost (the same counters are in dp-show).
+    const MissQueue::Counters& now = queue.counters();
+    const MissQueue::Counters& then = counters_at_owner_loss_;
+    uint64_t dropped_packets = now.dropped_packets - then.dropped_packets;
+    uint64_t dropped_bytes = now.dropped_bytes - then.dropped_bytes;
+    uint64_t dropped_age = now.dropped_age - then.dropped_age;
+    uint64_t dropped = dropped_packets + dropped_bytes + dropped_age;
+    std::string text = fmt::format(
+        "miss queue drained: {} upcalls held while no owner was connected were delivered to {}; "
+        "{} dropped by the limits (packets {}, bytes {}, age {})",
+        backlog_at_connect_, owner_->Describe(), dropped, dropped_packets, dropped_bytes,
+        dropped_age);
+    if (dropped) {
+      vlog.Warn("{}", text);
+    } else {
+      vlog.Info("{}", text);
+    }
     backlog_at_connect_ = 0;
   }
 }

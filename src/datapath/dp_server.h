@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "datapath/miss_queue.h"
 #include "dpif/dpif_codec.h"
 #include "dpif/dpif_protocol.h"
 
@@ -94,6 +95,7 @@ class DpServer {
   uint64_t next_conn_id_ = 1;
   uint64_t upcalls_sent_ = 0;
   uint64_t backlog_at_connect_ = 0;  // upcalls waiting when the owner connected
+  MissQueue::Counters counters_at_owner_loss_;  // for the drain's log line
   uint64_t protocol_errors_ = 0;
 };
 
