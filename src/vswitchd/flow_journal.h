@@ -57,7 +57,7 @@
 // successful Open removes a .tmp left by a compaction that died.
 //
 // Not thread-safe: used from hsw-vswitchd's event loop only.  One process
-// per file (hsw-vswitchd's pidfile ensures it).
+// per file (hsw-vswitchd's instance lock, daemon::LockPath, ensures it).
 #pragma once
 
 #include <cstddef>

@@ -68,6 +68,14 @@ std::string CommentOutReplyHeaders(std::string text) {
   return text;
 }
 
+// "del-flows" with no match: every rule of every table.
+ofp::FlowMod DeleteAllFlows() {
+  ofp::FlowMod delete_all;
+  delete_all.command = ofp::FlowModCommand::kDelete;
+  delete_all.table_id = ofp::kTableAll;
+  return delete_all;
+}
+
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
   if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "0" || value == "no" || value == "off") return false;
@@ -156,6 +164,8 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
     HSW_TRY(OpenEndpoint(bridge.name));
   }
 
+  HSW_TRY(OpenJournal());
+
   auto control = ControlServer::Listen(loop_, dirs_.rundir + "/vswitchd.ctl");
   if (!control) return tl::unexpected(control.error());
   control_ = std::move(*control);
@@ -167,6 +177,103 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
     switch_->SetTablesLoaded(true);
   }
   return Ok();
+}
+
+Status Vswitchd::OpenJournal() {
+  std::string path = dirs_.statedir + "/flows.journal";
+  auto opened = FlowJournal::Open(path);
+  if (!opened) {
+    return Err(
+        "{} (the tables cannot be replayed from it; move it aside to start with empty tables, "
+        "then restore them: hsw-ctl restore-flows DIR)",
+        opened.error().ToString());
+  }
+  if (!opened->note.empty()) vlog.Warn("{}", opened->note);
+  size_t n_flow_mods = 0, n_skipped = 0, n_failed = 0;
+  for (const JournalRecord& record : opened->records) {
+    ofproto::Bridge* bridge = switch_->FindBridge(record.bridge);
+    if (!bridge) {
+      // Its bridge was deleted from the configuration but the clear record
+      // did not make it (or the configuration was edited by hand).
+      ++n_skipped;
+      continue;
+    }
+    std::vector<ofp::FlowMod> clear;
+    const std::vector<ofp::FlowMod>* batch = &record.flow_mods;
+    if (record.kind == JournalRecord::Kind::kClearBridge) {
+      clear.push_back(DeleteAllFlows());
+      batch = &clear;
+    }
+    n_flow_mods += batch->size();
+    if (auto applied = bridge->FlowModBatch(*batch); !applied) {
+      // It applied when it was journaled; the only way it does not now is a
+      // change in hsw's own rules between versions.  Keep going: the rest
+      // of the tables is better than none, and the operator is told.
+      ++n_failed;
+      vlog.Err("{}: record {} for bridge {} no longer applies: {}", path, record.seq,
+               record.bridge, OfpErrorText(applied.error()));
+    }
+  }
+  journal_ = std::move(opened->journal);
+  JournalPosition position = journal_->position();
+  if (opened->created) {
+    vlog.Info("journal {} created (id {})", path, position.id);
+  } else {
+    vlog.Info(
+        "journal {}: replayed {} records ({} flow-mods) into the tables: {} rules now (id {}, seq "
+        "{}){}{}",
+        path, opened->records.size(), n_flow_mods, CountRules(), position.id, position.seq,
+        n_skipped ? fmt::format("; {} records of bridges that no longer exist skipped", n_skipped)
+                  : "",
+        n_failed ? fmt::format("; {} records FAILED to apply", n_failed) : "");
+  }
+  switch_->SetTableChangeObserver(
+      [this](const ofproto::Bridge& bridge, const std::vector<ofp::FlowMod>& flow_mods) {
+        Journal(bridge, flow_mods);
+      });
+  if (n_failed || journal_->NeedsCompaction(CountRules())) CompactJournal();
+  return Ok();
+}
+
+void Vswitchd::Journal(const ofproto::Bridge& bridge, const std::vector<ofp::FlowMod>& flow_mods) {
+  if (auto appended = journal_->AppendFlowMods(bridge.name(), flow_mods); !appended) {
+    static log::RateLimit rate_limit(5);
+    if (rate_limit.Allow()) {
+      vlog.Err("journal {}: cannot record a change to bridge {}: {} (a crash now would lose it)",
+               journal_->path(), bridge.name(), appended.error().ToString());
+    }
+  }
+  if (!compaction_posted_ && journal_->NeedsCompaction(CountRules())) {
+    // Once the current request is done: a batch of flow-mods should not pay
+    // for a snapshot per flow-mod.
+    compaction_posted_ = true;
+    loop_.Post([this] {
+      compaction_posted_ = false;
+      if (journal_ && journal_->NeedsCompaction(CountRules())) CompactJournal();
+    });
+  }
+}
+
+void Vswitchd::CompactJournal() {
+  std::map<std::string, std::vector<ofp::FlowMod>> snapshot;
+  for (const std::string& name : switch_->BridgeNames()) {
+    if (const ofproto::Bridge* bridge = switch_->FindBridge(name)) {
+      snapshot[name] = bridge->SnapshotFlowMods();
+    }
+  }
+  uint64_t before = journal_->size_bytes();
+  if (auto compacted = journal_->Compact(snapshot); !compacted) {
+    vlog.Err("journal {}: compaction failed: {}", journal_->path(), compacted.error().ToString());
+    return;
+  }
+  vlog.Info("journal {} compacted: {} -> {} bytes ({} rules)", journal_->path(), before,
+            journal_->size_bytes(), CountRules());
+}
+
+json Vswitchd::JournalPositionJson() const {
+  if (!journal_) return nullptr;
+  JournalPosition position = journal_->position();
+  return {{"id", position.id}, {"seq", position.seq}};
 }
 
 void Vswitchd::SetFlowRestoreWait(bool wait, const std::string& why) {
@@ -252,9 +359,7 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
   // Each bridge is replaced in one batch (delete every rule, add the saved
   // ones); if a later bridge refuses its batch, the earlier ones get their
   // previous rules back, so all bridges or none change.
-  ofp::FlowMod delete_all;
-  delete_all.command = ofp::FlowModCommand::kDelete;
-  delete_all.table_id = ofp::kTableAll;
+  const ofp::FlowMod delete_all = DeleteAllFlows();
   std::vector<std::pair<ofproto::Bridge*, std::vector<ofp::FlowMod>>> replaced;
   auto batch_of = [&delete_all](const std::vector<ofp::FlowMod>& rules) {
     std::vector<ofp::FlowMod> batch;
@@ -341,6 +446,7 @@ json Vswitchd::Show() {
   return {{"version", kVersion},
           {"pid", getpid()},
           {"tables_loaded", switch_->tables_loaded()},
+          {"journal", JournalPositionJson()},
           {"datapath",
            {{"socket", datapath_socket_},
             {"version", hello.datapath_version},
@@ -391,6 +497,10 @@ void Vswitchd::RegisterMethods() {
     endpoints_.erase(name);
     if (auto deleted = switch_->DeleteBridge(name); !deleted) {
       vlog.Warn("del-br {}: {}", name, deleted.error().ToString());
+    }
+    // A bridge created later under the same name starts empty.
+    if (auto cleared = journal_->AppendClearBridge(name); !cleared) {
+      vlog.Err("journal {}: {}", journal_->path(), cleared.error().ToString());
     }
     switch_->Sync();
     vlog.Info("deleted bridge {}", name);
@@ -609,7 +719,8 @@ void Vswitchd::RegisterMethods() {
       bridges.push_back({{"name", config.name}, {"flows", std::move(lines)}});
     }
     vlog.Info("save-flows: {} flows of {} bridges", total, bridges.size());
-    return json{{"version", kVersion}, {"bridges", std::move(bridges)}};
+    return json{
+        {"version", kVersion}, {"journal", JournalPositionJson()}, {"bridges", std::move(bridges)}};
   });
 
   c.Register("restore-flows", [this](const json& params) { return RestoreFlows(params); });

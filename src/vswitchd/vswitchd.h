@@ -13,8 +13,12 @@
 //   4. re-create bridges and ports from the configuration, with the OpenFlow
 //      port numbers they had, and an OpenFlow endpoint <rundir>/<bridge>.mgmt
 //      per bridge;
-//   5. listen on <rundir>/vswitchd.ctl;
-//   6. unless --flow-restore-wait, mark the tables loaded; then tell the
+//   5. replay <statedir>/flows.journal into the tables (a damaged journal
+//      stops here, naming the file and offset; a torn last record, left by a
+//      process killed mid-write, is dropped with a WARN), then journal every
+//      committed table change;
+//   6. listen on <rundir>/vswitchd.ctl;
+//   7. unless --flow-restore-wait, mark the tables loaded; then tell the
 //      parent/systemd we are ready and log "hsw-vswitchd ready".
 //
 // Control methods (params -> result; see control_server.h for the framing):
@@ -68,6 +72,7 @@
 #include "ofproto/ofproto.h"
 #include "vswitchd/config_store.h"
 #include "vswitchd/control_server.h"
+#include "vswitchd/flow_journal.h"
 
 namespace hsw::vswitchd {
 
@@ -108,6 +113,12 @@ class Vswitchd {
   // requests.  `why` goes into the log line.
   void SetFlowRestoreWait(bool wait, const std::string& why);
   Result<nlohmann::json> RestoreFlows(const nlohmann::json& params);
+  // Opens <statedir>/flows.journal, replays it into the bridges' tables and
+  // from then on appends every committed table change to it.
+  Status OpenJournal();
+  void Journal(const ofproto::Bridge& bridge, const std::vector<ofp::FlowMod>& flow_mods);
+  void CompactJournal();
+  nlohmann::json JournalPositionJson() const;
   size_t CountRules() const;
   void RegisterMethods();
   Status OpenEndpoint(const std::string& bridge);
@@ -122,6 +133,8 @@ class Vswitchd {
   std::unique_ptr<ofproto::Switch> switch_;
   std::map<std::string, std::unique_ptr<ofproto::ConnManager>> endpoints_;  // by bridge
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<FlowJournal> journal_;
+  bool compaction_posted_ = false;
   EventLoop::TimerId restore_wait_deadline_ = 0;
 };
 

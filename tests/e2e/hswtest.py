@@ -181,7 +181,10 @@ def traffic_packets(frames, udp_port=None):
 class Receiver:
     """A running `hsw-traffic recv`; result() waits for it and parses its JSON."""
 
-    def __init__(self, world, host, port, args):
+    def __init__(self, world, host, port, args, announce=None):
+        self.announce = announce
+        if announce:
+            args = args + ["--announce", str(announce)]
         self.cmd = world.ns_cmd(host, [world.bin("hsw-traffic"), "recv", "--listen",
                                        "%s:%d" % (world.ip(host), port), "--json"] + args)
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -194,6 +197,19 @@ class Receiver:
             self.proc.kill()
             out, err = self.proc.communicate()
             raise AssertionError("hsw-traffic recv did not start: %s%s%s" % (line, out, err))
+
+    def wait_received(self, n, timeout=30):
+        """Returns once `n` packets have arrived (the receiver was started
+        with --announce n and says so on stderr)."""
+        if n != self.announce:
+            raise AssertionError("receiver announces at %s packets, not %s" % (self.announce, n))
+        if not read_line_matching(self.proc.stderr, "received", timeout):
+            raise AssertionError("fewer than %d packets arrived in %ss" % (n, timeout))
+
+    def stop(self, timeout=30):
+        """Stops a receiver that will see no end marker; its report."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.result(timeout)
 
     def result(self, timeout=60):
         try:
@@ -258,6 +274,20 @@ def read_line(stream, timeout):
         if ch == "\n":
             break
     return buf
+
+
+def read_line_matching(stream, pattern, timeout):
+    """Reads lines from a pipe until one contains `pattern` (bytes or str,
+    as the stream is); the line, or None after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    text = isinstance(pattern, str)
+    while time.monotonic() < deadline:
+        line = read_line(stream, max(0.0, deadline - time.monotonic()))
+        if not line:
+            return None
+        if (pattern if text else pattern.decode()) in line:
+            return line
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -454,6 +484,25 @@ class World:
         return run(self.ns_cmd("sw", [self.bin("hsw-ctl")] + list(args)), check=check,
                    timeout=timeout, env=self.env)
 
+    def ctl_console(self, *args, check=True, timeout=CMD_TIMEOUT * 4):
+        """hsw-ctl for commands that start daemons (start, restart): the
+        daemons inherit its stdout/stderr and keep them, so these go to the
+        console file rather than a pipe that would never reach EOF.  Returns
+        what this command (and the daemons meanwhile) wrote there."""
+        path = os.path.join(self.logdir, "hsw-ctl.console")
+        with open(path, "ab") as console:
+            offset = console.tell()
+            p = subprocess.run(self.ns_cmd("sw", [self.bin("hsw-ctl")] + list(args)),
+                               stdout=console, stderr=console, env=self.env, timeout=timeout)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            out = f.read().decode(errors="replace")
+        if check and p.returncode != 0:
+            raise AssertionError("hsw-ctl %s failed (exit %d): %s\n%s" %
+                                 (" ".join(args), p.returncode, out, self.logs()))
+        log("hsw-ctl %s:\n%s" % (" ".join(args), out.rstrip()))
+        return out
+
     def ofctl(self, command, *args, check=True, bridge="br0", timeout=CMD_TIMEOUT):
         """Debian's real ovs-ofctl on the bridge's management socket."""
         return run([OVS_OFCTL, "-O", "OpenFlow13", command, "unix:" + self.mgmt(bridge)] +
@@ -467,9 +516,9 @@ class World:
                          self.ip(dst), check=False, timeout=count * (interval + wait) + 10)
         return p.returncode == 0, p.stdout + p.stderr
 
-    def recv(self, host, port=9000, *args):
+    def recv(self, host, port=9000, *args, announce=None):
         """Starts hsw-traffic recv in `host`; returns once it is listening."""
-        return Receiver(self, host, port, list(args))
+        return Receiver(self, host, port, list(args), announce)
 
     def send_cmd(self, src, dst, port=9000, rate=1000, duration=1.0, *args):
         return self.ns_cmd(src, [self.bin("hsw-traffic"), "send", "--dst",

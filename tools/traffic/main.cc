@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   recv_cmd->add_option("--duration", recv.duration_s,
                        "give up after this many seconds (default: wait for the end marker)");
   recv_cmd->add_option("--count", recv.count, "stop after this many distinct packets");
+  recv_cmd->add_option("--announce", recv.announce,
+                       "print 'received N packets' on stderr once N have arrived");
   recv_cmd->add_option("--drain", recv.drain_ms, "ms to keep listening after the end marker")
       ->capture_default_str();
   recv_cmd->add_option("--series", series_file, "write packets per interval as CSV to FILE");

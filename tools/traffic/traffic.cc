@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -327,6 +328,7 @@ Status RunReceiver(const RecvOptions& o, Accounting& accounting, const std::atom
       o.duration_s > 0 ? start + static_cast<int64_t>(o.duration_s * 1e9) : INT64_MAX;
   int64_t drain_until = INT64_MAX;
 
+  bool announced = false;
   while (!stop.load(std::memory_order_relaxed)) {
     int64_t now = NowNs(CLOCK_MONOTONIC);
     int64_t until = std::min(deadline, drain_until);
@@ -375,6 +377,12 @@ Status RunReceiver(const RecvOptions& o, Accounting& accounting, const std::atom
           // drain is measured from the sender's very last packet.
           drain_until = NowNs(CLOCK_MONOTONIC) + static_cast<int64_t>(o.drain_ms * 1e6);
         }
+      }
+      if (o.announce && !announced && accounting.received() >= o.announce) {
+        std::fprintf(stderr, "hsw-traffic recv: received %llu packets\n",
+                     static_cast<unsigned long long>(accounting.received()));
+        std::fflush(stderr);
+        announced = true;
       }
       if (static_cast<unsigned>(n) < kBatch) break;
     }

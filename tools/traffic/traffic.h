@@ -68,6 +68,10 @@ struct RecvOptions {
   double duration_s = 0;      // 0 = until the end markers (or a signal)
   uint64_t count = 0;         // 0 = no limit; else stop after this many distinct packets
   double drain_ms = 200;      // keep listening this long after the last end marker
+  // When this many distinct packets have arrived, print "received N packets"
+  // on stderr (once), so that a script can wait for traffic to be flowing
+  // without sleeping.  0 = never.
+  uint64_t announce = 0;
   int rcvbuf_bytes = 32 << 20;
 };
 
