@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstring>
 #include <iostream>
+#include <string_view>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "common/version.h"
@@ -74,6 +76,56 @@ ofp::FlowMod DeleteAllFlows() {
   delete_all.command = ofp::FlowModCommand::kDelete;
   delete_all.table_id = ofp::kTableAll;
   return delete_all;
+}
+
+// The batch that turns a bridge's `current` rules (as SnapshotFlowMods gives
+// them) into `wanted` (add flow-mods): strict deletes of the rules not
+// wanted, adds of the wanted rules that are new or differ.  Rules that are
+// already exactly right are not touched, so their counters carry on and the
+// datapath flows that use them need no change -- after a plain restart that
+// is every rule, and the batch is empty.  (OVS's replace-flows diffs too.)
+std::vector<ofp::FlowMod> ReplacementBatch(const std::vector<ofp::FlowMod>& current,
+                                           const std::vector<ofp::FlowMod>& wanted) {
+  auto identity = [](const ofp::FlowMod& fm) {
+    std::string id(1 + sizeof(fm.priority) + 2 * sizeof(FlowKey), '\0');
+    id[0] = static_cast<char>(fm.table_id);
+    std::memcpy(id.data() + 1, &fm.priority, sizeof(fm.priority));
+    std::memcpy(id.data() + 1 + sizeof(fm.priority), &fm.match.key, sizeof(FlowKey));
+    std::memcpy(id.data() + 1 + sizeof(fm.priority) + sizeof(FlowKey), &fm.match.mask,
+                sizeof(FlowKey));
+    return id;
+  };
+  auto same_rule = [](const ofp::FlowMod& a, const ofp::FlowMod& b) {
+    return a.cookie == b.cookie && a.idle_timeout == b.idle_timeout &&
+           a.hard_timeout == b.hard_timeout && a.flags == b.flags &&
+           a.instructions == b.instructions;
+  };
+  // A later add of the same rule replaces an earlier one: only the last counts.
+  std::vector<std::string> wanted_ids;
+  wanted_ids.reserve(wanted.size());
+  std::unordered_map<std::string_view, size_t> last_wanted;
+  last_wanted.reserve(wanted.size());
+  for (const ofp::FlowMod& fm : wanted) wanted_ids.push_back(identity(fm));
+  for (size_t i = 0; i < wanted.size(); ++i) last_wanted[wanted_ids[i]] = i;
+
+  std::vector<ofp::FlowMod> batch;  // deletes first, then adds in file order
+  std::vector<bool> already_right(wanted.size(), false);
+  for (const ofp::FlowMod& rule : current) {
+    auto it = last_wanted.find(identity(rule));
+    if (it == last_wanted.end()) {
+      ofp::FlowMod& del = batch.emplace_back();
+      del.command = ofp::FlowModCommand::kDeleteStrict;
+      del.table_id = rule.table_id;
+      del.priority = rule.priority;
+      del.match = rule.match;
+    } else if (same_rule(rule, wanted[it->second])) {
+      already_right[it->second] = true;
+    }
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    if (last_wanted[wanted_ids[i]] == i && !already_right[i]) batch.push_back(wanted[i]);
+  }
+  return batch;
 }
 
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
@@ -333,6 +385,7 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
     ofproto::Bridge* bridge;
     std::string file;
     std::vector<ofp::FlowMod> flow_mods;
+    size_t n_changes = 0;
   };
   // Everything is parsed before any table is touched.
   std::vector<Parsed> parsed;
@@ -356,24 +409,19 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
     parsed.push_back({bridge, std::move(file), std::move(*flow_mods)});
   }
 
-  // Each bridge is replaced in one batch (delete every rule, add the saved
-  // ones); if a later bridge refuses its batch, the earlier ones get their
-  // previous rules back, so all bridges or none change.
-  const ofp::FlowMod delete_all = DeleteAllFlows();
+  // Each bridge is replaced in one batch (see ReplacementBatch); if a later
+  // bridge refuses its batch, the earlier ones get their previous rules
+  // back, so all bridges or none change.
   std::vector<std::pair<ofproto::Bridge*, std::vector<ofp::FlowMod>>> replaced;
-  auto batch_of = [&delete_all](const std::vector<ofp::FlowMod>& rules) {
-    std::vector<ofp::FlowMod> batch;
-    batch.reserve(rules.size() + 1);
-    batch.push_back(delete_all);
-    batch.insert(batch.end(), rules.begin(), rules.end());
-    return batch;
-  };
-  for (const Parsed& p : parsed) {
+  for (Parsed& p : parsed) {
     std::vector<ofp::FlowMod> previous = p.bridge->SnapshotFlowMods();
-    auto applied = p.bridge->FlowModBatch(batch_of(p.flow_mods));
+    std::vector<ofp::FlowMod> batch = ReplacementBatch(previous, p.flow_mods);
+    p.n_changes = batch.size();
+    auto applied = p.bridge->FlowModBatch(batch);
     if (!applied) {
       for (auto it = replaced.rbegin(); it != replaced.rend(); ++it) {
-        if (auto undone = it->first->FlowModBatch(batch_of(it->second)); !undone) {
+        auto undo = ReplacementBatch(it->first->SnapshotFlowMods(), it->second);
+        if (auto undone = it->first->FlowModBatch(undo); !undone) {
           vlog.Err("restore-flows: cannot put bridge {}'s previous rules back: {}",
                    it->first->name(), OfpErrorText(undone.error()));
         }
@@ -386,7 +434,8 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
   switch_->Sync();
   json result = json::array();
   for (const Parsed& p : parsed) {
-    vlog.Info("bridge {}: restored {} flows from {}", p.bridge->name(), p.flow_mods.size(), p.file);
+    vlog.Info("bridge {}: restored {} flows from {} ({} flow-mods changed the tables)",
+              p.bridge->name(), p.flow_mods.size(), p.file, p.n_changes);
     result.push_back({{"name", p.bridge->name()}, {"n_flows", p.flow_mods.size()}});
   }
   return json{{"bridges", std::move(result)}};
