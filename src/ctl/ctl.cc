@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "common/fd.h"
@@ -13,6 +14,7 @@
 #include "common/version.h"
 #include "ctl/control_client.h"
 #include "ctl/dp_commands.h"
+#include "ctl/lifecycle.h"
 
 namespace hsw::ctl {
 namespace {
@@ -21,16 +23,106 @@ using json = nlohmann::json;
 
 // What each subcommand's parse fills in; the callbacks copy it into Command.
 struct Args {
-  std::string bridge, iface, flow, match, key_value, key, level, file;
-  std::vector<std::string> targets;
+  std::string bridge, iface, flow, match, key_value, key, level, file, dir;
+  std::vector<std::string> targets, vswitchd_args, datapath_args;
   uint32_t ofport = 0;
   bool strict = false;
   bool names = false;
+  bool all = false;
+  bool wait = false;
 };
 
-std::string DefaultRundir() {
-  const char* env = std::getenv("HSW_RUNDIR");
-  return env && *env ? env : "/run/hsw";
+std::string FromEnv(const char* name, const char* fallback) {
+  const char* env = std::getenv(name);
+  return env && *env ? env : fallback;
+}
+
+std::string DefaultRundir() { return FromEnv("HSW_RUNDIR", "/run/hsw"); }
+std::string DefaultStatedir() { return FromEnv("HSW_STATEDIR", "/var/lib/hsw"); }
+
+// Adds start, stop, restart, wait-ready, wait-stopped, save-flows and
+// restore-flows: the commands hsw-ctl carries out itself (ctl/lifecycle.h).
+void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
+  auto sub = [&](const std::string& name, const std::string& help) {
+    CLI::App* s = app.add_subcommand(name, help);
+    s->callback([&command, name] { command.name = name; });
+    return s;
+  };
+  auto* save = sub("save-flows",
+                   "save every bridge's flows to DIR (one ovs-ofctl flow file per bridge and a "
+                   "manifest with checksums), replacing DIR atomically");
+  save->add_option("DIR", a.dir, "directory to write")->required();
+  auto* restore = sub("restore-flows",
+                      "replace the tables of the bridges saved in DIR, all or none; DIR is "
+                      "verified completely first");
+  restore->add_option("DIR", a.dir, "directory written by save-flows")->required();
+
+  sub("wait-ready",
+      "wait until hsw-vswitchd is up and its tables are loaded (at most --timeout S, default 60)");
+  sub("wait-stopped", "wait until hsw-vswitchd is not running (at most --timeout S, default 30)");
+
+  auto* stop = sub("stop",
+                   "stop hsw-vswitchd gracefully (hsw-datapath keeps forwarding) and wait for its "
+                   "end (at most --timeout S, default 30)");
+  stop->add_option("--save-flows", a.dir, "first save the flows to DIR (if that fails, no stop)")
+      ->type_name("DIR");
+  stop->add_flag("--all", a.all, "then stop hsw-datapath too (SIGTERM)");
+
+  auto* start =
+      sub("start", "start hsw-datapath (unless running) and hsw-vswitchd; return once ready");
+  start
+      ->add_option("--restore-flows", a.dir,
+                   "start with flow-restore-wait, restore the flows saved in DIR (unless invalid "
+                   "or older than hsw-vswitchd's journal), clear the flag, remove DIR")
+      ->type_name("DIR");
+  start->add_flag("--wait", a.wait,
+                  "then stay until hsw-vswitchd exits (a container's main process); SIGTERM or "
+                  "SIGINT stops it");
+  auto add_args = [](CLI::App* s, const char* name, std::vector<std::string>& into,
+                     const char* daemon) {
+    s->add_option(name, into,
+                  fmt::format("extra argument for {} (repeatable; write {}=--opt for an option)",
+                              daemon, name))
+        ->type_name("ARG")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  };
+  add_args(start, "--vswitchd-arg", a.vswitchd_args, "hsw-vswitchd");
+  add_args(start, "--datapath-arg", a.datapath_args, "hsw-datapath");
+
+  auto* restart =
+      sub("restart", "hitless restart of hsw-vswitchd: save-flows, stop, start --restore-flows");
+  restart
+      ->add_option("--save-flows", a.dir,
+                   "where the flows are kept meanwhile (default <statedir>/restart-flows)")
+      ->type_name("DIR");
+  add_args(restart, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
+}
+
+// The commands of AddLifecycleCommands; nullopt for any other.
+std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::ostream& err) {
+  Lifecycle ctx{command.rundir, command.statedir, command.timeout, out, err};
+  const std::string& name = command.name;
+  if (name == "save-flows") return SaveFlowsCommand(ctx, command.dir);
+  if (name == "restore-flows") return RestoreFlowsCommand(ctx, command.dir);
+  if (name == "wait-ready") return WaitReadyCommand(ctx);
+  if (name == "wait-stopped") return WaitStoppedCommand(ctx);
+  if (name == "stop") return StopCommand(ctx, StopOptions{command.dir, command.all});
+  if (name == "start") {
+    StartOptions options;
+    options.restore_dir = command.dir;
+    options.wait = command.wait;
+    options.vswitchd_args = command.vswitchd_args;
+    options.datapath_args = command.datapath_args;
+    return StartCommand(ctx, options);
+  }
+  if (name == "restart") {
+    RestartOptions options;
+    options.save_dir = command.dir;
+    options.vswitchd_args = command.vswitchd_args;
+    return RestartCommand(ctx, options);
+  }
+  return std::nullopt;
 }
 
 void PrintLines(const json& result, std::ostream& out) {
@@ -144,11 +236,18 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
 
   Command command;
   command.rundir = DefaultRundir();
+  command.statedir = DefaultStatedir();
   double timeout_s = 60;
   app.add_option("--rundir", command.rundir,
                  "directory of the daemons' sockets (env HSW_RUNDIR, default /run/hsw)");
-  app.add_option("--timeout", timeout_s, "seconds to wait for a reply (default 60)")
-      ->check(CLI::PositiveNumber);
+  app.add_option("--statedir", command.statedir,
+                 "hsw-vswitchd's state directory, passed on by start and restart (env "
+                 "HSW_STATEDIR, default /var/lib/hsw)");
+  CLI::Option* timeout_option =
+      app.add_option("--timeout", timeout_s,
+                     "seconds to wait for a reply or, for the wait-* commands and stop, for the "
+                     "daemon (default 60; stop and wait-stopped 30)")
+          ->check(CLI::PositiveNumber);
   bool version_flag = false;
   app.add_flag("-V,--version", version_flag, "print the version and exit");
 
@@ -270,6 +369,7 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   vlog_set->alias("vlog-set");
   vlog_set->add_option("LEVEL", a.level, "dbg, info, warn, err, emer or off")->required();
   sub("version", "print the versions of hsw-ctl and the running daemons", "", nullptr);
+  AddLifecycleCommands(app, a, command);
 
   try {
     // CLI11 wants argv in reverse order for vector parsing; use its argc/argv form.
@@ -286,7 +386,7 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
     // CLI11 reports an unknown command as "a subcommand is required"; name it instead.
     for (int i = 1; i < argc; ++i) {
       std::string word = argv[i];
-      if (word == "--rundir" || word == "--timeout") {
+      if (word == "--rundir" || word == "--timeout" || word == "--statedir") {
         ++i;
         continue;
       }
@@ -307,6 +407,15 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
     return kExitUsage;
   }
   if (command.name == "add-flows") command.file = a.file;
+  command.dir = a.dir;
+  command.all = a.all;
+  command.wait = a.wait;
+  command.vswitchd_args = a.vswitchd_args;
+  command.datapath_args = a.datapath_args;
+  // Waiting for a daemon to stop has its own default: a stop that takes
+  // longer than 30 s is stuck, while a big restore may well take a minute.
+  bool stop_wait = command.name == "stop" || command.name == "wait-stopped";
+  if (timeout_option->count() == 0 && stop_wait) timeout_s = 30;
   command.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   return command;
 }
@@ -316,6 +425,7 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
     err << "hsw-ctl: " << message << "\n";
     return kExitFailure;
   };
+  if (auto code = RunLifecycle(command, out, err)) return *code;
   if (command.name == "dp-show" || command.name == "dp-dump-flows") {
     std::string socket = command.rundir + "/datapath.sock";
     auto text = command.name == "dp-show" ? DpShow(socket, command.timeout)

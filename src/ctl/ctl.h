@@ -5,6 +5,8 @@
 // turned into a method and params, and the reply is printed.  dp-show and
 // dp-dump-flows instead speak the datapath protocol to <rundir>/datapath.sock
 // as a monitor, so the fast path can be inspected while hsw-vswitchd is down.
+// start, stop, restart, wait-ready, wait-stopped, save-flows and
+// restore-flows are carried out by hsw-ctl itself (ctl/lifecycle.h).
 //
 // Exit codes: 0 success, 1 failure (the reason on stderr, naming what is
 // wrong), 2 usage error (bad or missing arguments; CLI11's message on stderr).
@@ -19,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace hsw::ctl {
 
@@ -30,9 +33,18 @@ struct Command {
   std::string name;    // the subcommand as typed ("add-flow")
   std::string method;  // control method; "" for commands hsw-ctl runs itself
   nlohmann::json params = nlohmann::json::object();
-  std::string rundir;  // --rundir, else HSW_RUNDIR, else /run/hsw
+  std::string rundir;    // --rundir, else HSW_RUNDIR, else /run/hsw
+  std::string statedir;  // --statedir, else HSW_STATEDIR, else /var/lib/hsw
+  // --timeout, else the command's default: 30 s for stop and wait-stopped
+  // (how long to wait for the daemon's end), 60 s for the rest.
   std::chrono::milliseconds timeout{0};
   std::string file;  // add-flows: the flow file ("-" = stdin)
+  // save-flows/restore-flows DIR, stop/restart --save-flows DIR,
+  // start --restore-flows DIR ("" = not given).
+  std::string dir;
+  bool all = false;                                       // stop --all
+  bool wait = false;                                      // start --wait
+  std::vector<std::string> vswitchd_args, datapath_args;  // start, restart
 };
 
 // Parses argv.  Returns the Command, or an exit code when parsing alone

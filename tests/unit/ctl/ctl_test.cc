@@ -136,10 +136,11 @@ TEST(CtlArgs, UnknownCommandIsNamed) {
 
 TEST(CtlArgs, EveryCommandHasHelp) {
   for (const char* name :
-       {"add-br",     "del-br",        "list-br",    "add-port",  "del-port",
-        "list-ports", "add-flow",      "add-flows",  "del-flows", "dump-flows",
-        "set",        "get",           "show",       "trace",     "set-controller",
-        "dp-show",    "dp-dump-flows", "log-reopen", "vlog/set",  "version"}) {
+       {"add-br",   "del-br",    "list-br",        "add-port",      "del-port",      "list-ports",
+        "add-flow", "add-flows", "del-flows",      "dump-flows",    "set",           "get",
+        "show",     "trace",     "set-controller", "dp-show",       "dp-dump-flows", "log-reopen",
+        "vlog/set", "version",   "save-flows",     "restore-flows", "wait-ready",    "wait-stopped",
+        "stop",     "start",     "restart"}) {
     auto parsed = Parse({name, "--help"});
     EXPECT_EQ(ExitCode(parsed), kExitOk) << name;
     EXPECT_NE(parsed.out.find(name), std::string::npos) << name << ": " << parsed.out;
@@ -147,6 +148,75 @@ TEST(CtlArgs, EveryCommandHasHelp) {
   auto top = Parse({"--help"});
   EXPECT_EQ(ExitCode(top), kExitOk);
   EXPECT_NE(top.out.find("dump-flows"), std::string::npos);
+}
+
+TEST(CtlArgs, SaveAndRestoreFlows) {
+  Command save = Cmd(Parse({"save-flows", "/tmp/saved"}));
+  EXPECT_EQ(save.name, "save-flows");
+  EXPECT_EQ(save.method, "");
+  EXPECT_EQ(save.dir, "/tmp/saved");
+  EXPECT_EQ(save.timeout, std::chrono::seconds(60));
+  EXPECT_EQ(Cmd(Parse({"restore-flows", "d"})).dir, "d");
+  EXPECT_EQ(ExitCode(Parse({"save-flows"})), kExitUsage);
+  EXPECT_EQ(ExitCode(Parse({"restore-flows", "a", "b"})), kExitUsage);
+}
+
+TEST(CtlArgs, WaitCommandsTimeouts) {
+  EXPECT_EQ(Cmd(Parse({"wait-ready"})).timeout, std::chrono::seconds(60));
+  EXPECT_EQ(Cmd(Parse({"wait-ready", "--timeout", "2"})).timeout, std::chrono::seconds(2));
+  EXPECT_EQ(Cmd(Parse({"wait-stopped"})).timeout, std::chrono::seconds(30));
+  EXPECT_EQ(Cmd(Parse({"--timeout", "0.5", "wait-stopped"})).timeout,
+            std::chrono::milliseconds(500));
+  EXPECT_EQ(ExitCode(Parse({"wait-stopped", "--timeout", "0"})), kExitUsage);
+  EXPECT_EQ(ExitCode(Parse({"wait-ready", "extra"})), kExitUsage);
+}
+
+TEST(CtlArgs, Stop) {
+  Command plain = Cmd(Parse({"stop"}));
+  EXPECT_EQ(plain.name, "stop");
+  EXPECT_EQ(plain.dir, "");
+  EXPECT_FALSE(plain.all);
+  EXPECT_EQ(plain.timeout, std::chrono::seconds(30));
+  Command full = Cmd(Parse({"stop", "--save-flows", "/x/saved", "--all", "--timeout", "5"}));
+  EXPECT_EQ(full.dir, "/x/saved");
+  EXPECT_TRUE(full.all);
+  EXPECT_EQ(full.timeout, std::chrono::seconds(5));
+  EXPECT_EQ(ExitCode(Parse({"stop", "--save-flows"})), kExitUsage);
+}
+
+TEST(CtlArgs, StartAndRestart) {
+  Command plain = Cmd(Parse({"start"}));
+  EXPECT_EQ(plain.dir, "");
+  EXPECT_FALSE(plain.wait);
+  EXPECT_TRUE(plain.vswitchd_args.empty());
+  Command full =
+      Cmd(Parse({"start", "--restore-flows", "/x/saved", "--wait", "--vswitchd-arg=--log-file",
+                 "--vswitchd-arg", "-v", "--datapath-arg=--log-level=dbg"}));
+  EXPECT_EQ(full.dir, "/x/saved");
+  EXPECT_TRUE(full.wait);
+  EXPECT_EQ(full.vswitchd_args, (std::vector<std::string>{"--log-file", "-v"}));
+  EXPECT_EQ(full.datapath_args, (std::vector<std::string>{"--log-level=dbg"}));
+  EXPECT_EQ(ExitCode(Parse({"start", "extra"})), kExitUsage);
+
+  Command restart = Cmd(Parse({"restart"}));
+  EXPECT_EQ(restart.name, "restart");
+  EXPECT_EQ(restart.dir, "");
+  Command restart_full =
+      Cmd(Parse({"restart", "--save-flows", "/x/keep", "--vswitchd-arg=--log-file"}));
+  EXPECT_EQ(restart_full.dir, "/x/keep");
+  EXPECT_EQ(restart_full.vswitchd_args, std::vector<std::string>{"--log-file"});
+  EXPECT_EQ(ExitCode(Parse({"restart", "--datapath-arg=x"})), kExitUsage);
+}
+
+TEST(CtlArgs, Statedir) {
+  EXPECT_EQ(Cmd(Parse({"--statedir", "/tmp/s", "restart"})).statedir, "/tmp/s");
+  setenv("HSW_STATEDIR", "/tmp/from-env", 1);
+  Command c = Cmd(Parse({"restart"}));
+  unsetenv("HSW_STATEDIR");
+  EXPECT_EQ(c.statedir, "/tmp/from-env");
+  EXPECT_EQ(Cmd(Parse({"restart"})).statedir, "/var/lib/hsw");
+  Parsed unknown = Parse({"--statedir", "/tmp/s", "frobnicate"});
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos) << unknown.err;
 }
 
 TEST(CtlArgs, VersionFlag) {
@@ -183,6 +253,25 @@ TEST(CtlRun, MissingFlowFileIsExitOne) {
   EXPECT_EQ(Main(6, argv, in, out, err), kExitFailure);
   EXPECT_NE(err.str().find("cannot read flow file /nonexistent-hsw/flows.txt"), std::string::npos)
       << err.str();
+}
+
+TEST(CtlRun, RestoreFlowsOfAMissingDirectory) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  const char* argv[] = {"hsw-ctl", "--rundir", "/nonexistent-hsw", "restore-flows",
+                        "/nonexistent-hsw/saved"};
+  EXPECT_EQ(Main(5, argv, in, out, err), kExitFailure);
+  EXPECT_EQ(err.str(),
+            "hsw-ctl: /nonexistent-hsw/saved: cannot read the saved flows (No such file or "
+            "directory)\n");
+}
+
+TEST(CtlRun, WaitStoppedWithNothingRunning) {
+  std::istringstream in;
+  std::ostringstream out, err;
+  const char* argv[] = {"hsw-ctl", "--rundir", "/nonexistent-hsw", "wait-stopped"};
+  EXPECT_EQ(Main(4, argv, in, out, err), kExitOk) << err.str();
+  EXPECT_EQ(out.str(), "hsw-vswitchd is not running\n");
 }
 
 // A one-shot fake hsw-vswitchd: answers one request line with `reply` and

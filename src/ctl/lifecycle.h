@@ -1,0 +1,124 @@
+// hsw-ctl's lifecycle commands: start, stop, restart, wait-ready,
+// wait-stopped, and save-flows / restore-flows (the save directory's format
+// is in ctl/saved_flows.h).
+//
+// No sleeps and no polling anywhere: a daemon's life is its flock on
+// <rundir>/<program>.lock (see daemon::LockPath), so "wait until it stopped"
+// is a blocking flock(LOCK_SH) on that file, cut short at a deadline by a
+// SIGALRM aimed at the waiting thread; "wait until it is up" is inotify on
+// the run directory plus the daemon's own `wait-ready` call.
+//
+// <rundir>/hsw-ctl.lock serialises start, stop and restart (LOCK_EX for the
+// whole command), so that two of them never interleave, and so that
+// `start --wait` -- a container's main process that lives as long as
+// hsw-vswitchd -- can tell a restart (someone holds the lock; a new
+// hsw-vswitchd will be there when it is released) from hsw-vswitchd's end.
+//
+// Every step prints one line to `out` (flushed: under --wait the output is a
+// container's log); errors go to `err` as "hsw-ctl: ...".  The functions
+// named *Command return hsw-ctl's exit code (0 ok, 1 failure).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "ctl/saved_flows.h"
+
+namespace hsw::ctl {
+
+// What every lifecycle command needs.
+struct Lifecycle {
+  std::string rundir;
+  std::string statedir;
+  std::chrono::milliseconds timeout;  // bounds each daemon call and each wait
+  std::ostream& out;
+  std::ostream& err;
+};
+
+int SaveFlowsCommand(const Lifecycle& ctx, const std::string& dir);
+int RestoreFlowsCommand(const Lifecycle& ctx, const std::string& dir);
+int WaitStoppedCommand(const Lifecycle& ctx);
+int WaitReadyCommand(const Lifecycle& ctx);
+
+struct StopOptions {
+  std::string save_dir;  // --save-flows DIR ("" = do not save)
+  bool all = false;      // also stop hsw-datapath
+};
+int StopCommand(const Lifecycle& ctx, const StopOptions& options);
+
+struct StartOptions {
+  std::string restore_dir;  // --restore-flows DIR ("" = none)
+  bool wait = false;        // stay until hsw-vswitchd exits
+  std::vector<std::string> vswitchd_args, datapath_args;
+  std::string bindir;  // where the daemons are; "" = FindDaemonBinary's search
+};
+int StartCommand(const Lifecycle& ctx, const StartOptions& options);
+
+struct RestartOptions {
+  std::string save_dir;  // "" = <statedir>/restart-flows
+  std::vector<std::string> vswitchd_args;
+  std::string bindir;  // as in StartOptions
+};
+int RestartCommand(const Lifecycle& ctx, const RestartOptions& options);
+
+// --- Building blocks, exposed for tests. ---
+
+// The pid of the process holding `lock_path` (0 if the file does not say),
+// or nullopt when nobody holds it (or the file does not exist).
+Result<std::optional<pid_t>> LockHolder(const std::string& lock_path);
+
+enum class WaitEnd { kDone, kTimedOut, kSignalled };
+
+// flock(fd, operation) (LOCK_SH or LOCK_EX), blocking, but ended early at
+// `timeout` (nullopt = none) and, while a StopSignals is alive, by SIGTERM or
+// SIGINT.  kDone: the lock is held on `fd`.  One wait at a time per process
+// (the signal handler's state is global).
+Result<WaitEnd> FlockUntil(int fd, int operation, std::optional<std::chrono::milliseconds> timeout);
+
+// Waits until nobody holds `lock_path` (a missing file counts as free).
+Result<WaitEnd> WaitForUnlock(const std::string& lock_path,
+                              std::optional<std::chrono::milliseconds> timeout);
+
+// While alive, SIGTERM and SIGINT do not kill the process: they end the
+// current (or next) FlockUntil with kSignalled, and Received() tells which.
+class StopSignals {
+ public:
+  StopSignals();
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  static int Received();  // 0 or the signal number
+
+ private:
+  struct sigaction old_term_ {
+  }, old_int_{};
+};
+
+// Takes <rundir>/hsw-ctl.lock (LOCK_EX), waiting at most `timeout` for
+// another start/stop/restart to finish.
+Result<UniqueFd> TakeCtlLock(const std::string& rundir, std::chrono::milliseconds timeout);
+
+// True when a save taken at `saved` is older than the daemon's journal at
+// `daemon`: same journal, and the journal has moved on since.
+bool SaveIsStale(const JournalPosition& saved, const JournalPosition& daemon);
+
+// `name` in `bindir` if given, else in hsw-ctl's own directory
+// (/proc/self/exe), else in $HSW_BINDIR.  The error names where it looked.
+Result<std::string> FindDaemonBinary(const std::string& name, const std::string& bindir = "");
+
+// Moves `dir` to `dir`.rejected, replacing an older one; returns that path.
+Result<std::string> MoveAside(const std::string& dir);
+
+// "1 bridge", "2 bridges".
+std::string Plural(uint64_t n, std::string_view word);
+
+}  // namespace hsw::ctl
