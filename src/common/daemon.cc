@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -115,14 +116,35 @@ Status TakePidfile(const std::string& path) {
   return Ok();
 }
 
+void IgnoreAlarm(int) {}
+
+// flock(LOCK_EX) for at most `seconds`.  A running daemon holds the lock for
+// good, but hsw-ctl takes it shared for an instant to look (wait-stopped,
+// start): a daemon starting in that instant must wait, not fail.
+bool LockWithin(int fd, int seconds) {
+  struct sigaction alarm_action {}, previous {};
+  alarm_action.sa_handler = IgnoreAlarm;  // no SA_RESTART: flock returns EINTR
+  sigaction(SIGALRM, &alarm_action, &previous);
+  itimerval timer{};
+  timer.it_value.tv_sec = seconds;
+  setitimer(ITIMER_REAL, &timer, nullptr);
+  int locked = flock(fd, LOCK_EX);
+  int saved = errno;
+  timer = {};
+  setitimer(ITIMER_REAL, &timer, nullptr);
+  sigaction(SIGALRM, &previous, nullptr);
+  errno = saved;
+  return locked == 0;
+}
+
 // Takes <rundir>/<program>.lock for the life of the process.  The file is
 // never removed (removing it would let a waiter hold a lock on an inode that
 // a successor no longer uses); its content is only informative.
 Status TakeInstanceLock(const std::string& path) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) return ErrnoErr("cannot open lock file {}", path);
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK) return ErrnoErr("cannot lock {}", path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0 && !LockWithin(fd.get(), 1)) {
+    if (errno != EWOULDBLOCK && errno != EINTR) return ErrnoErr("cannot lock {}", path);
     auto content = ReadFile(path);
     std::string pid = content ? *content : "";
     while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();

@@ -47,8 +47,9 @@ Result<ControlClient> ControlClient::Connect(const std::string& path,
     int code = fd.error().code;
     std::string hint =
         (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-vswitchd running?)" : "";
-    return Err("cannot connect to hsw-vswitchd at {}: {}{}", path,
-               code ? std::strerror(code) : fd.error().message, hint);
+    return MakeError(fmt::format("cannot connect to hsw-vswitchd at {}: {}{}", path,
+                                 code ? std::strerror(code) : fd.error().message, hint),
+                     code);
   }
   return ControlClient(std::move(*fd), path, timeout);
 }

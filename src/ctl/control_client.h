@@ -28,7 +28,7 @@ class ControlClient {
  public:
   // Connects to `path`.  The error says whether hsw-vswitchd seems not to be
   // running: "cannot connect to hsw-vswitchd at PATH: No such file or
-  // directory (is hsw-vswitchd running?)".
+  // directory (is hsw-vswitchd running?)"; Error::code keeps the errno.
   static Result<ControlClient> Connect(const std::string& path, std::chrono::milliseconds timeout);
 
   // Sends one request and waits for its reply (at most `timeout`).

@@ -195,11 +195,8 @@ Result<ControlClient> ConnectWhenUp(const Lifecycle& ctx, Clock::time_point dead
     milliseconds left = Remaining(deadline);
     auto client = ControlClient::Connect(path, std::max(left, milliseconds(1)));
     if (client) return client;
-    // The client's error carries no errno; connect() itself says whether
-    // the daemon is simply not there yet.
-    auto probe = ConnectUnix(path);
-    if (probe) continue;  // it came up just now
-    if (probe.error().code != ENOENT && probe.error().code != ECONNREFUSED) return client;
+    // Anything but "not there (yet)" is a real failure.
+    if (client.error().code != ENOENT && client.error().code != ECONNREFUSED) return client;
     if (left.count() == 0) {
       return Err("hsw-vswitchd is not up after {} (nothing listens on {})", Seconds(ctx.timeout),
                  path);

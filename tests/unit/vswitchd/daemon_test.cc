@@ -282,12 +282,18 @@ TEST_F(DaemonTest, DetachedPidfileHoldsTheDaemonsPid) {
   ASSERT_TRUE(dirs);
   std::string pidfile = dirs->rundir + "/hsw-test.pid";
   std::string seen = root_ + "/seen-pid";
+  // The first daemon lives until the test closes `hold`.
+  int hold[2];
+  ASSERT_EQ(pipe(hold), 0);
   auto outcome = RunDetached(options, *dirs, [&] {
+    close(hold[1]);
     (void)WriteFileAtomic(seen, std::to_string(getpid()) + "\n");
     NotifyReady();
-    usleep(300 * 1000);  // stay alive so that the lock is held while the test looks
+    char byte;
+    (void)read(hold[0], &byte, 1);
     Cleanup();
   });
+  close(hold[0]);
   ASSERT_EQ(outcome.exit_status, 0) << outcome.stderr_text;
   EXPECT_EQ(ReadFile(pidfile).value_or("none"), ReadFile(seen).value_or("other"));
   // A second instance is refused while the first one lives.
@@ -301,6 +307,7 @@ TEST_F(DaemonTest, DetachedPidfileHoldsTheDaemonsPid) {
   // (flock needs no cleanup: the kernel dropped it with the process).
   std::string lock_path = LockPath(dirs->rundir, "hsw-test");
   EXPECT_EQ(ReadFile(lock_path).value_or("none"), pid + "\n");
+  close(hold[1]);
   UniqueFd lock(open(lock_path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(lock);
   EXPECT_EQ(flock(lock.get(), LOCK_SH), 0) << "blocks until the first instance has exited";
