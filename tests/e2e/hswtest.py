@@ -20,7 +20,6 @@ Stdlib only.
 """
 
 import atexit
-import fcntl
 import json
 import os
 import re
@@ -450,23 +449,17 @@ class World:
         return pid
 
     def stop_daemon(self, name, sig=signal.SIGTERM, timeout=10):
-        """Signals a daemon and returns once it is gone.  "Gone" is its pidfile
-        lock being free: a killed daemon reparented to init may stay a zombie
-        for seconds, but its lock is released the moment it dies."""
+        """Signals a daemon and returns once it is gone: once its instance
+        lock (<rundir>/<name>.lock) is free, taken here with flock(1), which
+        blocks without polling.  A killed daemon reparented to init may stay a
+        zombie for seconds, but its lock is released the moment it dies."""
         pid = self.kill_daemon(name, sig)
-        pidfile = self.pidfile(name)
-
-        def released():
-            try:
-                with open(pidfile) as f:
-                    try:
-                        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        return True
-                    except BlockingIOError:
-                        return False
-            except FileNotFoundError:
-                return not process_alive(pid)
-        wait_for(released, timeout, "%s (pid %d) to exit after signal %d" % (name, pid, sig))
+        lock = os.path.join(self.rundir, name + ".lock")
+        p = subprocess.run(["flock", "--shared", "--wait", str(timeout), lock, "true"],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise AssertionError("%s (pid %d) still running %ss after signal %d: %s" %
+                                 (name, pid, timeout, sig, p.stderr))
         return pid
 
     def start(self, bridge="br0"):

@@ -67,11 +67,11 @@ class ForwardingTest(hswtest.HswTestCase):
         w = self.w
         w.static_arp()
         self.connect_pairs(("h1", "h2"))
-        rx = w.recv("h2", 9300)
+        rx = w.recv("h2", 9300, announce=1000)
         sender = w.start_send("h1", "h2", 9300, 2000, 3.0)
-        time.sleep(1.0)
+        rx.wait_received(1000)
         w.ctl("del-flows", "br0")
-        time.sleep(0.7)
+        time.sleep(0.7)  # the outage whose loss the receiver must see
         self.connect_pairs(("h1", "h2"))
         out, err = sender.communicate(timeout=30)
         self.assertEqual(sender.returncode, 0, err)

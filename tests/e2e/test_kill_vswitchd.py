@@ -5,7 +5,6 @@ established flow with zero loss, and can still be inspected."""
 import os
 import signal
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hswtest  # noqa: E402
@@ -23,9 +22,9 @@ class KillVswitchdTest(hswtest.HswTestCase):
         w.send("h1", "h2", 9200, 1000, 0.5, "--src-port", "40000")
         self.assert_no_loss(rx.result())
 
-        rx = w.recv("h2", 9200)
+        rx = w.recv("h2", 9200, announce=2000)
         sender = w.start_send("h1", "h2", 9200, 5000, 4.0, "--src-port", "40000")
-        time.sleep(1.0)
+        rx.wait_received(2000)
         w.stop_daemon("hsw-vswitchd", signal.SIGKILL)
         self.assertIsNone(sender.poll(), "the sender finished before the kill")
 
