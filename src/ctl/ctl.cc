@@ -169,6 +169,10 @@ std::string FormatShow(const json& show) {
     text += loaded.get<bool>() ? ", tables loaded" : ", flow-restore-wait (tables not loaded)";
   }
   text += "\n";
+  if (json journal = get(show, "journal"); journal.is_object()) {
+    text += fmt::format("journal: seq {} (id {})\n", JsonText(get(journal, "seq")),
+                        JsonText(get(journal, "id")));
+  }
   if (json dp = get(show, "datapath"); dp.is_object()) {
     text += fmt::format("datapath: {} ({} {}, pid {}, {})\n", JsonText(get(dp, "socket")),
                         "hsw-datapath", JsonText(get(dp, "version")), JsonText(get(dp, "pid")),
