@@ -7,13 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <sstream>
 #include <thread>
 
 #include "common/fd.h"
 #include "ctl/dp_commands.h"
 #include "dpif/fake_dpif.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::ctl {
 namespace {
@@ -279,9 +279,7 @@ TEST(CtlRun, WaitStoppedWithNothingRunning) {
 class FakeDaemon {
  public:
   explicit FakeDaemon(std::string reply) : reply_(std::move(reply)) {
-    char tmpl[] = "/tmp/hsw-ctl-run-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    listener_ = std::move(*ListenUnix(dir_ + "/vswitchd.ctl"));
+    listener_ = std::move(*ListenUnix(dir_ / "vswitchd.ctl"));
     (void)SetNonBlocking(listener_.get(), false);
     thread_ = std::thread([this] {
       UniqueFd conn(accept(listener_.get(), nullptr, nullptr));
@@ -295,14 +293,13 @@ class FakeDaemon {
   }
   ~FakeDaemon() {
     if (thread_.joinable()) thread_.join();
-    std::filesystem::remove_all(dir_);
   }
   std::string FormatReply(int64_t id) {
     json reply = json::parse(reply_);
     reply["id"] = id;
     return reply.dump() + "\n";
   }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
   json request() {
     thread_.join();
     return request_;
@@ -310,7 +307,7 @@ class FakeDaemon {
 
  private:
   std::string reply_;
-  std::string dir_;
+  testing::TempDir dir_{"hsw-ctl-run"};  // before listener_: outlives the socket
   UniqueFd listener_;
   std::thread thread_;
   json request_;

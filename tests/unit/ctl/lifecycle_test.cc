@@ -28,6 +28,7 @@
 #include "common/daemon.h"
 #include "common/fd.h"
 #include "ctl/saved_flows.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::ctl {
 namespace {
@@ -186,10 +187,6 @@ json SaveReply(const std::string& journal_id = "j1", uint64_t seq = 5) {
 class LifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsw-lifecycle-XXXXXX";
-    root_ = mkdtemp(tmpl);
-    rundir_ = root_ + "/run";
-    statedir_ = root_ + "/state";
     fs::create_directories(rundir_);
     fs::create_directories(statedir_);
   }
@@ -199,7 +196,6 @@ class LifecycleTest : public ::testing::Test {
       auto holder = LockHolder(daemon::LockPath(rundir_, program));
       if (holder && *holder && **holder > 0) kill(**holder, SIGKILL);
     }
-    fs::remove_all(root_);
   }
 
   Lifecycle Ctx(milliseconds timeout = milliseconds(5000)) {
@@ -208,7 +204,9 @@ class LifecycleTest : public ::testing::Test {
   std::string VswitchdLock() { return daemon::LockPath(rundir_, "hsw-vswitchd"); }
   std::string DatapathLock() { return daemon::LockPath(rundir_, "hsw-datapath"); }
 
-  std::string root_, rundir_, statedir_;
+  testing::TempDir tmp_{"hsw-lifecycle"};  // forked children _exit(): only we remove it
+  const std::string root_ = tmp_.path();
+  std::string rundir_ = root_ + "/run", statedir_ = root_ + "/state";
   std::ostringstream out_, err_;
 };
 

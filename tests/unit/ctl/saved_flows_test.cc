@@ -16,6 +16,7 @@
 #include "common/fd.h"
 #include "common/version.h"
 #include "openflow/flow_text.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::ctl {
 namespace {
@@ -25,13 +26,6 @@ namespace fs = std::filesystem;
 
 class SavedFlowsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hsw-saved-flows-XXXXXX";
-    root_ = mkdtemp(tmpl);
-    dir_ = root_ + "/save";
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   static FlowsToSave Sample() {
     FlowsToSave flows;
     flows.journal = {"0123456789abcdef0123456789abcdef", 42};
@@ -74,7 +68,9 @@ class SavedFlowsTest : public ::testing::Test {
     return files;
   }
 
-  std::string root_, dir_;
+  testing::TempDir tmp_{"hsw-saved-flows"};
+  const std::string root_ = tmp_.path();
+  std::string dir_ = root_ + "/save";
 };
 
 TEST_F(SavedFlowsTest, RoundTrip) {

@@ -18,6 +18,7 @@
 #include "datapath/datapath.h"
 #include "dpif/dpif_client.h"
 #include "packet/flow_extract.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::dp {
 namespace {
@@ -89,9 +90,6 @@ class MemPort : public Port {
 class DpServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsw-dp-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    path_ = dir_ + "/datapath.sock";
     auto listener = ListenUnix(path_);
     ASSERT_TRUE(listener) << listener.error().ToString();
     DatapathOptions options;
@@ -113,8 +111,6 @@ class DpServerTest : public ::testing::Test {
     if (loop_.joinable()) loop_.join();
     server_.reset();
     dp_.reset();
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
   }
 
   std::unique_ptr<dpif::DpifClient> Connect(dpif::Role role, const std::string& name) {
@@ -152,7 +148,8 @@ class DpServerTest : public ::testing::Test {
     return 0;
   }
 
-  std::string dir_, path_;
+  TempDir dir_{"hsw-dp-test"};  // first: outlives the socket and the server
+  std::string path_ = dir_ / "datapath.sock";
   std::unique_ptr<Datapath> dp_;
   std::unique_ptr<DpServer> server_;
   MemPort* port1_ = nullptr;

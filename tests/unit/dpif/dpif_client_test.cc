@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::dpif {
 namespace {
@@ -341,9 +342,8 @@ TEST(DpifClient, LargeBatchesAreSplitAndKeepOrder) {
 }
 
 TEST(DpifClient, ConnectOverAUnixSocket) {
-  char dir_template[] = "/tmp/hsw-dpif-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  std::string path = std::string(dir_template) + "/datapath.sock";
+  testing::TempDir dir("hsw-dpif-test");
+  std::string path = dir / "datapath.sock";
   auto listener = ListenUnix(path);
   ASSERT_TRUE(listener) << listener.error().ToString();
   TinyServer server([](const Message& msg, std::vector<uint8_t>& out) {
@@ -366,7 +366,7 @@ TEST(DpifClient, ConnectOverAUnixSocket) {
   EXPECT_EQ(stats->counters.at(0).second, 5u);
   client->reset();
   unlink(path.c_str());
-  rmdir(dir_template);
+  rmdir(dir.path().c_str());  // gone with its directory (TempDir ignores that)
 
   auto missing = DpifClient::Connect(path, Role::kMonitor, "hsw-ctl");
   ASSERT_FALSE(missing);

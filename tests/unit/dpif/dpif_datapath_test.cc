@@ -18,6 +18,7 @@ using namespace std::chrono_literals;
 #include "datapath/datapath.h"
 #include "datapath/dp_server.h"
 #include "dpif/dpif_client.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::dpif {
 namespace {
@@ -28,10 +29,6 @@ namespace {
 class DatapathThread {
  public:
   DatapathThread() {
-    char dir[] = "/tmp/hsw-dpif-it-XXXXXX";
-    EXPECT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    path_ = dir_ + "/datapath.sock";
     auto listener = ListenUnix(path_);
     EXPECT_TRUE(listener) << listener.error().ToString();
     dp::DpServerOptions options;
@@ -43,8 +40,6 @@ class DatapathThread {
     stop_ = true;
     thread_.join();
     server_.reset();
-    unlink(path_.c_str());
-    rmdir(dir_.c_str());
   }
   const std::string& path() const { return path_; }
   void Post(std::function<void(dp::Datapath&)> fn) {
@@ -69,7 +64,8 @@ class DatapathThread {
     }
   }
 
-  std::string dir_, path_;
+  testing::TempDir dir_{"hsw-dpif-it"};  // first: outlives the socket and the server
+  std::string path_ = dir_ / "datapath.sock";
   dp::Datapath datapath_;
   std::unique_ptr<dp::DpServer> server_;
   std::atomic<bool> stop_{false};

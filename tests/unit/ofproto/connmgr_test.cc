@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "testlib/temp_dir.h"
+
 namespace hsw::ofproto {
 namespace {
 
@@ -559,18 +561,12 @@ TEST_F(ConnManagerTest, RequestBeforeHelloFails) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/hsw-connmgr-XXXXXX";
-  const char* dir = mkdtemp(tmpl);
-  return dir ? dir : "";
-}
-
 TEST(ConnManagerSockets, MgmtSocketAndActiveController) {
   EventLoop loop;
   FakeSwitch sw;
   FakeBridge bridge;
-  std::string dir = TempDir();
-  ASSERT_FALSE(dir.empty());
+  testing::TempDir tmp("hsw-connmgr");
+  const std::string& dir = tmp.path();
   {
     auto mgr = ConnManager::Create(loop, sw, bridge, dir);
     ASSERT_TRUE(mgr) << mgr.error().ToString();
@@ -632,7 +628,6 @@ TEST(ConnManagerSockets, MgmtSocketAndActiveController) {
   }
   // The management socket is removed with the manager.
   EXPECT_FALSE(std::filesystem::exists(dir + "/br0.mgmt"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ConnManagerSockets, PassiveTcp) {
@@ -710,7 +705,8 @@ TEST(ConnManagerOvsOfctl, AddDumpAndErrors) {
   EventLoop loop;
   FakeSwitch sw;
   FakeBridge bridge;
-  std::string dir = TempDir();
+  testing::TempDir tmp("hsw-connmgr");  // before mgr: outlives its socket
+  const std::string& dir = tmp.path();
   auto mgr = ConnManager::Create(loop, sw, bridge, dir);
   ASSERT_TRUE(mgr) << mgr.error().ToString();
   std::string target = "unix:" + (*mgr)->mgmt_path();
@@ -784,7 +780,6 @@ TEST(ConnManagerOvsOfctl, AddDumpAndErrors) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(bridge.flows.empty());
   mgr->reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/fd.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::vswitchd {
 namespace {
@@ -13,15 +14,9 @@ namespace fs = std::filesystem;
 
 class ConfigStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hsw-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/conf.json";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
-  std::string path_;
+  testing::TempDir tmp_{"hsw-config-test"};
+  const std::string dir_ = tmp_.path();
+  std::string path_ = dir_ + "/conf.json";
 };
 
 TEST_F(ConfigStoreTest, MissingFileIsEmptyConfig) {

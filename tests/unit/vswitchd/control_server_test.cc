@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "ctl/control_client.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::vswitchd {
 namespace {
@@ -97,10 +98,6 @@ TEST(ControlProtocol, StringParams) {
 class ControlServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsw-ctl-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/vswitchd.ctl";
     auto server = ControlServer::Listen(loop_, path_);
     ASSERT_TRUE(server) << server.error().ToString();
     server_ = std::move(*server);
@@ -110,10 +107,6 @@ class ControlServerTest : public ::testing::Test {
     });
     server_->Register("throw",
                       [](const json&) -> Result<json> { throw std::runtime_error("boom"); });
-  }
-  void TearDown() override {
-    server_.reset();
-    fs::remove_all(dir_);
   }
   // Runs `client` on another thread while this thread turns the event loop.
   template <class F>
@@ -128,8 +121,8 @@ class ControlServerTest : public ::testing::Test {
   }
 
   EventLoop loop_;
-  std::string dir_;
-  std::string path_;
+  testing::TempDir dir_{"hsw-ctl-test"};  // before server_: outlives its socket
+  std::string path_ = dir_ / "vswitchd.ctl";
   std::unique_ptr<ControlServer> server_;
 };
 
@@ -209,9 +202,8 @@ TEST(ControlClient, NotRunningMessage) {
 }
 
 TEST(ControlClient, TimesOutOnSilentServer) {
-  char tmpl[] = "/tmp/hsw-ctl-test-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string path = std::string(tmpl) + "/silent.ctl";
+  testing::TempDir dir("hsw-ctl-test");
+  std::string path = dir / "silent.ctl";
   auto listener = ListenUnix(path);
   ASSERT_TRUE(listener);
   auto client = ctl::ControlClient::Connect(path, std::chrono::milliseconds(100));
@@ -219,7 +211,6 @@ TEST(ControlClient, TimesOutOnSilentServer) {
   auto reply = client->Call("version");
   ASSERT_FALSE(reply);
   EXPECT_NE(reply.error().message.find("no reply from hsw-vswitchd"), std::string::npos);
-  fs::remove_all(tmpl);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "testlib/temp_dir.h"
+
 namespace hsw::daemon {
 namespace {
 
@@ -23,9 +25,6 @@ namespace fs = std::filesystem;
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsw-daemon-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
     unsetenv("HSW_RUNDIR");
     unsetenv("HSW_STATEDIR");
     unsetenv("HSW_LOGDIR");
@@ -35,7 +34,6 @@ class DaemonTest : public ::testing::Test {
     unsetenv("HSW_RUNDIR");
     unsetenv("HSW_STATEDIR");
     unsetenv("HSW_LOGDIR");
-    fs::remove_all(root_);
   }
   Options TempOptions() {
     Options options;
@@ -44,7 +42,9 @@ class DaemonTest : public ::testing::Test {
     options.logdir = root_ + "/log";
     return options;
   }
-  std::string root_;
+  // Forked children below leave with _exit(), so only this process removes it.
+  testing::TempDir tmp_{"hsw-daemon-test"};
+  const std::string root_ = tmp_.path();
 };
 
 TEST_F(DaemonTest, FlagBeatsEnvironmentBeatsDefault) {

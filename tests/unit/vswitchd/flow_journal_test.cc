@@ -13,6 +13,7 @@
 
 #include "common/fd.h"
 #include "openflow/flow_text.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::vswitchd {
 namespace {
@@ -87,14 +88,6 @@ bool IsHex32(const std::string& s) {
 
 class FlowJournalTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/hsw-journal-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/flows.journal";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   JournalOpenResult MustOpen() {
     auto opened = FlowJournal::Open(path_);
     EXPECT_TRUE(opened) << opened.error().ToString();
@@ -160,8 +153,9 @@ class FlowJournalTest : public ::testing::Test {
     return expected;
   }
 
-  std::string dir_;
-  std::string path_;
+  testing::TempDir tmp_{"hsw-journal-test"};
+  const std::string dir_ = tmp_.path();
+  std::string path_ = dir_ + "/flows.journal";
 };
 
 TEST_F(FlowJournalTest, NewFileIsCreatedEmptyWithARandomId) {

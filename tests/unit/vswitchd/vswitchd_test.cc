@@ -11,6 +11,7 @@
 
 #include "common/fd.h"
 #include "dpif/fake_dpif.h"
+#include "testlib/temp_dir.h"
 
 namespace hsw::vswitchd {
 namespace {
@@ -21,19 +22,10 @@ namespace fs = std::filesystem;
 class VswitchdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hsw-vswitchd-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    dirs_ = daemon::Dirs{root_ + "/run", root_ + "/state", root_ + "/log"};
     for (const std::string& dir : {dirs_.rundir, dirs_.statedir, dirs_.logdir}) {
       fs::create_directories(dir);
     }
   }
-  void TearDown() override {
-    vswitchd_.reset();
-    fs::remove_all(root_);
-  }
-
   // Starts a Vswitchd on a new FakeDpif (kept in fake_).
   Status Start(bool flow_restore_wait = false, double restore_wait_timeout_s = 60) {
     auto fake = std::make_unique<dpif::FakeDpif>();
@@ -72,8 +64,9 @@ class VswitchdTest : public ::testing::Test {
               (json{{"ofport", 5}}));
   }
 
-  std::string root_;
-  daemon::Dirs dirs_;
+  testing::TempDir tmp_{"hsw-vswitchd-test"};  // first: destroyed after vswitchd_
+  const std::string root_ = tmp_.path();
+  daemon::Dirs dirs_{root_ + "/run", root_ + "/state", root_ + "/log"};
   EventLoop loop_;
   dpif::FakeDpif* fake_ = nullptr;
   std::map<std::string, uint32_t> dp_ports_;
