@@ -16,6 +16,7 @@
 
 #include "common/fd.h"
 #include "openflow/flow_text.h"
+#include "testlib/temp_dir.h"
 #include "vswitchd/flow_journal.h"
 
 using hsw::vswitchd::FlowJournal;
@@ -28,11 +29,10 @@ namespace {
 }
 
 const std::string& Path() {
-  static const std::string path = [] {
-    char dir[] = "/tmp/hsw-journal-fuzz-XXXXXX";
-    if (!mkdtemp(dir)) Fail("mkdtemp");
-    return std::string(dir) + "/flows.journal";
-  }();
+  // Removed at a normal exit (a static's destructor); after a crash it stays
+  // with the last input, for a look.
+  static const hsw::testing::TempDir dir("hsw-journal-fuzz");
+  static const std::string path = dir / "flows.journal";
   return path;
 }
 
