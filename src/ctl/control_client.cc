@@ -83,7 +83,9 @@ Result<std::string> ControlClient::ReadLine() {
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      return Err("no reply from hsw-vswitchd at {} within {} ms", path_, timeout_.count());
+      return MakeError(
+          fmt::format("no reply from hsw-vswitchd at {} within {} ms", path_, timeout_.count()),
+          ETIMEDOUT);
     }
     pollfd pfd{fd_.get(), POLLIN, 0};
     int ready = poll(&pfd, 1, static_cast<int>(left.count()));

@@ -31,7 +31,8 @@ class ControlClient {
   // directory (is hsw-vswitchd running?)"; Error::code keeps the errno.
   static Result<ControlClient> Connect(const std::string& path, std::chrono::milliseconds timeout);
 
-  // Sends one request and waits for its reply (at most `timeout`).
+  // Sends one request and waits for its reply (at most `timeout`; then an
+  // Error with code ETIMEDOUT).
   Result<nlohmann::json> Call(const std::string& method,
                               const nlohmann::json& params = nlohmann::json::object());
 

@@ -716,7 +716,9 @@ int WaitReadyCommand(const Lifecycle& ctx) {
   if (!client) return Fail(ctx, client.error().ToString());
   // The daemon answers once its tables are loaded (at once if they are).
   auto reply = client->Call("wait-ready");
-  if (!reply && Remaining(since + ctx.timeout).count() == 0) {
+  // (The client's own timeout is the remaining time, truncated to whole
+  // milliseconds: ask it whether it timed out rather than the clock.)
+  if (!reply && reply.error().code == ETIMEDOUT) {
     return Fail(ctx, fmt::format("hsw-vswitchd is up, but its tables are still not loaded after "
                                  "{} (flow-restore-wait is on)",
                                  Seconds(ctx.timeout)));
