@@ -112,22 +112,27 @@ std::string ControlServer::HandleLine(std::string_view line) {
   json id;
   auto request = ParseControlRequest(line, &id);
   if (!request) return FormatControlError(id, request.error().message);
-  auto handler = handlers_.find(request->method);
+  return HandleRequest(*request);
+}
+
+std::string ControlServer::HandleRequest(const ControlRequest& request) {
+  const json& id = request.id;
+  auto handler = handlers_.find(request.method);
   if (handler == handlers_.end()) {
-    return FormatControlError(id, fmt::format("unknown method '{}'", request->method));
+    return FormatControlError(id, fmt::format("unknown method '{}'", request.method));
   }
   try {
-    auto result = handler->second(request->params);
+    auto result = handler->second(request.params);
     if (!result) {
-      vlog.Dbg("{} failed: {}", request->method, result.error().ToString());
+      vlog.Dbg("{} failed: {}", request.method, result.error().ToString());
       return FormatControlError(id, result.error().ToString());
     }
     return FormatControlResult(id, *result);
   } catch (const std::exception& e) {
     // A handler must not throw; if a library did, the daemon stays up.
-    vlog.Err("{}: unexpected exception: {}", request->method, e.what());
+    vlog.Err("{}: unexpected exception: {}", request.method, e.what());
     return FormatControlError(id,
-                              fmt::format("internal error in '{}': {}", request->method, e.what()));
+                              fmt::format("internal error in '{}': {}", request.method, e.what()));
   }
 }
 
@@ -202,20 +207,19 @@ void ControlServer::ProcessLines(Connection& connection) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     start = newline + 1;
     if (line.empty()) continue;
+    // Parsed once: a restore-flows line can be megabytes of JSON.
     json id;
     auto request = ParseControlRequest(line, &id);
-    if (request) {
-      if (auto wait = waits_.find(request->method); wait != waits_.end()) {
-        if (wait->second()) {
-          connection.out += FormatControlResult(id, nullptr);
-          connection.out += '\n';
-        } else {
-          connection.parked.emplace(id, request->method);
-        }
-        continue;
-      }
+    if (!request) {
+      connection.out += FormatControlError(id, request.error().message);
+    } else if (auto wait = waits_.find(request->method); wait == waits_.end()) {
+      connection.out += HandleRequest(*request);
+    } else if (wait->second()) {
+      connection.out += FormatControlResult(id, nullptr);
+    } else {
+      connection.parked.emplace(id, request->method);
+      continue;
     }
-    connection.out += HandleLine(line);
     connection.out += '\n';
   }
   connection.in.erase(0, start);

@@ -92,6 +92,7 @@ class ControlServer {
   };
 
   ControlServer(EventLoop& loop, std::string path, UniqueFd listen_fd);
+  std::string HandleRequest(const ControlRequest& request);
   void OnAccept();
   void OnConnection(int fd, uint32_t events);
   // Handles the complete lines in connection.in, stopping at a parked wait.
