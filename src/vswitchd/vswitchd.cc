@@ -70,6 +70,18 @@ std::string CommentOutReplyHeaders(std::string text) {
   return text;
 }
 
+// Port names in flow text ("in_port=veth1") are the bridge's interfaces.
+ofp::PortByName PortsOf(const ofproto::Bridge* bridge) {
+  return [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
+}
+
+// A flow file's text (add-flows, restore-flows) as add flow-mods.
+Result<std::vector<ofp::FlowMod>> ParseFlowText(const ofproto::Bridge* bridge,
+                                                const std::string& text) {
+  return ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd,
+                            PortsOf(bridge));
+}
+
 // "del-flows" with no match: every rule of every table.
 ofp::FlowMod DeleteAllFlows() {
   ofp::FlowMod delete_all;
@@ -402,9 +414,7 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
     for (const Parsed& p : parsed) {
       if (p.bridge == bridge) return Err("restore-flows: bridge '{}' is listed twice", name);
     }
-    auto ports = [bridge](std::string_view port) { return bridge->FindOfport(std::string(port)); };
-    auto flow_mods =
-        ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd, ports);
+    auto flow_mods = ParseFlowText(bridge, text);
     if (!flow_mods) return Err("restore-flows {}: {}", file, flow_mods.error().message);
     parsed.push_back({bridge, std::move(file), std::move(*flow_mods)});
   }
@@ -621,8 +631,7 @@ void Vswitchd::RegisterMethods() {
   c.Register("add-flow", [this](const json& params) -> Result<json> {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     HSW_ASSIGN_OR_RETURN(std::string flow, StringParam(params, "flow"));
-    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
-    auto flow_mod = ofp::ParseFlowMod(flow, ofp::FlowModCommand::kAdd, ports);
+    auto flow_mod = ofp::ParseFlowMod(flow, ofp::FlowModCommand::kAdd, PortsOf(bridge));
     if (!flow_mod) {
       return MakeError(FlowError("add-flow", bridge->name(), flow, flow_mod.error().message));
     }
@@ -638,11 +647,9 @@ void Vswitchd::RegisterMethods() {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     HSW_ASSIGN_OR_RETURN(std::string text, StringParam(params, "text"));
     std::string file = OptionalStringParam(params, "file").value_or("(flows)");
-    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
     // All lines are parsed before anything is applied, and the batch is
     // applied all or none, so a typo on line 900 leaves the tables as they were.
-    auto flow_mods =
-        ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd, ports);
+    auto flow_mods = ParseFlowText(bridge, text);
     if (!flow_mods) {
       return Err("add-flows {} {}: {}", bridge->name(), file, flow_mods.error().message);
     }
@@ -661,8 +668,7 @@ void Vswitchd::RegisterMethods() {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     std::string match = OptionalStringParam(params, "match").value_or("");
     bool strict = params.value("strict", false);
-    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
-    auto flow_mod = ofp::ParseFlowDelete(match, strict, ports);
+    auto flow_mod = ofp::ParseFlowDelete(match, strict, PortsOf(bridge));
     if (!flow_mod) {
       return MakeError(FlowError("del-flows", bridge->name(), match, flow_mod.error().message));
     }
@@ -677,8 +683,7 @@ void Vswitchd::RegisterMethods() {
   c.Register("dump-flows", [this](const json& params) -> Result<json> {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     std::string match = OptionalStringParam(params, "match").value_or("");
-    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
-    auto request = ofp::ParseFlowStatsRequest(match, ports);
+    auto request = ofp::ParseFlowStatsRequest(match, PortsOf(bridge));
     if (!request) {
       return MakeError(FlowError("dump-flows", bridge->name(), match, request.error().message));
     }
@@ -702,8 +707,7 @@ void Vswitchd::RegisterMethods() {
   c.Register("trace", [this](const json& params) -> Result<json> {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     HSW_ASSIGN_OR_RETURN(std::string flow, StringParam(params, "flow"));
-    auto ports = [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
-    auto match = ofp::ParseMatch(flow, ports);
+    auto match = ofp::ParseMatch(flow, PortsOf(bridge));
     if (!match) return MakeError(FlowError("trace", bridge->name(), flow, match.error().message));
     return bridge->Trace(match->key);
   });
