@@ -89,36 +89,9 @@ void SdNotify(const std::string& message) {
   }
 }
 
-// Takes the pidfile: open, flock (non-blocking), write our pid.  The lock is
-// what says "running": a file left by a dead process has no lock holder, so
-// it is simply taken over; no stale file can block a restart.
-Status TakePidfile(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoErr("cannot open pidfile {}", path);
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
-    if (errno != EWOULDBLOCK) return ErrnoErr("cannot lock pidfile {}", path);
-    auto content = ReadFile(path);
-    std::string pid = content ? *content : "";
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return Err("pidfile {} is locked by running process {} (is another instance running?)", path,
-               pid.empty() ? "(unknown pid)" : pid);
-  }
-  std::string text = fmt::format("{}\n", getpid());
-  if (ftruncate(fd.get(), 0) < 0) return ErrnoErr("cannot truncate pidfile {}", path);
-  if (pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-    return ErrnoErr("cannot write pidfile {}", path);
-  }
-  fsync(fd.get());
-  State& state = GetState();
-  if (state.pidfile_fd >= 0) close(state.pidfile_fd);
-  state.pidfile_fd = fd.Release();
-  state.pidfile = path;
-  return Ok();
-}
-
 void IgnoreAlarm(int) {}
 
-// flock(LOCK_EX) for at most `seconds`.  A running daemon holds the lock for
+// flock(LOCK_EX) for at most `seconds`.  A running daemon holds its lock for
 // good, but hsw-ctl takes it shared for an instant to look (wait-stopped,
 // start): a daemon starting in that instant must wait, not fail.
 bool LockWithin(int fd, int seconds) {
@@ -137,25 +110,61 @@ bool LockWithin(int fd, int seconds) {
   return locked == 0;
 }
 
-// Takes <rundir>/<program>.lock for the life of the process.  The file is
-// never removed (removing it would let a waiter hold a lock on an inode that
-// a successor no longer uses); its content is only informative.
-Status TakeInstanceLock(const std::string& path) {
+// Opens `path`, takes an exclusive flock on it (waiting up to `wait_s`
+// seconds, 0 = not at all) and writes our pid into it.  The lock is what
+// says "running": a file left by a dead process has no holder and is simply
+// taken over, so no stale file can block a restart.  When another process
+// holds it, *holder gets the pid that process wrote ("" if none) and the
+// error's code is EWOULDBLOCK.
+Result<UniqueFd> LockAndWritePid(const std::string& path, int wait_s, std::string* holder) {
   UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoErr("cannot open lock file {}", path);
-  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0 && !LockWithin(fd.get(), 1)) {
+  if (!fd) return ErrnoErr("cannot open {}", path);
+  if (flock(fd.get(), LOCK_EX | LOCK_NB) < 0 && !(wait_s > 0 && LockWithin(fd.get(), wait_s))) {
     if (errno != EWOULDBLOCK && errno != EINTR) return ErrnoErr("cannot lock {}", path);
     auto content = ReadFile(path);
-    std::string pid = content ? *content : "";
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
-    return Err("already running (pid {}, holding {})", pid.empty() ? "unknown" : pid, path);
+    *holder = content ? *content : "";
+    while (!holder->empty() && (holder->back() == '\n' || holder->back() == ' ')) {
+      holder->pop_back();
+    }
+    return MakeError(fmt::format("{} is locked", path), EWOULDBLOCK);
   }
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0 ||
       pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     return ErrnoErr("cannot write {}", path);
   }
-  GetState().lock_fd = fd.Release();
+  return fd;
+}
+
+// Takes the pidfile (--pidfile) for the life of the process; Cleanup()
+// removes it.
+Status TakePidfile(const std::string& path) {
+  std::string holder;
+  auto fd = LockAndWritePid(path, 0, &holder);
+  if (!fd && fd.error().code == EWOULDBLOCK) {
+    return Err("pidfile {} is locked by running process {} (is another instance running?)", path,
+               holder.empty() ? "(unknown pid)" : holder);
+  }
+  if (!fd) return Err("pidfile: {}", fd.error().ToString());
+  fsync(fd->get());
+  State& state = GetState();
+  if (state.pidfile_fd >= 0) close(state.pidfile_fd);
+  state.pidfile_fd = fd->Release();
+  state.pidfile = path;
+  return Ok();
+}
+
+// Takes <rundir>/<program>.lock for the life of the process.  The file is
+// never removed (removing it would let a waiter hold a lock on an inode that
+// a successor no longer uses); its content is only informative.
+Status TakeInstanceLock(const std::string& path) {
+  std::string holder;
+  auto fd = LockAndWritePid(path, 1, &holder);
+  if (!fd && fd.error().code == EWOULDBLOCK) {
+    return Err("already running (pid {}, holding {})", holder.empty() ? "unknown" : holder, path);
+  }
+  if (!fd) return tl::unexpected(fd.error());
+  GetState().lock_fd = fd->Release();
   return Ok();
 }
 
