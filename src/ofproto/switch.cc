@@ -468,7 +468,9 @@ void SwitchImpl::Revalidate(bool all) {
   for (const auto& [name, br] : bridges_) {
     changed[br->id()] = all || br->generation() != br->revalidated_generation;
   }
-  bool adopted_ok = tables_loaded_ && !adoption_pending_;
+  // (The tables are loaded here; adopted flows still wait for an explicit
+  // SetTablesLoaded(true) after adoption.)
+  bool adopted_ok = !adoption_pending_;
 
   std::vector<UkeyId> deletes;
   std::vector<dpif::FlowPut> modifies;
