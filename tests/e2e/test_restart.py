@@ -244,13 +244,11 @@ class RestartTest(hswtest.HswTestCase):
 
     def test_wait_stopped_times_out_without_hanging(self):
         w = self.w
-        start = time.monotonic()
-        p = w.ctl("wait-stopped", "--timeout", "1", check=False)
-        elapsed = time.monotonic() - start
+        # A hang guard, not a speed check: a wait-stopped that ignored its
+        # timeout would run into run()'s and fail the test.
+        p = w.ctl("wait-stopped", "--timeout", "1", check=False, timeout=20)
         self.assertEqual(p.returncode, 1)
         self.assertIn("still running", p.stderr)
-        # Generous: the point is that it returns, not how fast.
-        self.assertLess(elapsed, 20)
 
     def test_stale_save_is_not_restored_over_a_newer_journal(self):
         w = self.w
