@@ -175,7 +175,10 @@ Report Accounting::MakeReport() const {
   if (r.end_seen) r.sent = sent_total;
   r.max_gap_ms = static_cast<double>(max_gap_ns_) / 1e6;
   r.max_gap_at_ms = static_cast<double>(max_gap_at_ns_) / 1e6;
-  if (first_rx_ns_ >= 0) r.duration_s = static_cast<double>(last_rx_ns_ - first_rx_ns_) / 1e9;
+  if (first_rx_ns_ >= 0) {
+    r.duration_s = static_cast<double>(last_rx_ns_ - first_rx_ns_) / 1e9;
+    r.first_rx_unix_ns = first_rx_ns_;
+  }
   r.latency_p50_us = LatencyPercentileUs(0.50);
   r.latency_p99_us = LatencyPercentileUs(0.99);
   r.latency_max_us = static_cast<double>(latency_max_ns_) / 1e3;
@@ -210,6 +213,7 @@ std::string FormatJson(const Report& r) {
   j["max_gap_ms"] = r.max_gap_ms;
   j["max_gap_at_ms"] = r.max_gap_at_ms;
   j["duration_s"] = r.duration_s;
+  j["first_rx_unix_ns"] = r.first_rx_unix_ns;
   j["latency_us"] = {{"p50", r.latency_p50_us}, {"p99", r.latency_p99_us},
                      {"max", r.latency_max_us}};
   nlohmann::json flows = nlohmann::json::array();

@@ -51,6 +51,7 @@ struct Report {
   double max_gap_ms = 0;          // longest time between consecutive data arrivals
   double max_gap_at_ms = 0;       // when that gap started, from the first arrival
   double duration_s = 0;          // first to last data arrival
+  int64_t first_rx_unix_ns = 0;   // CLOCK_REALTIME of the first data arrival (0: none)
   double latency_p50_us = 0;      // one-way, sender's clock vs receiver's clock
   double latency_p99_us = 0;
   double latency_max_us = 0;

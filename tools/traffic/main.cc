@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   send_cmd->add_option("--src-port", send.src_port,
                        "first source port (flow i uses PORT+i); default: ephemeral");
   send_cmd->add_option("--src", send.src, "source IP to bind");
+  send_cmd->add_flag("--one-socket", send.one_socket,
+                     "send every flow from one raw socket (IPv4, needs --src-port and "
+                     "CAP_NET_RAW): full batches with thousands of flows");
   send_cmd->add_option("--run-id", send.run_id, "run id (default: random)");
   send_cmd->add_option("--batch", send.batch, "packets per sendmmsg")->capture_default_str();
   send_cmd->add_option("--end-repeats", send.end_repeats, "end markers sent per flow")

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -61,6 +62,47 @@ Result<UniqueFd> OpenSendSocket(int family, const Endpoint* bind_to) {
     }
   }
   return fd;
+}
+
+// A raw IPPROTO_UDP socket: the kernel writes the IPv4 header, the sender the
+// UDP header.  Raw sockets also get a copy of every UDP packet the host
+// receives; a filter that accepts nothing keeps those from piling up.
+Result<UniqueFd> OpenRawUdpSocket(const Endpoint* bind_to) {
+  UniqueFd fd(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd) return ErrnoErr("raw UDP socket (--one-socket needs CAP_NET_RAW)");
+  sock_filter drop_all{BPF_RET | BPF_K, 0, 0, 0};
+  sock_fprog program{1, &drop_all};
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0) {
+    return ErrnoErr("SO_ATTACH_FILTER on the raw socket");
+  }
+  int sndbuf = 4 << 20;
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0) {
+    setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  }
+  if (bind_to) {
+    sockaddr_in addr = *reinterpret_cast<const sockaddr_in*>(&bind_to->addr);
+    addr.sin_port = 0;  // a raw socket binds an address only
+    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+      return ErrnoErr("bind {}", bind_to->ToString());
+    }
+  }
+  return fd;
+}
+
+constexpr size_t kUdpHeaderSize = 8;
+
+// The UDP header of a packet sent on the raw socket.  Checksum zero: "none",
+// which IPv4 allows.
+void WriteUdpHeader(uint8_t* buf, uint16_t src_port, uint16_t dst_port, size_t payload) {
+  uint16_t words[4] = {htons(src_port), htons(dst_port),
+                       htons(static_cast<uint16_t>(kUdpHeaderSize + payload)), 0};
+  std::memcpy(buf, words, sizeof words);
+}
+
+uint16_t PortOf(const Endpoint& ep) {
+  return ep.addr.ss_family == AF_INET
+             ? ntohs(reinterpret_cast<const sockaddr_in*>(&ep.addr)->sin_port)
+             : ntohs(reinterpret_cast<const sockaddr_in6*>(&ep.addr)->sin6_port);
 }
 
 void SetPort(Endpoint& ep, uint16_t port) {
@@ -155,29 +197,54 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
     if (src->addr.ss_family != dst.addr.ss_family) return Err("--src and --dst differ in family");
   }
 
-  std::vector<SendFlow> flows(o.flows);
-  for (uint32_t i = 0; i < o.flows; ++i) {
-    std::optional<Endpoint> bind_to = src;
-    if (bind_to && o.src_port) SetPort(*bind_to, static_cast<uint16_t>(o.src_port + i));
-    HSW_ASSIGN_OR_RETURN(flows[i].fd,
-                         OpenSendSocket(dst.addr.ss_family, bind_to ? &*bind_to : nullptr));
+  if (o.one_socket) {
+    if (dst.addr.ss_family != AF_INET) return Err("--one-socket is IPv4 only");
+    if (!o.src_port) return Err("--one-socket needs --src-port");
   }
+  // One socket per flow, or a single raw socket whose packets carry each
+  // flow's source port in the UDP header written here.
+  std::vector<SendFlow> flows(o.flows);
+  UniqueFd raw_fd;
+  if (o.one_socket) {
+    HSW_ASSIGN_OR_RETURN(raw_fd, OpenRawUdpSocket(src && !o.src.empty() ? &*src : nullptr));
+  } else {
+    for (uint32_t i = 0; i < o.flows; ++i) {
+      std::optional<Endpoint> bind_to = src;
+      if (bind_to && o.src_port) SetPort(*bind_to, static_cast<uint16_t>(o.src_port + i));
+      HSW_ASSIGN_OR_RETURN(flows[i].fd,
+                           OpenSendSocket(dst.addr.ss_family, bind_to ? &*bind_to : nullptr));
+    }
+  }
+  const uint16_t dst_port = PortOf(dst);
+  Endpoint raw_dst = dst;
+  SetPort(raw_dst, 0);
+  const size_t udp_header = o.one_socket ? kUdpHeaderSize : 0;
 
   SendReport report;
   report.run_id = o.run_id ? o.run_id : RandomRunId();
   const size_t size = std::max(o.size, kHeaderSize);
+  const size_t frame = udp_header + size;
   const unsigned batch = std::max(1u, o.batch);
-  std::vector<uint8_t> buffers(static_cast<size_t>(batch) * size, 0);
+  std::vector<uint8_t> buffers(static_cast<size_t>(batch) * frame, 0);
   std::vector<iovec> iovs(batch);
   std::vector<mmsghdr> msgs(batch);
   for (unsigned i = 0; i < batch; ++i) {
-    iovs[i] = {buffers.data() + static_cast<size_t>(i) * size, size};
+    iovs[i] = {buffers.data() + static_cast<size_t>(i) * frame, frame};
     msgs[i].msg_hdr = {};
-    msgs[i].msg_hdr.msg_name = &dst.addr;
+    msgs[i].msg_hdr.msg_name = o.one_socket ? &raw_dst.addr : &dst.addr;
     msgs[i].msg_hdr.msg_namelen = dst.len;
     msgs[i].msg_hdr.msg_iov = &iovs[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
+  // Writes packet `i` of the batch: its UDP header on the raw socket, then
+  // hsw-traffic's own header.
+  auto encode = [&](unsigned i, const Header& h) {
+    auto* buf = static_cast<uint8_t*>(iovs[i].iov_base);
+    if (o.one_socket) {
+      WriteUdpHeader(buf, static_cast<uint16_t>(o.src_port + h.flow), dst_port, size);
+    }
+    EncodeHeader(h, buf + udp_header);
+  };
 
   const uint64_t total = static_cast<uint64_t>(std::llround(o.rate_pps * o.duration_s));
   // One tick per millisecond at rates of 1000 pps and up (10 packets a tick at
@@ -186,20 +253,47 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
   const int64_t tick_ns =
       o.rate_pps >= 1000 ? 1'000'000 : static_cast<int64_t>(1e9 / o.rate_pps);
   const int64_t start = NowNs(CLOCK_MONOTONIC);
+  report.start_unix_ns = NowNs(CLOCK_REALTIME);
   // A sender that cannot get its packets out (a full send buffer, a route that
   // is gone) gives up one second after the planned end instead of hanging.
   const int64_t give_up = start + static_cast<int64_t>(o.duration_s * 1e9) + 1'000'000'000;
   int64_t next_tick = start;
 
+  // Packets go to the flows in turn, so after `owed` packets flow f has had
+  // this many.
   auto flow_target = [&](uint64_t owed, uint32_t f) {
     return owed / o.flows + (f < owed % o.flows ? 1 : 0);
   };
+  uint64_t sent_total = 0;
 
-  while (!stop.load(std::memory_order_relaxed)) {
-    int64_t now = NowNs(CLOCK_MONOTONIC);
-    // The first packet leaves at t=0, so packet k is due at k/rate.
-    uint64_t owed = std::min<uint64_t>(
-        total, static_cast<uint64_t>(static_cast<double>(now - start) * 1e-9 * o.rate_pps) + 1);
+  // Sends packets [sent_total, owed) one per flow in turn, on the one raw
+  // socket.  Returns false when the socket is full (try again next tick).
+  auto send_interleaved = [&](uint64_t owed) {
+    while (sent_total < owed) {
+      unsigned n = static_cast<unsigned>(std::min<uint64_t>(batch, owed - sent_total));
+      int64_t send_ns = NowNs(CLOCK_REALTIME);
+      for (unsigned i = 0; i < n; ++i) {
+        Header h;
+        h.run_id = report.run_id;
+        h.flow = static_cast<uint32_t>((sent_total + i) % o.flows);
+        h.n_flows = o.flows;
+        h.seq = (sent_total + i) / o.flows;
+        h.send_ns = static_cast<uint64_t>(send_ns);
+        encode(i, h);
+      }
+      int r = sendmmsg(raw_fd.get(), msgs.data(), n, 0);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        ++report.send_errors;
+        report.last_error = std::strerror(errno);
+        return;
+      }
+      sent_total += static_cast<uint64_t>(r);
+      if (static_cast<unsigned>(r) < n) return;
+    }
+  };
+  // Sends each flow's share of `owed` on its own socket.
+  auto send_per_flow = [&](uint64_t owed) {
     for (uint32_t f = 0; f < o.flows; ++f) {
       SendFlow& flow = flows[f];
       uint64_t target = flow_target(owed, f);
@@ -213,7 +307,7 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
           h.n_flows = o.flows;
           h.seq = flow.sent + i;
           h.send_ns = static_cast<uint64_t>(send_ns);
-          EncodeHeader(h, static_cast<uint8_t*>(iovs[i].iov_base));
+          encode(i, h);
         }
         int r = sendmmsg(flow.fd.get(), msgs.data(), n, 0);
         if (r < 0) {
@@ -225,12 +319,23 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
           break;
         }
         flow.sent += static_cast<uint64_t>(r);
+        sent_total += static_cast<uint64_t>(r);
         if (static_cast<unsigned>(r) < n) break;  // the socket is full: next tick
       }
     }
-    uint64_t sent = 0;
-    for (const SendFlow& flow : flows) sent += flow.sent;
-    if (sent >= total || now >= give_up) break;
+  };
+
+  while (!stop.load(std::memory_order_relaxed)) {
+    int64_t now = NowNs(CLOCK_MONOTONIC);
+    // The first packet leaves at t=0, so packet k is due at k/rate.
+    uint64_t owed = std::min<uint64_t>(
+        total, static_cast<uint64_t>(static_cast<double>(now - start) * 1e-9 * o.rate_pps) + 1);
+    if (o.one_socket) {
+      send_interleaved(owed);
+    } else {
+      send_per_flow(owed);
+    }
+    if (sent_total >= total || now >= give_up) break;
     next_tick += tick_ns;
     // After a stall (the sender was descheduled) catch up from now instead of
     // replaying every missed tick back to back.
@@ -238,11 +343,14 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
     SleepUntil(next_tick);
   }
   report.elapsed_s = static_cast<double>(NowNs(CLOCK_MONOTONIC) - start) / 1e9;
+  if (o.one_socket) {
+    for (uint32_t f = 0; f < o.flows; ++f) flows[f].sent = flow_target(sent_total, f);
+  }
 
   for (const SendFlow& flow : flows) {
     report.per_flow.push_back(flow.sent);
-    report.sent += flow.sent;
   }
+  report.sent = sent_total;
   report.rate_pps = report.elapsed_s > 0 ? static_cast<double>(report.sent) / report.elapsed_s : 0;
 
   // End markers, repeated and spaced out: any single copy may be lost, and
@@ -262,9 +370,9 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
       h.seq = flows[f].sent;
       h.send_ns = static_cast<uint64_t>(NowNs(CLOCK_REALTIME));
       h.total_sent = report.sent;
-      EncodeHeader(h, buffers.data());
-      if (sendto(flows[f].fd.get(), buffers.data(), size, 0,
-                 reinterpret_cast<const sockaddr*>(&dst.addr), dst.len) < 0) {
+      encode(0, h);
+      int fd = o.one_socket ? raw_fd.get() : flows[f].fd.get();
+      if (sendmsg(fd, &msgs[0].msg_hdr, 0) < 0) {
         ++report.send_errors;
         report.last_error = std::strerror(errno);
       }
@@ -289,6 +397,7 @@ std::string FormatSendJson(const SendReport& r) {
   j["send_errors"] = r.send_errors;
   j["last_error"] = r.last_error;
   j["elapsed_s"] = r.elapsed_s;
+  j["start_unix_ns"] = r.start_unix_ns;
   j["rate_pps"] = r.rate_pps;
   return j.dump();
 }

@@ -43,6 +43,13 @@ struct SendOptions {
   uint16_t src_port = 0;      // first source port (flows use src_port + i); 0 = ephemeral
   uint64_t run_id = 0;        // 0 = random
   unsigned batch = 64;        // packets per sendmmsg
+  // Every flow from one raw socket, the UDP header written by the sender with
+  // the flow's source port, packets of all flows interleaved in each batch.
+  // A socket per flow sends one packet per system call once there are more
+  // flows than packets per tick, which made thousands of 5-tuples a test of
+  // the sender.  IPv4 only (its UDP checksum may be left zero); needs
+  // CAP_NET_RAW and --src-port.
+  bool one_socket = false;
   unsigned end_repeats = 5;   // end markers per flow (UDP: any copy may be lost)
   double end_interval_ms = 20;
 };
@@ -54,6 +61,7 @@ struct SendReport {
   uint64_t send_errors = 0;   // sendmmsg calls that failed (the packets were retried)
   std::string last_error;
   double elapsed_s = 0;
+  int64_t start_unix_ns = 0;  // CLOCK_REALTIME when the first packet was due
   double rate_pps = 0;        // achieved
 };
 

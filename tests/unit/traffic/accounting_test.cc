@@ -100,6 +100,13 @@ TEST_F(AccountingTest, InOrderRunWithEndMarkerIsLossless) {
   EXPECT_DOUBLE_EQ(r.latency_p50_us, 10);
 }
 
+TEST_F(AccountingTest, ReportsWhenTheFirstDataArrived) {
+  EXPECT_EQ(acc_.MakeReport().first_rx_unix_ns, 0);  // nothing yet
+  Data(0, 0, 5 * kMs);
+  Data(0, 1, 7 * kMs);
+  EXPECT_EQ(acc_.MakeReport().first_rx_unix_ns, 5 * kMs);
+}
+
 TEST_F(AccountingTest, TailLossIsCountedOnlyThanksToTheEndMarker) {
   for (uint64_t s = 0; s < 90; ++s) Data(0, s, s * kMs);
   EXPECT_EQ(acc_.MakeReport().lost, 0u);  // without the marker the tail is invisible
