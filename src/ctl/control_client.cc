@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -15,12 +16,15 @@ using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
-std::string FormatControlRequest(int64_t id, const std::string& method, const json& params) {
+std::string FormatControlRequest(int64_t id, const std::string& method, const json& params,
+                                 uint64_t payload_size) {
   json request = {{"id", id}, {"method", method}, {"params", params}};
+  if (payload_size) request["payload_size"] = payload_size;
   return request.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-Result<json> ParseControlReply(const std::string& line, int64_t id) {
+Result<json> ParseControlReply(const std::string& line, int64_t id, uint64_t* payload_size) {
+  if (payload_size) *payload_size = 0;
   json reply = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (reply.is_discarded() || !reply.is_object()) {
     return Err("hsw-vswitchd sent a reply that is not a JSON object: {}", line.substr(0, 200));
@@ -34,6 +38,12 @@ Result<json> ParseControlReply(const std::string& line, int64_t id) {
       return MakeError((*error)["message"].get<std::string>());
     }
     return MakeError(error->dump());
+  }
+  if (auto size = reply.find("payload_size"); size != reply.end()) {
+    if (!size->is_number_unsigned()) {
+      return Err("hsw-vswitchd's reply has a bad payload_size: {}", size->dump());
+    }
+    if (payload_size) *payload_size = size->get<uint64_t>();
   }
   auto result = reply.find("result");
   if (result == reply.end()) return Err("hsw-vswitchd's reply has neither result nor error");
@@ -55,33 +65,86 @@ Result<ControlClient> ControlClient::Connect(const std::string& path,
 }
 
 Result<json> ControlClient::Call(const std::string& method, const json& params) {
+  HSW_ASSIGN_OR_RETURN(ControlReply reply, CallWithPayload(method, params, {}));
+  return std::move(reply.result);
+}
+
+Result<ControlReply> ControlClient::CallWithPayload(const std::string& method, const json& params,
+                                                    std::string_view payload) {
+  deadline_ = Clock::now() + timeout_;
   int64_t id = next_id_++;
-  std::string request = FormatControlRequest(id, method, params);
-  const char* p = request.data();
-  size_t left = request.size();
-  while (left > 0) {
-    ssize_t n = send(fd_.get(), p, left, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
+  HSW_TRY(Send(FormatControlRequest(id, method, params, payload.size())));
+  HSW_TRY(Send(payload));
+  HSW_ASSIGN_OR_RETURN(std::string line, ReadLine());
+  uint64_t payload_size = 0;
+  HSW_ASSIGN_OR_RETURN(json result, ParseControlReply(line, id, &payload_size));
+  HSW_ASSIGN_OR_RETURN(std::string reply_payload, ReadBytes(payload_size));
+  return ControlReply{std::move(result), std::move(reply_payload)};
+}
+
+// A payload is megabytes, more than the socket holds: a daemon that stops
+// reading must not hang us past the deadline, so the wait is a poll().
+Status ControlClient::Send(std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
       return Err("cannot send to hsw-vswitchd at {}: {}", path_, std::strerror(errno));
     }
-    p += n;
-    left -= static_cast<size_t>(n);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+    if (left.count() <= 0) {
+      return MakeError(fmt::format("hsw-vswitchd at {} took no request within {} ms", path_,
+                                   timeout_.count()),
+                       ETIMEDOUT);
+    }
+    pollfd pfd{fd_.get(), POLLOUT, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      return Err("poll: {}", std::strerror(errno));
+    }
   }
-  HSW_ASSIGN_OR_RETURN(std::string line, ReadLine());
-  return ParseControlReply(line, id);
+  return Ok();
 }
 
 Result<std::string> ControlClient::ReadLine() {
-  auto deadline = Clock::now() + timeout_;
   for (;;) {
-    size_t newline = buffer_.find('\n');
+    // Only the bytes not searched yet: a reply line can be megabytes.
+    size_t newline = buffer_.find('\n', scanned_);
     if (newline != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
+      scanned_ = 0;
       return line;
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    scanned_ = buffer_.size();
+    char chunk[65536];
+    HSW_ASSIGN_OR_RETURN(size_t n, Receive(chunk, sizeof(chunk)));
+    buffer_.append(chunk, n);
+  }
+}
+
+Result<std::string> ControlClient::ReadBytes(uint64_t size) {
+  std::string bytes;
+  size_t buffered = std::min<size_t>(size, buffer_.size());
+  bytes.reserve(size);
+  bytes.append(buffer_, 0, buffered);
+  buffer_.erase(0, buffered);
+  size_t have = bytes.size();
+  // Straight into place: no copy through a chunk buffer.
+  bytes.resize(size);
+  while (have < size) {
+    HSW_ASSIGN_OR_RETURN(size_t n, Receive(bytes.data() + have, size - have));
+    have += n;
+  }
+  return bytes;
+}
+
+Result<size_t> ControlClient::Receive(char* into, size_t size) {
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
     if (left.count() <= 0) {
       return MakeError(
           fmt::format("no reply from hsw-vswitchd at {} within {} ms", path_, timeout_.count()),
@@ -94,14 +157,13 @@ Result<std::string> ControlClient::ReadLine() {
       return Err("poll: {}", std::strerror(errno));
     }
     if (ready == 0) continue;
-    char chunk[65536];
-    ssize_t n = read(fd_.get(), chunk, sizeof(chunk));
+    ssize_t n = read(fd_.get(), into, size);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       return Err("cannot read from hsw-vswitchd at {}: {}", path_, std::strerror(errno));
     }
     if (n == 0) return Err("hsw-vswitchd at {} closed the connection before replying", path_);
-    buffer_.append(chunk, static_cast<size_t>(n));
+    return static_cast<size_t>(n);
   }
 }
 

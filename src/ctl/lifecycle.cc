@@ -158,6 +158,13 @@ Result<json> CallVswitchd(const Lifecycle& ctx, const std::string& method,
   return client.Call(method, params);
 }
 
+// For the flow text: megabytes, sent as raw payload, not as JSON strings.
+Result<ControlReply> CallVswitchdWithPayload(const Lifecycle& ctx, const std::string& method,
+                                             const json& params, std::string_view payload) {
+  HSW_ASSIGN_OR_RETURN(ControlClient client, ControlClient::Connect(ControlPath(ctx), ctx.timeout));
+  return client.CallWithPayload(method, params, payload);
+}
+
 milliseconds Remaining(Clock::time_point deadline) {
   return std::max(milliseconds(0),
                   std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
@@ -228,12 +235,11 @@ struct SaveSummary {
 };
 
 Result<SaveSummary> SaveFlowsTo(const Lifecycle& ctx, const std::string& dir) {
-  HSW_ASSIGN_OR_RETURN(json reply, CallVswitchd(ctx, "save-flows"));
-  HSW_ASSIGN_OR_RETURN(FlowsToSave flows, FlowsFromSaveReply(reply));
+  HSW_ASSIGN_OR_RETURN(ControlReply reply,
+                       CallVswitchdWithPayload(ctx, "save-flows", {{"payload", true}}, {}));
+  HSW_ASSIGN_OR_RETURN(FlowsToSave flows, FlowsFromSaveReply(reply.result, reply.payload));
   HSW_TRY(WriteSavedFlows(dir, flows));
-  SaveSummary summary{0, flows.bridges.size()};
-  for (const FlowsToSave::Bridge& bridge : flows.bridges) summary.flows += bridge.flows.size();
-  return summary;
+  return SaveSummary{flows.TotalFlows(), flows.bridges.size()};
 }
 
 void SaySaved(const Lifecycle& ctx, const SaveSummary& summary, const std::string& dir) {
@@ -245,10 +251,20 @@ void SaySaved(const Lifecycle& ctx, const SaveSummary& summary, const std::strin
 // Returns the number of flows the daemon reports loaded.
 Result<uint64_t> RestoreFrom(const Lifecycle& ctx, const SavedFlows& saved) {
   json bridges = json::array();
+  std::string payload;
   for (const SavedFlows::Bridge& bridge : saved.bridges) {
-    bridges.push_back({{"name", bridge.name}, {"text", bridge.text}, {"file", bridge.path}});
+    bridges.push_back({{"name", bridge.name}, {"size", bridge.text.size()}, {"file", bridge.path}});
   }
-  HSW_ASSIGN_OR_RETURN(json reply, CallVswitchd(ctx, "restore-flows", {{"bridges", bridges}}));
+  // One bridge, the usual case, needs no copy of its text.
+  std::string_view texts = saved.bridges.size() == 1 ? std::string_view(saved.bridges[0].text)
+                                                      : std::string_view();
+  if (saved.bridges.size() > 1) {
+    for (const SavedFlows::Bridge& bridge : saved.bridges) payload += bridge.text;
+    texts = payload;
+  }
+  HSW_ASSIGN_OR_RETURN(ControlReply call, CallVswitchdWithPayload(ctx, "restore-flows",
+                                                                  {{"bridges", bridges}}, texts));
+  const json& reply = call.result;
   if (!reply.is_object() || !reply.contains("bridges") || !reply["bridges"].is_array()) {
     return saved.TotalFlows();
   }

@@ -61,31 +61,51 @@ uint64_t CountFlowLines(std::string_view text) {
   return n;
 }
 
-Result<std::string> FlowFileText(const FlowsToSave::Bridge& bridge, const std::string& created) {
-  std::string text = fmt::format("# hsw saved flows: bridge {}, {} flows, {}, hsw {}\n",
-                                 bridge.name, bridge.flows.size(), created, kVersion);
-  for (const std::string& flow : bridge.flows) {
-    // One rule per line is the whole file format: a line break inside a
-    // rule would split it in two, a trailing backslash would join it to the
-    // next (ovs-ofctl's continuation).
-    if (flow.find_first_of("\r\n") != std::string::npos || (!flow.empty() && flow.back() == '\\')) {
-      return Err("bridge {}: flow '{}' cannot be written as one line", bridge.name, flow);
-    }
-    text += flow;
-    text += '\n';
-  }
-  return text;
+// The comment line that opens a bridge's file.
+std::string FlowFileHeader(const FlowsToSave::Bridge& bridge, const std::string& created) {
+  return fmt::format("# hsw saved flows: bridge {}, {} flows, {}, hsw {}\n", bridge.name,
+                     bridge.n_flows, created, kVersion);
 }
 
-// Creates `name` in the directory `dir_fd` with `content`, on disk when it
-// returns.  O_EXCL: the temporary directory is ours alone.
+// One rule per line is the whole file format: a line break inside a rule
+// would split it in two, a trailing backslash would join it to the next
+// (ovs-ofctl's continuation), a '\r' would be read as the end of the line.
+Status CheckOneFlowPerLine(const FlowsToSave::Bridge& bridge) {
+  std::string_view text = bridge.text;
+  if (!text.empty() && text.back() != '\n') {
+    return Err("bridge {}: the flow text does not end with a line break", bridge.name);
+  }
+  uint64_t n_lines = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    std::string_view flow = text.substr(start, end - start);
+    if (flow.empty() || flow.back() == '\\' || flow.find('\r') != std::string_view::npos) {
+      return Err("bridge {}: flow '{}' cannot be written as one line", bridge.name, flow);
+    }
+    ++n_lines;
+    start = end + 1;
+  }
+  if (n_lines != bridge.n_flows) {
+    return Err("bridge {}: {} lines of flow text for {} flows (a flow cannot be written as one "
+               "line)",
+               bridge.name, n_lines, bridge.n_flows);
+  }
+  return Ok();
+}
+
+// Creates `name` in the directory `dir_fd` with the `parts` one after the
+// other, on disk when it returns.  O_EXCL: the temporary directory is ours
+// alone.
 Status WriteNewFile(int dir_fd, const std::string& dir, const std::string& name,
-                    std::string_view content) {
+                    std::initializer_list<std::string_view> parts) {
   std::string path = dir + "/" + name;
   UniqueFd fd(openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return ErrnoErr("cannot create {}", path);
-  if (auto written = WriteAll(fd.get(), content.data(), content.size()); !written) {
-    return MakeError(fmt::format("cannot write {}", path), written.error().code);
+  for (std::string_view part : parts) {
+    if (auto written = WriteAll(fd.get(), part.data(), part.size()); !written) {
+      return MakeError(fmt::format("cannot write {}", path), written.error().code);
+    }
   }
   if (fsync(fd.get()) < 0) return ErrnoErr("cannot fsync {}", path);
   if (close(fd.Release()) < 0) return ErrnoErr("cannot close {}", path);
@@ -119,14 +139,16 @@ Status FillDirectory(const std::string& tmp, const FlowsToSave& flows) {
   std::string created = UtcNow();
   json bridges = json::array();
   for (const FlowsToSave::Bridge& bridge : flows.bridges) {
-    HSW_ASSIGN_OR_RETURN(std::string text, FlowFileText(bridge, created));
+    // The header and the daemon's text go to the file as they are, not
+    // copied into one string: the text is megabytes.
+    std::string header = FlowFileHeader(bridge, created);
     std::string file = bridge.name + ".flows";
-    HSW_TRY(WriteNewFile(dir_fd.get(), tmp, file, text));
+    HSW_TRY(WriteNewFile(dir_fd.get(), tmp, file, {header, bridge.text}));
     bridges.push_back({{"name", bridge.name},
                        {"file", file},
-                       {"n_flows", bridge.flows.size()},
-                       {"bytes", text.size()},
-                       {"xxh3_128", Xxh3Hex(text)}});
+                       {"n_flows", bridge.n_flows},
+                       {"bytes", header.size() + bridge.text.size()},
+                       {"xxh3_128", Xxh3Hex({header, bridge.text})}});
   }
   json manifest = {{"format", kFormat},
                    {"format_version", kFormatVersion},
@@ -134,7 +156,7 @@ Status FillDirectory(const std::string& tmp, const FlowsToSave& flows) {
                    {"created", created},
                    {"journal", {{"id", flows.journal.id}, {"seq", flows.journal.seq}}},
                    {"bridges", bridges}};
-  HSW_TRY(WriteNewFile(dir_fd.get(), tmp, kManifest, manifest.dump(2) + "\n"));
+  HSW_TRY(WriteNewFile(dir_fd.get(), tmp, kManifest, {manifest.dump(2) + "\n"}));
   if (fsync(dir_fd.get()) < 0) return ErrnoErr("cannot fsync directory {}", tmp);
   return Ok();
 }
@@ -247,15 +269,31 @@ uint64_t SavedFlows::TotalFlows() const {
   return n;
 }
 
-std::string Xxh3Hex(std::string_view data) {
+uint64_t FlowsToSave::TotalFlows() const {
+  uint64_t n = 0;
+  for (const Bridge& bridge : bridges) n += bridge.n_flows;
+  return n;
+}
+
+std::string Xxh3Hex(std::string_view data) { return Xxh3Hex({data}); }
+
+std::string Xxh3Hex(std::initializer_list<std::string_view> parts) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_128bits_reset(state);
+  for (std::string_view part : parts) XXH3_128bits_update(state, part.data(), part.size());
   XXH128_canonical_t canonical;
-  XXH128_canonicalFromHash(&canonical, XXH3_128bits(data.data(), data.size()));
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state));
+  XXH3_freeState(state);
+  static constexpr char kDigits[] = "0123456789abcdef";
   std::string hex;
-  for (unsigned char byte : canonical.digest) hex += fmt::format("{:02x}", byte);
+  for (unsigned char byte : canonical.digest) {
+    hex += kDigits[byte >> 4];
+    hex += kDigits[byte & 15];
+  }
   return hex;
 }
 
-Result<FlowsToSave> FlowsFromSaveReply(const json& reply) {
+Result<FlowsToSave> FlowsFromSaveReply(const json& reply, std::string_view payload) {
   const std::string where = "hsw-vswitchd's save-flows reply";
   if (!reply.is_object()) return Err("{} is not an object", where);
   FlowsToSave flows;
@@ -268,20 +306,35 @@ Result<FlowsToSave> FlowsFromSaveReply(const json& reply) {
   HSW_ASSIGN_OR_RETURN(json bridges, Member<json>(reply, where, "bridges"));
   if (!bridges.is_array()) return Err("{}: 'bridges' is not an array", where);
   std::set<std::string> seen;
+  size_t payload_used = 0;
   for (const json& entry : bridges) {
     if (!entry.is_object()) return Err("{}: a bridge is not an object", where);
     FlowsToSave::Bridge bridge;
     HSW_ASSIGN_OR_RETURN(bridge.name, Member<std::string>(entry, where, "name"));
-    HSW_ASSIGN_OR_RETURN(bridge.flows, Member<std::vector<std::string>>(entry, where, "flows"));
+    HSW_ASSIGN_OR_RETURN(bridge.n_flows, Member<uint64_t>(entry, where, "n_flows"));
+    HSW_ASSIGN_OR_RETURN(uint64_t size, Member<uint64_t>(entry, where, "size"));
     HSW_TRY(CheckBridgeName(bridge.name));
     if (!seen.insert(bridge.name).second) return Err("{}: bridge {} twice", where, bridge.name);
+    if (size > payload.size() - payload_used) {
+      return Err("{}: bridge {}'s {} bytes of flows are not all in the payload", where,
+                 bridge.name, size);
+    }
+    bridge.text = payload.substr(payload_used, size);
+    payload_used += size;
     flows.bridges.push_back(std::move(bridge));
+  }
+  if (payload_used != payload.size()) {
+    return Err("{}: {} bytes of payload, the bridges' sizes add up to {}", where, payload.size(),
+               payload_used);
   }
   return flows;
 }
 
 Status WriteSavedFlows(const std::string& dir, const FlowsToSave& flows) {
-  for (const FlowsToSave::Bridge& bridge : flows.bridges) HSW_TRY(CheckBridgeName(bridge.name));
+  for (const FlowsToSave::Bridge& bridge : flows.bridges) {
+    HSW_TRY(CheckBridgeName(bridge.name));
+    HSW_TRY(CheckOneFlowPerLine(bridge));
+  }
   std::string tmp = dir + ".tmp";
   std::string parent = ParentOf(dir);
   // A DIR.tmp can only be the remains of a save that did not finish.

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -51,9 +52,12 @@ struct FlowsToSave {
   JournalPosition journal;
   struct Bridge {
     std::string name;
-    std::vector<std::string> flows;  // ovs-ofctl flow text, one rule each
+    // The rules in ovs-ofctl flow text, one per '\n'-terminated line.
+    std::string text;
+    uint64_t n_flows = 0;
   };
   std::vector<Bridge> bridges;
+  uint64_t TotalFlows() const;
 };
 
 // What ReadSavedFlows returns: the manifest, and each bridge's file text
@@ -72,9 +76,10 @@ struct SavedFlows {
   uint64_t TotalFlows() const;
 };
 
-// Parses hsw-vswitchd's reply to `save-flows`
-// ({"journal": {...}, "bridges": [{"name", "flows": [...]}]}).
-Result<FlowsToSave> FlowsFromSaveReply(const nlohmann::json& reply);
+// Parses hsw-vswitchd's reply to `save-flows` with {"payload": true}:
+// {"journal": {...}, "bridges": [{"name", "n_flows", "size"}]}, and the
+// bridges' flow text, `size` bytes each in turn, in `payload`.
+Result<FlowsToSave> FlowsFromSaveReply(const nlohmann::json& reply, std::string_view payload);
 
 // Writes `flows` to `dir` as described above, replacing any previous save
 // atomically.  Missing parent directories are created.
@@ -87,5 +92,7 @@ Result<SavedFlows> ReadSavedFlows(const std::string& dir);
 
 // XXH3_128bits of `data` in hex (32 digits), as written in the manifest.
 std::string Xxh3Hex(std::string_view data);
+// The same of the `parts` one after the other, as if they were one string.
+std::string Xxh3Hex(std::initializer_list<std::string_view> parts);
 
 }  // namespace hsw::ctl

@@ -17,13 +17,25 @@ using json = nlohmann::json;
 
 }  // namespace
 
-Result<ControlRequest> ParseControlRequest(std::string_view line, json* id) {
+Result<ControlRequest> ParseControlRequest(std::string_view line, json* id,
+                                           std::optional<uint64_t>* payload_size) {
+  if (payload_size) *payload_size = 0;
   json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return Err("request is not valid JSON");
   if (!doc.is_object()) return Err("request is not a JSON object");
   ControlRequest request;
   if (auto it = doc.find("id"); it != doc.end()) request.id = *it;
   if (id) *id = request.id;
+  if (auto size = doc.find("payload_size"); size != doc.end()) {
+    bool usable = size->is_number_unsigned() ||
+                  (size->is_number_integer() && size->get<int64_t>() >= 0);
+    if (!usable || size->get<uint64_t>() > kMaxPayloadSize) {
+      if (payload_size) payload_size->reset();
+      return Err("'payload_size' {} is not a size up to {} bytes", size->dump(), kMaxPayloadSize);
+    }
+    request.payload_size = size->get<uint64_t>();
+    if (payload_size) *payload_size = request.payload_size;
+  }
   auto method = doc.find("method");
   if (method == doc.end() || !method->is_string()) return Err("request has no string 'method'");
   request.method = method->get<std::string>();
@@ -34,8 +46,9 @@ Result<ControlRequest> ParseControlRequest(std::string_view line, json* id) {
   return request;
 }
 
-std::string FormatControlResult(const json& id, const json& result) {
+std::string FormatControlResult(const json& id, const json& result, uint64_t payload_size) {
   json reply = {{"id", id}, {"result", result}};
+  if (payload_size) reply["payload_size"] = payload_size;
   return reply.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -81,6 +94,14 @@ ControlServer::~ControlServer() {
 }
 
 void ControlServer::Register(const std::string& method, Handler handler) {
+  handlers_[method] = [handler = std::move(handler)](const json& params,
+                                                     std::string_view) -> Result<ControlReply> {
+    HSW_ASSIGN_OR_RETURN(json result, handler(params));
+    return ControlReply{std::move(result), {}};
+  };
+}
+
+void ControlServer::RegisterWithPayload(const std::string& method, PayloadHandler handler) {
   handlers_[method] = std::move(handler);
 }
 
@@ -108,32 +129,44 @@ void ControlServer::Wake() {
   }
 }
 
-std::string ControlServer::HandleLine(std::string_view line) {
+std::string ControlServer::HandleLine(std::string_view line, std::string_view payload) {
   json id;
   auto request = ParseControlRequest(line, &id);
   if (!request) return FormatControlError(id, request.error().message);
-  return HandleRequest(*request);
+  std::string out;
+  HandleRequest(*request, payload, out);
+  // The line holds no raw '\n' (JSON escapes it): a payload follows the first.
+  if (out.find('\n') == out.size() - 1) out.pop_back();
+  return out;
 }
 
-std::string ControlServer::HandleRequest(const ControlRequest& request) {
+void ControlServer::HandleRequest(const ControlRequest& request, std::string_view payload,
+                                  std::string& out) {
   const json& id = request.id;
   auto handler = handlers_.find(request.method);
   if (handler == handlers_.end()) {
-    return FormatControlError(id, fmt::format("unknown method '{}'", request.method));
+    out += FormatControlError(id, fmt::format("unknown method '{}'", request.method));
+    out += '\n';
+    return;
   }
   try {
-    auto result = handler->second(request.params);
-    if (!result) {
-      vlog.Dbg("{} failed: {}", request.method, result.error().ToString());
-      return FormatControlError(id, result.error().ToString());
+    auto reply = handler->second(request.params, payload);
+    if (!reply) {
+      vlog.Dbg("{} failed: {}", request.method, reply.error().ToString());
+      out += FormatControlError(id, reply.error().ToString());
+    } else {
+      out += FormatControlResult(id, reply->result, reply->payload.size());
+      out += '\n';
+      out += reply->payload;
+      return;
     }
-    return FormatControlResult(id, *result);
   } catch (const std::exception& e) {
     // A handler must not throw; if a library did, the daemon stays up.
     vlog.Err("{}: unexpected exception: {}", request.method, e.what());
-    return FormatControlError(id,
+    out += FormatControlError(id,
                               fmt::format("internal error in '{}': {}", request.method, e.what()));
   }
+  out += '\n';
 }
 
 void ControlServer::OnAccept() {
@@ -160,7 +193,8 @@ void ControlServer::OnConnection(int fd, uint32_t events) {
   auto it = connections_.find(fd);
   if (it == connections_.end()) return;
   Connection& connection = *it->second;
-  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !connection.closing) {
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !connection.closing &&
+      !connection.framing_lost) {
     char buffer[65536];
     for (;;) {
       ssize_t n = read(fd, buffer, sizeof(buffer));
@@ -200,20 +234,40 @@ void ControlServer::OnConnection(int fd, uint32_t events) {
 
 void ControlServer::ProcessLines(Connection& connection) {
   size_t start = 0;
-  while (!connection.parked) {
+  while (!connection.parked && !connection.framing_lost) {
     size_t newline = connection.in.find('\n', start);
     if (newline == std::string::npos) break;
     std::string_view line(connection.in.data() + start, newline - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    start = newline + 1;
-    if (line.empty()) continue;
-    // Parsed once: a restore-flows line can be megabytes of JSON.
+    size_t next = newline + 1;
+    if (line.empty()) {
+      start = next;
+      continue;
+    }
+    // Parsed once per arrival of data: the line is short when a payload
+    // follows, and a restore-flows line without one can be megabytes of JSON.
     json id;
-    auto request = ParseControlRequest(line, &id);
+    std::optional<uint64_t> payload_size;
+    auto request = ParseControlRequest(line, &id, &payload_size);
+    if (!payload_size) {
+      connection.out += FormatControlError(id, request.error().message);
+      connection.out += '\n';
+      connection.framing_lost = true;  // the bytes that follow cannot be framed
+      start = connection.in.size();
+      break;
+    }
+    if (connection.in.size() - next < *payload_size) {
+      // Wait for the whole payload (one allocation for all of it).
+      connection.in.reserve(next + *payload_size);
+      break;
+    }
+    std::string_view payload(connection.in.data() + next, *payload_size);
+    start = next + *payload_size;
     if (!request) {
       connection.out += FormatControlError(id, request.error().message);
     } else if (auto wait = waits_.find(request->method); wait == waits_.end()) {
-      connection.out += HandleRequest(*request);
+      HandleRequest(*request, payload, connection.out);
+      continue;
     } else if (wait->second()) {
       connection.out += FormatControlResult(id, nullptr);
     } else {
@@ -227,22 +281,28 @@ void ControlServer::ProcessLines(Connection& connection) {
 
 void ControlServer::Flush(Connection& connection) {
   int fd = connection.fd.get();
-  while (!connection.out.empty()) {
-    ssize_t n = send(fd, connection.out.data(), connection.out.size(), MSG_NOSIGNAL);
+  // Sent from an offset, not by erasing the front: a reply can be megabytes,
+  // and the socket takes a few hundred kilobytes per send().
+  while (connection.out_sent < connection.out.size()) {
+    ssize_t n = send(fd, connection.out.data() + connection.out_sent,
+                     connection.out.size() - connection.out_sent, MSG_NOSIGNAL);
     if (n > 0) {
-      connection.out.erase(0, static_cast<size_t>(n));
+      connection.out_sent += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // Once the peer has finished sending, EPOLLIN would fire forever on EOF.
-      (void)loop_.Modify(fd, connection.closing ? EPOLLOUT : (EPOLLIN | EPOLLOUT));
+      bool reading = !connection.closing && !connection.framing_lost;
+      (void)loop_.Modify(fd, reading ? (EPOLLIN | EPOLLOUT) : uint32_t{EPOLLOUT});
       return;
     }
     Close(fd);  // peer went away
     return;
   }
-  if (connection.closing && !connection.parked) {
+  connection.out.clear();
+  connection.out_sent = 0;
+  if (connection.framing_lost || (connection.closing && !connection.parked)) {
     Close(fd);
     return;
   }

@@ -49,37 +49,17 @@ std::string Describe(const Error& error) {
   return error.ToString();
 }
 
-// `ovs-ofctl dump-flows` output starts with a reply header
-// ("OFPST_FLOW reply (OF1.3) (xid=0x2):"); users feed that output to
-// add-flows, so such lines become comments (keeping line numbers for errors).
-std::string CommentOutReplyHeaders(std::string text) {
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + start, end - start);
-    size_t first = line.find_first_not_of(" \t");
-    if (first != std::string_view::npos) {
-      std::string_view body = line.substr(first);
-      if ((body.rfind("OFPST_FLOW reply", 0) == 0 || body.rfind("NXST_FLOW reply", 0) == 0)) {
-        text[start + first] = '#';
-      }
-    }
-    start = end + 1;
-  }
-  return text;
-}
-
 // Port names in flow text ("in_port=veth1") are the bridge's interfaces.
 ofp::PortByName PortsOf(const ofproto::Bridge* bridge) {
   return [bridge](std::string_view name) { return bridge->FindOfport(std::string(name)); };
 }
 
-// A flow file's text (add-flows, restore-flows) as add flow-mods.
+// A flow file's text (add-flows, restore-flows) as add flow-mods.  Users
+// feed `ovs-ofctl dump-flows` output to add-flows; ParseFlowFile skips its
+// reply header ("OFPST_FLOW reply (OF1.3) (xid=0x2):"), keeping line numbers.
 Result<std::vector<ofp::FlowMod>> ParseFlowText(const ofproto::Bridge* bridge,
-                                                const std::string& text) {
-  return ofp::ParseFlowFile(CommentOutReplyHeaders(text), ofp::FlowModCommand::kAdd,
-                            PortsOf(bridge));
+                                                std::string_view text) {
+  return ofp::ParseFlowFile(text, ofp::FlowModCommand::kAdd, PortsOf(bridge));
 }
 
 // "del-flows" with no match: every rule of every table.
@@ -390,9 +370,10 @@ size_t Vswitchd::CountRules() const {
   return n;
 }
 
-Result<json> Vswitchd::RestoreFlows(const json& params) {
+Result<json> Vswitchd::RestoreFlows(const json& params, std::string_view payload) {
   auto list = params.find("bridges");
   if (list == params.end() || !list->is_array()) return Err("missing array parameter 'bridges'");
+  size_t payload_used = 0;
   struct Parsed {
     ofproto::Bridge* bridge;
     std::string file;
@@ -404,7 +385,20 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
   for (const json& entry : *list) {
     if (!entry.is_object()) return Err("restore-flows: a 'bridges' entry is not an object");
     HSW_ASSIGN_OR_RETURN(std::string name, StringParam(entry, "name"));
-    HSW_ASSIGN_OR_RETURN(std::string text, StringParam(entry, "text"));
+    // The text is either in the entry or, "size" bytes of it, the next part
+    // of the request's payload.
+    std::string_view text;
+    if (auto size = entry.find("size"); size != entry.end()) {
+      if (!size->is_number_unsigned() || size->get<uint64_t>() > payload.size() - payload_used) {
+        return Err("restore-flows: bridge {}'s 'size' is not a size within the payload", name);
+      }
+      text = payload.substr(payload_used, size->get<uint64_t>());
+      payload_used += text.size();
+    } else {
+      auto it = entry.find("text");
+      if (it == entry.end() || !it->is_string()) return Err("missing string parameter 'text'");
+      text = it->get_ref<const std::string&>();
+    }
     std::string file = OptionalStringParam(entry, "file").value_or(name);
     ofproto::Bridge* bridge = switch_->FindBridge(name);
     if (!bridge) {
@@ -417,6 +411,10 @@ Result<json> Vswitchd::RestoreFlows(const json& params) {
     auto flow_mods = ParseFlowText(bridge, text);
     if (!flow_mods) return Err("restore-flows {}: {}", file, flow_mods.error().message);
     parsed.push_back({bridge, std::move(file), std::move(*flow_mods)});
+  }
+  if (payload_used != payload.size()) {
+    return Err("restore-flows: the payload holds {} bytes, the bridges' sizes add up to {}",
+               payload.size(), payload_used);
   }
 
   // Each bridge is replaced in one batch (see ReplacementBatch); if a later
@@ -758,25 +756,45 @@ void Vswitchd::RegisterMethods() {
 
   c.Register("show", [this](const json&) -> Result<json> { return Show(); });
 
-  c.Register("save-flows", [this](const json&) -> Result<json> {
+  // With {"payload": true} the flow text comes as the reply's payload, each
+  // bridge's "size" bytes of it in turn, rather than as JSON strings.
+  c.RegisterWithPayload("save-flows", [this](const json& params,
+                                             std::string_view) -> Result<ControlReply> {
+    bool in_payload = params.value("payload", false);
+    ControlReply reply;
     json bridges = json::array();
     size_t total = 0;
     for (const BridgeConfig& config : config_.config().bridges) {
       ofproto::Bridge* bridge = switch_->FindBridge(config.name);
       if (!bridge) continue;
-      json lines = json::array();
-      for (const ofp::FlowMod& flow_mod : bridge->SnapshotFlowMods()) {
-        lines.push_back(ofp::FormatFlowMod(flow_mod));
+      std::vector<ofp::FlowMod> flow_mods = bridge->SnapshotFlowMods();
+      total += flow_mods.size();
+      if (in_payload) {
+        size_t start = reply.payload.size();
+        for (const ofp::FlowMod& flow_mod : flow_mods) {
+          reply.payload += ofp::FormatFlowMod(flow_mod);
+          reply.payload += '\n';
+        }
+        bridges.push_back({{"name", config.name},
+                           {"n_flows", flow_mods.size()},
+                           {"size", reply.payload.size() - start}});
+        continue;
       }
-      total += lines.size();
+      json lines = json::array();
+      for (const ofp::FlowMod& flow_mod : flow_mods) lines.push_back(ofp::FormatFlowMod(flow_mod));
       bridges.push_back({{"name", config.name}, {"flows", std::move(lines)}});
     }
     vlog.Info("save-flows: {} flows of {} bridges", total, bridges.size());
-    return json{
+    reply.result = json{
         {"version", kVersion}, {"journal", JournalPositionJson()}, {"bridges", std::move(bridges)}};
+    return reply;
   });
 
-  c.Register("restore-flows", [this](const json& params) { return RestoreFlows(params); });
+  c.RegisterWithPayload("restore-flows",
+                        [this](const json& params, std::string_view payload) -> Result<ControlReply> {
+                          HSW_ASSIGN_OR_RETURN(json result, RestoreFlows(params, payload));
+                          return ControlReply{std::move(result), {}};
+                        });
 
   c.RegisterWait("wait-ready", [this] { return switch_->tables_loaded(); });
 

@@ -33,8 +33,13 @@
 //   show {} -> {version, pid, tables_loaded, datapath, bridges, settings, counters}
 //   trace {bridge, flow} -> text
 //   log-reopen {} / vlog/set {level}
-//   save-flows {} -> {version, bridges: [{name, flows: [ovs-ofctl lines]}]}
-//   restore-flows {bridges: [{name, text, file?}]} -> {bridges: [{name, n_flows}]}
+//   save-flows {payload?: bool} -> {version, journal, bridges: [{name, flows: [ovs-ofctl lines]}]}
+//       or, with payload=true, bridges: [{name, n_flows, size}] and the
+//       bridges' flow text (one flow per '\n'-terminated line) as the reply's
+//       payload, `size` bytes each, in order
+//   restore-flows {bridges: [{name, text | size, file?}]} -> {bridges: [{name, n_flows}]}
+//       with `size`, the bridge's text is the next `size` bytes of the
+//       request's payload;
 //       replaces the listed bridges' tables: all parsed first, all bridges
 //       or none changed; allowed during flow-restore-wait (hsw-ctl is the
 //       one doing the restore).
@@ -112,7 +117,7 @@ class Vswitchd {
   // freeze, the deadline timer, held-back controllers, parked wait-ready
   // requests.  `why` goes into the log line.
   void SetFlowRestoreWait(bool wait, const std::string& why);
-  Result<nlohmann::json> RestoreFlows(const nlohmann::json& params);
+  Result<nlohmann::json> RestoreFlows(const nlohmann::json& params, std::string_view payload);
   // Opens <statedir>/flows.journal, replays it into the bridges' tables and
   // from then on appends every committed table change to it.
   Status OpenJournal();

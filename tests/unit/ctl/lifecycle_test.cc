@@ -93,7 +93,9 @@ class LockHolderChild {
 };
 
 // A fake hsw-vswitchd control socket: a thread answers each request line
-// with handler(method, params), a {"result"} or {"error"} object.
+// with handler(method, params), a {"result"} or {"error"} object.  A
+// request's payload is recorded as its "payload" member (a string); a reply's
+// "payload" member is sent as the reply's payload.
 class FakeControl {
  public:
   using Handler = std::function<json(const std::string& method, const json& params)>;
@@ -150,13 +152,29 @@ class FakeControl {
       }
       json request = json::parse(line);
       line.clear();
+      if (request.contains("payload_size")) {
+        std::string payload(request["payload_size"].get<size_t>(), '\0');
+        size_t have = 0;
+        while (have < payload.size()) {
+          ssize_t n = read(fd, payload.data() + have, payload.size() - have);
+          if (n <= 0) return;
+          have += static_cast<size_t>(n);
+        }
+        request["payload"] = payload;
+      }
       {
         std::lock_guard<std::mutex> lock(mutex_);
         requests_.push_back(request);
       }
       json reply = handler_(request["method"], request["params"]);
       reply["id"] = request["id"];
-      std::string text = reply.dump() + "\n";
+      std::string payload;
+      if (reply.contains("payload")) {
+        payload = reply["payload"].get<std::string>();
+        reply.erase("payload");
+        reply["payload_size"] = payload.size();
+      }
+      std::string text = reply.dump() + "\n" + payload;
       // The client may be gone (timed out): no SIGPIPE for the test runner.
       (void)!send(fd, text.data(), text.size(), MSG_NOSIGNAL);
     }
@@ -174,14 +192,21 @@ class FakeControl {
 json OkReply(const json& result = nullptr) { return {{"result", result}}; }
 json ErrorReply(const std::string& message) { return {{"error", {{"message", message}}}}; }
 
+// hsw-vswitchd's reply to save-flows {"payload": true}, the payload included.
 json SaveReply(const std::string& journal_id = "j1", uint64_t seq = 5) {
-  return {{"version", "0.1.0"},
-          {"journal", {{"id", journal_id}, {"seq", seq}}},
-          {"bridges",
-           {{{"name", "br0"},
-             {"flows",
-              {"table=0,priority=100,in_port=1,actions=output:2",
-               "table=0,priority=100,in_port=2,actions=output:1"}}}}}};
+  std::string text =
+      "table=0,priority=100,in_port=1,actions=output:2\n"
+      "table=0,priority=100,in_port=2,actions=output:1\n";
+  return {{"result",
+           {{"version", "0.1.0"},
+            {"journal", {{"id", journal_id}, {"seq", seq}}},
+            {"bridges", {{{"name", "br0"}, {"n_flows", 2}, {"size", text.size()}}}}}},
+          {"payload", text}};
+}
+
+FlowsToSave SaveReplyFlows(const std::string& journal_id = "j1", uint64_t seq = 5) {
+  json reply = SaveReply(journal_id, seq);
+  return *FlowsFromSaveReply(reply["result"], reply["payload"].get<std::string>());
 }
 
 class LifecycleTest : public ::testing::Test {
@@ -461,7 +486,7 @@ TEST_F(LifecycleTest, SaveThenRestore) {
   std::string dir = root_ + "/saved";
   {
     FakeControl daemon(rundir_,
-                       [](const std::string&, const json&) { return OkReply(SaveReply()); });
+                       [](const std::string&, const json&) { return SaveReply(); });
     EXPECT_EQ(SaveFlowsCommand(Ctx(), dir), 0) << err_.str();
     EXPECT_EQ(out_.str(), "saved 2 flows of 1 bridge to " + dir + "\n");
   }
@@ -481,7 +506,8 @@ TEST_F(LifecycleTest, SaveThenRestore) {
   const json& bridge = requests[0]["params"]["bridges"][0];
   EXPECT_EQ(bridge["name"], "br0");
   EXPECT_EQ(bridge["file"], dir + "/br0.flows");
-  EXPECT_EQ(bridge["text"], saved->bridges[0].text);
+  EXPECT_EQ(bridge["size"], saved->bridges[0].text.size());
+  EXPECT_EQ(requests[0]["payload"], saved->bridges[0].text) << "the file's text, as it is";
   EXPECT_TRUE(fs::exists(dir)) << "restore-flows keeps the save";
 }
 
@@ -498,8 +524,7 @@ TEST_F(LifecycleTest, SaveFailureKeepsTheOldSave) {
 
 TEST_F(LifecycleTest, RestoreOfADamagedSaveNeverReachesTheDaemon) {
   std::string dir = root_ + "/saved";
-  auto flows = FlowsFromSaveReply(SaveReply());
-  ASSERT_TRUE(WriteSavedFlows(dir, *flows));
+  ASSERT_TRUE(WriteSavedFlows(dir, SaveReplyFlows()));
   std::string text = *ReadFile(dir + "/br0.flows");
   text[text.size() - 2] = 'X';
   std::ofstream(dir + "/br0.flows", std::ios::trunc) << text;
@@ -513,7 +538,7 @@ TEST_F(LifecycleTest, RestoreOfADamagedSaveNeverReachesTheDaemon) {
 
 TEST_F(LifecycleTest, RestoreErrorFromTheDaemon) {
   std::string dir = root_ + "/saved";
-  ASSERT_TRUE(WriteSavedFlows(dir, *FlowsFromSaveReply(SaveReply())));
+  ASSERT_TRUE(WriteSavedFlows(dir, SaveReplyFlows()));
   FakeControl daemon(rundir_, [](const std::string&, const json&) {
     return ErrorReply("bridge br0 (file saved/br0.flows) line 2: unknown action");
   });
@@ -541,7 +566,7 @@ TEST_F(LifecycleTest, StopWithoutARundir) {
 TEST_F(LifecycleTest, StopSavesAsksToExitAndWaits) {
   LockHolderChild vswitchd(VswitchdLock());
   FakeControl daemon(rundir_, [&](const std::string& method, const json&) {
-    if (method == "save-flows") return OkReply(SaveReply());
+    if (method == "save-flows") return SaveReply();
     if (method == "exit") vswitchd.Release();
     return OkReply();
   });
@@ -644,34 +669,44 @@ listener.listen()
 os.rename(path + '.tmp', path)
 ready()
 
-def handle(method, params):
+def handle(method, params, payload):
     global restore_wait
     if method == 'show':
         return {'result': {'pid': os.getpid(), 'tables_loaded': not restore_wait,
                            'journal': journal}}
     if method == 'save-flows':
+        text = (b'table=0,priority=100,in_port=1,actions=output:2\n'
+                b'table=0,priority=100,in_port=2,actions=output:1\n')
         return {'result': {'version': '0.1.0', 'journal': journal, 'bridges': [
-            {'name': 'br0', 'flows': ['table=0,priority=100,in_port=1,actions=output:2',
-                                      'table=0,priority=100,in_port=2,actions=output:1']}]}}
+            {'name': 'br0', 'n_flows': 2, 'size': len(text)}]}}, text
     if method == 'restore-flows':
         if any(b['name'] == 'bad' for b in params['bridges']):
             return {'error': {'message': 'bridge bad: no such bridge'}}
+        texts, at = [], 0
+        for b in params['bridges']:
+            texts.append(payload[at:at + b['size']].decode())
+            at += b['size']
         return {'result': {'bridges': [
-            {'name': b['name'], 'n_flows': sum(1 for line in b['text'].splitlines()
+            {'name': b['name'], 'n_flows': sum(1 for line in text.splitlines()
                                                if line and not line.startswith('#'))}
-            for b in params['bridges']]}}
+            for b, text in zip(params['bridges'], texts)]}}
     if method == 'set' and params['key'] == 'flow-restore-wait':
         restore_wait = params['value'] == 'true'
     return {'result': None}
 
 while True:
     conn, _ = listener.accept()
-    for line in conn.makefile('r'):
+    stream = conn.makefile('rb')
+    for line in stream:
         request = json.loads(line)
+        payload = stream.read(request.get('payload_size', 0))
         log({'prog': prog, 'method': request['method'], 'params': request['params']})
-        reply = handle(request['method'], request['params'])
+        reply = handle(request['method'], request['params'], payload)
+        reply, reply_payload = reply if isinstance(reply, tuple) else (reply, b'')
         reply['id'] = request['id']
-        conn.sendall((json.dumps(reply) + '\n').encode())
+        if reply_payload:
+            reply['payload_size'] = len(reply_payload)
+        conn.sendall((json.dumps(reply) + '\n').encode() + reply_payload)
         if request['method'] == 'exit':
             os._exit(0)
     conn.close()
@@ -734,7 +769,7 @@ class StartTest : public LifecycleTest {
     return std::find(argv.begin(), argv.end(), arg) != argv.end();
   }
   void WriteSave(const std::string& journal_id, uint64_t seq) {
-    ASSERT_TRUE(WriteSavedFlows(dir_, *FlowsFromSaveReply(SaveReply(journal_id, seq))));
+    ASSERT_TRUE(WriteSavedFlows(dir_, SaveReplyFlows(journal_id, seq)));
   }
   void SetDaemonJournal(const std::string& id, uint64_t seq) {
     std::ofstream(statedir_ + "/fake-journal.json") << json{{"id", id}, {"seq", seq}}.dump();
@@ -818,7 +853,7 @@ TEST_F(StartTest, ADamagedSaveIsMovedAsideAndTheStartGoesOn) {
 }
 
 TEST_F(StartTest, ARefusedRestoreStillClearsTheFlag) {
-  FlowsToSave flows = *FlowsFromSaveReply(SaveReply());
+  FlowsToSave flows = SaveReplyFlows();
   flows.bridges[0].name = "bad";
   ASSERT_TRUE(WriteSavedFlows(dir_, flows));
   EXPECT_EQ(Start(dir_), 1);

@@ -26,14 +26,19 @@ namespace fs = std::filesystem;
 
 class SavedFlowsTest : public ::testing::Test {
  protected:
+  // A bridge as the daemon's save-flows reply gives it: one flow per line.
+  static FlowsToSave::Bridge Bridge(std::string name, const std::vector<std::string>& flows) {
+    FlowsToSave::Bridge bridge{std::move(name), "", flows.size()};
+    for (const std::string& flow : flows) bridge.text += flow + "\n";
+    return bridge;
+  }
   static FlowsToSave Sample() {
     FlowsToSave flows;
     flows.journal = {"0123456789abcdef0123456789abcdef", 42};
-    flows.bridges.push_back(
-        {"br0",
-         {"table=0,priority=100,in_port=1,actions=output:2",
-          "table=0,priority=100,in_port=2,actions=output:1", "table=1,priority=0,actions=drop"}});
-    flows.bridges.push_back({"br-int", {"table=0,priority=0,actions=NORMAL"}});
+    flows.bridges.push_back(Bridge(
+        "br0", {"table=0,priority=100,in_port=1,actions=output:2",
+                "table=0,priority=100,in_port=2,actions=output:1", "table=1,priority=0,actions=drop"}));
+    flows.bridges.push_back(Bridge("br-int", {"table=0,priority=0,actions=NORMAL"}));
     return flows;
   }
 
@@ -122,7 +127,7 @@ TEST_F(SavedFlowsTest, FlowFilesLoadWithTheFlowParserAndOvsOfctl) {
 TEST_F(SavedFlowsTest, EmptyTablesAndNoBridges) {
   FlowsToSave flows;
   flows.journal = {"aa", 0};
-  flows.bridges.push_back({"br0", {}});
+  flows.bridges.push_back(Bridge("br0", {}));
   Write(flows);
   auto saved = ReadSavedFlows(dir_);
   ASSERT_TRUE(saved) << saved.error().ToString();
@@ -169,12 +174,20 @@ TEST_F(SavedFlowsTest, UnwritableFlowsChangeNothing) {
   Write(Sample());
   auto before = Snapshot(dir_);
   FlowsToSave bad = Sample();
-  bad.bridges[1].flows.push_back("in_port=1,\nactions=drop");
+  bad.bridges[1] = Bridge("br-int", {"table=0,priority=0,actions=NORMAL", "in_port=1,\nactions=drop"});
   auto written = WriteSavedFlows(dir_, bad);
   ASSERT_FALSE(written);
   EXPECT_NE(written.error().message.find("cannot be written as one line"), std::string::npos);
+  for (std::string flow : {"in_port=1,actions=drop\\", "in_port=1,\ractions=drop", ""}) {
+    bad = Sample();
+    bad.bridges[0] = Bridge("br0", {"table=1,priority=0,actions=drop", flow});
+    written = WriteSavedFlows(dir_, bad);
+    ASSERT_FALSE(written) << flow;
+    EXPECT_NE(written.error().message.find("cannot be written as one line"), std::string::npos)
+        << written.error().message;
+  }
   bad = Sample();
-  bad.bridges[0].flows.push_back("in_port=1,actions=drop\\");
+  bad.bridges[0].text.pop_back();  // no line break after the last flow
   EXPECT_FALSE(WriteSavedFlows(dir_, bad));
   bad = Sample();
   bad.bridges[0].name = "../escape";
@@ -191,7 +204,8 @@ TEST_F(SavedFlowsTest, FailedWriteLeavesTheOldSaveUntouched) {
   Write(Sample());
   auto before = Snapshot(dir_);
   FlowsToSave big = Sample();
-  big.bridges[1].flows.assign(10000, "table=0,priority=1,in_port=3,actions=output:4");
+  big.bridges[1] = Bridge(
+      "br-int", std::vector<std::string>(10000, "table=0,priority=1,in_port=3,actions=output:4"));
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -338,32 +352,51 @@ TEST(Xxh3Hex, MatchesXxh128sum) {
   EXPECT_NE(Xxh3Hex("a"), Xxh3Hex("b"));
 }
 
+TEST(Xxh3Hex, PartsHashAsOneString) {
+  EXPECT_EQ(Xxh3Hex({"# header\n", "in_port=1,actions=drop\n"}),
+            Xxh3Hex("# header\nin_port=1,actions=drop\n"));
+  EXPECT_EQ(Xxh3Hex(std::initializer_list<std::string_view>{}), Xxh3Hex(""));
+}
+
 TEST(FlowsFromSaveReply, Parses) {
+  std::string payload = "in_port=1,actions=drop\nin_port=2,actions=drop\npriority=0,actions=drop\n";
   json reply = {{"version", "0.1.0"},
                 {"journal", {{"id", "ab"}, {"seq", 7}}},
-                {"bridges", {{{"name", "br0"}, {"flows", {"in_port=1,actions=drop"}}}}}};
-  auto flows = FlowsFromSaveReply(reply);
+                {"bridges",
+                 {{{"name", "br0"}, {"n_flows", 2}, {"size", 46}},
+                  {{"name", "br1"}, {"n_flows", 1}, {"size", payload.size() - 46}}}}};
+  auto flows = FlowsFromSaveReply(reply, payload);
   ASSERT_TRUE(flows) << flows.error().ToString();
   EXPECT_EQ(flows->journal, (JournalPosition{"ab", 7}));
-  ASSERT_EQ(flows->bridges.size(), 1u);
-  EXPECT_EQ(flows->bridges[0].flows, std::vector<std::string>{"in_port=1,actions=drop"});
+  ASSERT_EQ(flows->bridges.size(), 2u);
+  EXPECT_EQ(flows->bridges[0].text, "in_port=1,actions=drop\nin_port=2,actions=drop\n");
+  EXPECT_EQ(flows->bridges[0].n_flows, 2u);
+  EXPECT_EQ(flows->bridges[1].text, "priority=0,actions=drop\n");
+  EXPECT_EQ(flows->TotalFlows(), 3u);
 }
 
 TEST(FlowsFromSaveReply, RejectsMalformedReplies) {
+  const std::string payload = "in_port=1,actions=drop\n";
   const json good = {{"journal", {{"id", "ab"}, {"seq", 7}}},
-                     {"bridges", {{{"name", "br0"}, {"flows", {"in_port=1,actions=drop"}}}}}};
-  auto rejects = [&](auto change) {
+                     {"bridges", {{{"name", "br0"}, {"n_flows", 1}, {"size", payload.size()}}}}};
+  auto rejects = [&](auto change, std::string_view with_payload) {
     json reply = good;
     change(reply);
-    return !FlowsFromSaveReply(reply);
+    return !FlowsFromSaveReply(reply, with_payload);
   };
-  EXPECT_TRUE(rejects([](json& r) { r = nullptr; }));
-  EXPECT_TRUE(rejects([](json& r) { r.erase("journal"); }));
-  EXPECT_TRUE(rejects([](json& r) { r["journal"]["seq"] = "7"; }));
-  EXPECT_TRUE(rejects([](json& r) { r["bridges"][0]["flows"] = {1, 2}; }));
-  EXPECT_TRUE(rejects([](json& r) { r["bridges"][0]["name"] = "a/b"; }));
-  EXPECT_TRUE(rejects([](json& r) { r["bridges"].push_back(r["bridges"][0]); }));
-  EXPECT_FALSE(rejects([](json&) {}));
+  auto rejects_reply = [&](auto change) { return rejects(change, payload); };
+  EXPECT_TRUE(rejects_reply([](json& r) { r = nullptr; }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r.erase("journal"); }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["journal"]["seq"] = "7"; }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["bridges"][0]["size"] = -1; }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["bridges"][0]["n_flows"] = "1"; }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["bridges"][0].erase("size"); }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["bridges"][0]["name"] = "a/b"; }));
+  EXPECT_TRUE(rejects_reply([](json& r) { r["bridges"].push_back(r["bridges"][0]); }));
+  // The sizes must cover the payload exactly.
+  EXPECT_TRUE(rejects([](json&) {}, payload + "x"));
+  EXPECT_TRUE(rejects([](json&) {}, payload.substr(1)));
+  EXPECT_FALSE(rejects_reply([](json&) {}));
 }
 
 }  // namespace

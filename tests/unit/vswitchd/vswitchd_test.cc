@@ -372,6 +372,57 @@ TEST_F(VswitchdTest, SaveAndRestoreFlows) {
   EXPECT_EQ(dump("br0"), 3u);
 }
 
+// hsw-ctl's form: the flow text as raw payload, each bridge's `size` bytes.
+TEST_F(VswitchdTest, SaveAndRestoreFlowsWithPayloads) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  Succeed("add-br", {{"bridge", "br1"}});
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "priority=7,ip,actions=output:5"}});
+  Succeed("add-flow", {{"bridge", "br0"}, {"flow", "in_port=1,actions=output:5"}});
+  Succeed("add-flow", {{"bridge", "br1"}, {"flow", "priority=1,actions=drop"}});
+  json request = {{"id", 1}, {"method", "save-flows"}, {"params", {{"payload", true}}}};
+  std::string reply_text = vswitchd_->control().HandleLine(request.dump());
+  size_t newline = reply_text.find('\n');
+  ASSERT_NE(newline, std::string::npos) << reply_text;
+  json reply = json::parse(reply_text.substr(0, newline));
+  std::string payload = reply_text.substr(newline + 1);
+  EXPECT_EQ(reply["payload_size"], payload.size());
+  const json& bridges = reply["result"]["bridges"];
+  ASSERT_EQ(bridges.size(), 2u);
+  const size_t br0_size = 39 + 35;
+  EXPECT_EQ(bridges[0], (json{{"name", "br0"}, {"n_flows", 2}, {"size", br0_size}}));
+  EXPECT_EQ(payload,  // by table, then priority, highest first
+            "table=0,in_port=1,actions=output:5\n"
+            "table=0,priority=7,ip,actions=output:5\n"
+            "table=0,priority=1,actions=drop\n");
+  // The JSON form says the same.
+  json lines = Succeed("save-flows")["bridges"][0]["flows"];
+  EXPECT_EQ(lines,
+            json({"table=0,in_port=1,actions=output:5", "table=0,priority=7,ip,actions=output:5"}));
+
+  auto restore = [&](const json& params, const std::string& payload) {
+    json request = {{"id", 2}, {"method", "restore-flows"}, {"params", params}};
+    return json::parse(vswitchd_->control().HandleLine(request.dump(), payload));
+  };
+  Succeed("del-flows", {{"bridge", "br0"}});
+  json restored = restore(
+      {{"bridges",
+        {{{"name", "br0"}, {"size", br0_size}},
+         {{"name", "br1"}, {"size", payload.size() - br0_size}}}}},
+      payload);
+  EXPECT_EQ(restored["result"]["bridges"][0]["n_flows"], 2) << restored.dump();
+  EXPECT_EQ(Succeed("save-flows")["bridges"][0]["flows"], lines);
+  // Sizes that do not cover the payload exactly change nothing.
+  Succeed("del-flows", {{"bridge", "br0"}});
+  json short_sizes = restore({{"bridges", {{{"name", "br0"}, {"size", br0_size}}}}}, payload);
+  EXPECT_NE(short_sizes["error"]["message"].get<std::string>().find("add up to 74"),
+            std::string::npos)
+      << short_sizes.dump();
+  json past_end = restore({{"bridges", {{{"name", "br0"}, {"size", payload.size() + 1}}}}}, payload);
+  EXPECT_TRUE(past_end.contains("error")) << past_end.dump();
+  EXPECT_EQ(Succeed("dump-flows", {{"bridge", "br0"}}).size(), 0u);
+}
+
 TEST_F(VswitchdTest, RestoreIsAllowedDuringFlowRestoreWaitAndWaitReadyAnswersWhenCleared) {
   ASSERT_TRUE(Start(/*flow_restore_wait=*/true));
   AddBridgeWithPorts();
