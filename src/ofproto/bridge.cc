@@ -55,22 +55,29 @@ OfResult BridgeImpl::FlowModBatch(const std::vector<ofp::FlowMod>& flow_mods) {
 }
 
 std::vector<ofp::FlowMod> BridgeImpl::SnapshotFlowMods() const {
-  std::vector<ofp::FlowStats> rules = tables_.Dump(ofp::FlowStatsRequest{}, sw_->Now());
   std::vector<ofp::FlowMod> flow_mods;
-  flow_mods.reserve(rules.size());
-  for (ofp::FlowStats& rule : rules) {
-    ofp::FlowMod& fm = flow_mods.emplace_back();
-    fm.command = ofp::FlowModCommand::kAdd;
-    fm.table_id = rule.table_id;
-    fm.priority = rule.priority;
-    fm.cookie = rule.cookie;
-    fm.idle_timeout = rule.idle_timeout;
-    fm.hard_timeout = rule.hard_timeout;
-    fm.flags = rule.flags;
-    fm.match = std::move(rule.match);
-    fm.instructions = std::move(rule.instructions);
-  }
+  flow_mods.reserve(tables_.n_rules());
+  ForEachFlowMod([&](const ofp::FlowMod& flow_mod) { flow_mods.push_back(flow_mod); });
   return flow_mods;
+}
+
+void BridgeImpl::ForEachFlowMod(const std::function<void(const ofp::FlowMod&)>& visit) const {
+  // One FlowMod, refilled per rule: its instructions' vectors keep their
+  // capacity, so no rule costs an allocation.
+  ofp::FlowMod fm;
+  fm.command = ofp::FlowModCommand::kAdd;
+  for (const Rule* rule : tables_.RulesInDumpOrder()) {
+    fm.table_id = rule->table_id;
+    fm.priority = static_cast<uint16_t>(rule->priority);
+    fm.cookie = rule->cookie;
+    fm.idle_timeout = rule->idle_timeout;
+    fm.hard_timeout = rule->hard_timeout;
+    fm.flags = rule->flags;
+    fm.match.key = rule->key;
+    fm.match.mask = rule->mask;
+    fm.instructions = rule->instructions;
+    visit(fm);
+  }
 }
 
 std::vector<ofp::FlowStats> BridgeImpl::DumpFlows(const ofp::FlowStatsRequest& request) const {

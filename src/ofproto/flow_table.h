@@ -65,7 +65,11 @@ class FlowTables {
   // Counts the lookup in the table's statistics if `count`.
   Rule* Lookup(uint8_t table_id, const FlowKey& key, FlowKey* consulted, bool count);
 
+  // Dump order: by table, then priority (highest first), then age -- stable
+  // and readable.
   std::vector<ofp::FlowStats> Dump(const ofp::FlowStatsRequest& request, SteadyTime now) const;
+  // Every rule, in dump order, without copying any.
+  std::vector<const Rule*> RulesInDumpOrder() const;
   ofp::AggregateStats Aggregate(const ofp::FlowStatsRequest& request) const;
   std::vector<ofp::TableStats> TableStats() const;
 
@@ -99,6 +103,7 @@ class FlowTables {
                             uint16_t priority, uint64_t cookie, uint64_t cookie_mask,
                             uint32_t out_port) const;
 
+  static void SortForDump(std::vector<Rule*>& rules);
   void InsertRule(Rule* rule);   // takes the table's reference
   RuleRef RemoveRule(Rule* rule);  // returns the table's reference
   void TrackTimeouts(Rule* rule);

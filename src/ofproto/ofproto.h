@@ -25,8 +25,8 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +79,12 @@ class Bridge {
   // Every rule as an OFPFC_ADD flow-mod that re-creates it (counters and
   // ages are not carried): what save-flows writes and a journal snapshot holds.
   virtual std::vector<ofp::FlowMod> SnapshotFlowMods() const = 0;
+  // The same flow-mods one at a time, without building the vector (100k
+  // rules are tens of megabytes of FlowMods).  `visit` must not keep the
+  // reference or change the tables.
+  virtual void ForEachFlowMod(const std::function<void(const ofp::FlowMod&)>& visit) const {
+    for (const ofp::FlowMod& flow_mod : SnapshotFlowMods()) visit(flow_mod);
+  }
 
   virtual std::vector<PortView> ListPorts() const = 0;
   // OpenFlow port number of a port by interface name (for "in_port=veth1").

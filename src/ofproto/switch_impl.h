@@ -47,6 +47,7 @@ class BridgeImpl : public Bridge {
   std::vector<ofp::PortStats> GetPortStats(uint32_t port_no) const override;
   OfResult PacketOut(const ofp::PacketOut& packet_out) override;
   std::vector<ofp::FlowMod> SnapshotFlowMods() const override;
+  void ForEachFlowMod(const std::function<void(const ofp::FlowMod&)>& visit) const override;
   std::vector<PortView> ListPorts() const override;
   std::optional<uint32_t> FindOfport(const std::string& iface) const override;
   size_t n_rules() const override { return tables_.n_rules(); }

@@ -1169,51 +1169,111 @@ bool NeedsQuotes(std::string_view name) {
   return name == "drop" || name == "output";
 }
 
-void PutMac(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
-  if (BytesAllZero(m, 6)) return;
-  if (BytesAllOnes(m, 6)) {
-    out.push_back(fmt::format("{}={}", name, FormatMac(v)));
-  } else {
-    out.push_back(fmt::format("{}={}/{}", name, FormatMac(v), FormatMac(m)));
+// Appends comma-separated parts to a string, as ovs-ofctl joins a flow's
+// fields: formatting 100k rules for save-flows writes straight into one
+// buffer instead of building and joining a string per field.
+class Parts {
+ public:
+  explicit Parts(std::string& out) : out_(out), start_(out.size()) {}
+  // The string to append the next part to, after a ',' unless it is the first.
+  std::string& Next() {
+    if (out_.size() > start_) out_ += ',';
+    return out_;
+  }
+
+ private:
+  std::string& out_;
+  size_t start_;
+};
+
+void AppendDecimal(std::string& out, uint64_t v) {
+  char digits[20];
+  auto end = std::to_chars(digits, digits + sizeof(digits), v).ptr;
+  out.append(digits, end);
+}
+
+// fmt's {:#x}: "0x" and the digits without leading zeros ("0x0" for 0);
+// `width` pads the digits with zeros ({:#06x} is width 4).
+void AppendHex(std::string& out, uint64_t v, int width = 0) {
+  char digits[16];
+  auto end = std::to_chars(digits, digits + sizeof(digits), v, 16).ptr;
+  out += "0x";
+  for (int pad = width - static_cast<int>(end - digits); pad > 0; --pad) out += '0';
+  out.append(digits, end);
+}
+
+void AppendMac(std::string& out, const uint8_t* mac) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  for (int i = 0; i < 6; ++i) {
+    if (i) out += ':';
+    out += kDigits[mac[i] >> 4];
+    out += kDigits[mac[i] & 15];
   }
 }
 
-void PutIpv4(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
-  if (BytesAllZero(m, 4)) return;
-  if (BytesAllOnes(m, 4)) {
-    out.push_back(fmt::format("{}={}", name, FormatIpv4(v)));
-    return;
+void AppendIpv4(std::string& out, const uint8_t* addr) {
+  for (int i = 0; i < 4; ++i) {
+    if (i) out += '.';
+    AppendDecimal(out, addr[i]);
   }
+}
+
+// "name=" on a new part.
+std::string& Field(Parts& parts, const char* name) {
+  std::string& out = parts.Next();
+  out += name;
+  out += '=';
+  return out;
+}
+
+void PutMac(Parts& parts, const char* name, const uint8_t* v, const uint8_t* m) {
+  if (BytesAllZero(m, 6)) return;
+  std::string& out = Field(parts, name);
+  AppendMac(out, v);
+  if (!BytesAllOnes(m, 6)) {
+    out += '/';
+    AppendMac(out, m);
+  }
+}
+
+void PutIpv4(Parts& parts, const char* name, const uint8_t* v, const uint8_t* m) {
+  if (BytesAllZero(m, 4)) return;
+  std::string& out = Field(parts, name);
+  AppendIpv4(out, v);
+  if (BytesAllOnes(m, 4)) return;
+  out += '/';
   int prefix = PrefixLength(m, 4);
   if (prefix >= 0) {
-    out.push_back(fmt::format("{}={}/{}", name, FormatIpv4(v), prefix));
+    AppendDecimal(out, static_cast<uint64_t>(prefix));
   } else {
-    out.push_back(fmt::format("{}={}/{}", name, FormatIpv4(v), FormatIpv4(m)));
+    AppendIpv4(out, m);
   }
 }
 
-void PutIpv6(std::vector<std::string>& out, const char* name, const uint8_t* v, const uint8_t* m) {
+void PutIpv6(Parts& parts, const char* name, const uint8_t* v, const uint8_t* m) {
   if (BytesAllZero(m, 16)) return;
-  if (BytesAllOnes(m, 16)) {
-    out.push_back(fmt::format("{}={}", name, FormatIpv6(v)));
-    return;
-  }
+  std::string& out = Field(parts, name);
+  out += FormatIpv6(v);
+  if (BytesAllOnes(m, 16)) return;
+  out += '/';
   int prefix = PrefixLength(m, 16);
   if (prefix >= 0) {
-    out.push_back(fmt::format("{}={}/{}", name, FormatIpv6(v), prefix));
+    AppendDecimal(out, static_cast<uint64_t>(prefix));
   } else {
-    out.push_back(fmt::format("{}={}/{}", name, FormatIpv6(v), FormatIpv6(m)));
+    out += FormatIpv6(m);
   }
 }
 
 // ovs-ofctl's format_be16_masked: decimal when exact, hex value/mask otherwise.
-void PutMasked16(std::vector<std::string>& out, const char* name, uint16_t v, uint16_t m,
-                 uint16_t full = 0xffff) {
+void PutMasked16(Parts& parts, const char* name, uint16_t v, uint16_t m, uint16_t full = 0xffff) {
   if (!m) return;
+  std::string& out = Field(parts, name);
   if (m == full) {
-    out.push_back(fmt::format("{}={}", name, v));
+    AppendDecimal(out, v);
   } else {
-    out.push_back(fmt::format("{}={:#x}/{:#x}", name, v, m));
+    AppendHex(out, v);
+    out += '/';
+    AppendHex(out, m);
   }
 }
 
@@ -1275,15 +1335,6 @@ std::string FormatFieldValue(FieldId id, const FieldValue& v, const PortName& na
     return fmt::format("{:#x}", v.ToUint());
   }
   return fmt::format("{}", v.ToUint());
-}
-
-std::string Join(const std::vector<std::string>& parts, const char* sep) {
-  std::string out;
-  for (const auto& p : parts) {
-    if (!out.empty()) out += sep;
-    out += p;
-  }
-  return out;
 }
 
 }  // namespace
@@ -1456,11 +1507,22 @@ std::string FormatPort(uint32_t port, const PortName& names) {
   return std::to_string(port);
 }
 
-std::string FormatMatch(const Match& match, uint16_t priority, const PortName& names) {
+namespace {
+
+void AppendPort(std::string& out, uint32_t port, const PortName& names) {
+  if (const char* reserved = ReservedPortName(port)) {
+    out += reserved;
+  } else if (names) {
+    out += FormatPort(port, names);
+  } else {
+    AppendDecimal(out, port);
+  }
+}
+
+void PutMatch(Parts& out, const Match& match, uint16_t priority, const PortName& names) {
   const FlowKey& k = match.key;
   const FlowKey& m = match.mask;
-  std::vector<std::string> out;
-  if (priority != kDefaultPriority) out.push_back(fmt::format("priority={}", priority));
+  if (priority != kDefaultPriority) AppendDecimal(Field(out, "priority"), priority);
 
   bool skip_type = false, skip_proto = false;
   bool eth_exact = m.eth_type == 0xffff;
@@ -1505,16 +1567,17 @@ std::string FormatMatch(const Match& match, uint16_t priority, const PortName& n
     } else {
       skip_type = false;
     }
-    if (shorthand) out.push_back(shorthand);
+    if (shorthand) out.Next() += shorthand;
   }
   if (m.metadata) {
-    if (m.metadata == ~0ull) {
-      out.push_back(fmt::format("metadata={:#x}", k.metadata));
-    } else {
-      out.push_back(fmt::format("metadata={:#x}/{:#x}", k.metadata, m.metadata));
+    std::string& s = Field(out, "metadata");
+    AppendHex(s, k.metadata);
+    if (m.metadata != ~0ull) {
+      s += '/';
+      AppendHex(s, m.metadata);
     }
   }
-  if (m.in_port) out.push_back("in_port=" + FormatPort(k.in_port, names));
+  if (m.in_port) AppendPort(Field(out, "in_port"), k.in_port, names);
 
   if (m.vlan_tci) {
     uint16_t vid_mask = m.vlan_tci & kVlanVidMask;
@@ -1522,17 +1585,20 @@ std::string FormatMatch(const Match& match, uint16_t priority, const PortName& n
     bool cfi = (m.vlan_tci & kVlanCfi) && (k.vlan_tci & kVlanCfi);
     if (cfi && (!vid_mask || vid_mask == kVlanVidMask) && (!pcp_mask || pcp_mask == kVlanPcpMask) &&
         (vid_mask || pcp_mask)) {
-      if (vid_mask) out.push_back(fmt::format("dl_vlan={}", k.vlan_tci & kVlanVidMask));
-      if (pcp_mask) out.push_back(fmt::format("dl_vlan_pcp={}", k.vlan_tci >> kVlanPcpShift));
-    } else if (m.vlan_tci == 0xffff) {
-      out.push_back(fmt::format("vlan_tci={:#06x}", k.vlan_tci));
+      if (vid_mask) AppendDecimal(Field(out, "dl_vlan"), k.vlan_tci & kVlanVidMask);
+      if (pcp_mask) AppendDecimal(Field(out, "dl_vlan_pcp"), k.vlan_tci >> kVlanPcpShift);
     } else {
-      out.push_back(fmt::format("vlan_tci={:#06x}/{:#06x}", k.vlan_tci, m.vlan_tci));
+      std::string& s = Field(out, "vlan_tci");
+      AppendHex(s, k.vlan_tci, 4);
+      if (m.vlan_tci != 0xffff) {
+        s += '/';
+        AppendHex(s, m.vlan_tci, 4);
+      }
     }
   }
   PutMac(out, "dl_src", k.eth_src, m.eth_src);
   PutMac(out, "dl_dst", k.eth_dst, m.eth_dst);
-  if (!skip_type && m.eth_type) out.push_back(fmt::format("dl_type={:#06x}", k.eth_type));
+  if (!skip_type && m.eth_type) AppendHex(Field(out, "dl_type"), k.eth_type, 4);
 
   bool arp = eth_exact && (k.eth_type == kEthTypeArp || k.eth_type == kEthTypeRarp);
   bool v6 = eth_exact && k.eth_type == kEthTypeIpv6;
@@ -1540,14 +1606,12 @@ std::string FormatMatch(const Match& match, uint16_t priority, const PortName& n
   PutIpv6(out, "ipv6_dst", k.ipv6_dst, m.ipv6_dst);
   PutIpv4(out, arp ? "arp_spa" : "nw_src", k.ipv4_src, m.ipv4_src);
   PutIpv4(out, arp ? "arp_tpa" : "nw_dst", k.ipv4_dst, m.ipv4_dst);
-  if (!skip_proto && m.nw_proto) {
-    out.push_back(fmt::format("{}={}", arp ? "arp_op" : "nw_proto", k.nw_proto));
-  }
+  if (!skip_proto && m.nw_proto) AppendDecimal(Field(out, arp ? "arp_op" : "nw_proto"), k.nw_proto);
   PutMac(out, "arp_sha", k.arp_sha, m.arp_sha);
   PutMac(out, "arp_tha", k.arp_tha, m.arp_tha);
-  if (m.nw_tos & 0xfc) out.push_back(fmt::format("nw_tos={}", k.nw_tos & 0xfc));
-  if (m.nw_tos & 0x03) out.push_back(fmt::format("nw_ecn={}", k.nw_tos & 0x03));
-  if (m.nw_ttl) out.push_back(fmt::format("nw_ttl={}", k.nw_ttl));
+  if (m.nw_tos & 0xfc) AppendDecimal(Field(out, "nw_tos"), k.nw_tos & 0xfc);
+  if (m.nw_tos & 0x03) AppendDecimal(Field(out, "nw_ecn"), k.nw_tos & 0x03);
+  if (m.nw_ttl) AppendDecimal(Field(out, "nw_ttl"), k.nw_ttl);
   bool icmp = proto_exact && eth_exact &&
               ((k.eth_type == kEthTypeIpv4 && k.nw_proto == kIpProtoIcmp) ||
                (v6 && k.nw_proto == kIpProtoIcmpv6));
@@ -1558,57 +1622,104 @@ std::string FormatMatch(const Match& match, uint16_t priority, const PortName& n
     PutMasked16(out, "tp_src", k.tp_src, m.tp_src);
     PutMasked16(out, "tp_dst", k.tp_dst, m.tp_dst);
   }
-  if (m.tcp_flags) out.push_back("tcp_flags=" + TcpFlags(k.tcp_flags, m.tcp_flags));
-  return Join(out, ",");
+  if (m.tcp_flags) Field(out, "tcp_flags") += TcpFlags(k.tcp_flags, m.tcp_flags);
+}
+
+// The actions, "drop" for none.
+void PutActions(Parts& out, const Actions& actions, const PortName& names) {
+  if (actions.empty()) out.Next() += "drop";
+  for (const Action& a : actions) {
+    std::string& s = out.Next();
+    if (const auto* o = std::get_if<ActOutput>(&a)) {
+      if (o->port == kPortController) {
+        s += "CONTROLLER:";
+        AppendDecimal(s, o->max_len);
+      } else {
+        if (o->port < kPortMax) s += "output:";
+        AppendPort(s, o->port, names);
+      }
+    } else if (const auto* f = std::get_if<ActSetField>(&a)) {
+      s += "set_field:";
+      if (KindOf(f->field) == Kind::kIpv4) {
+        AppendIpv4(s, f->value.bytes.data());
+      } else if (KindOf(f->field) == Kind::kMac) {
+        AppendMac(s, f->value.bytes.data());
+      } else {
+        s += FormatFieldValue(f->field, f->value, names);
+      }
+      s += "->";
+      s += SetFieldName(f->field);
+    } else if (const auto* p = std::get_if<ActPushVlan>(&a)) {
+      s += "push_vlan:";
+      AppendHex(s, p->ethertype);
+    } else if (std::holds_alternative<ActPopVlan>(a)) {
+      s += "pop_vlan";
+    } else if (std::holds_alternative<ActDecNwTtl>(a)) {
+      s += "dec_ttl";
+    }
+  }
+}
+
+void PutInstructions(Parts& out, const Instructions& ins, const PortName& names) {
+  bool any = false;
+  if (!ins.apply.empty()) {
+    PutActions(out, ins.apply, names);
+    any = true;
+  }
+  if (ins.clear_actions) {
+    out.Next() += "clear_actions";
+    any = true;
+  }
+  if (ins.write_actions) {
+    std::string& s = out.Next();
+    s += "write_actions(";
+    if (!ins.write_actions->empty()) {
+      Parts inner(s);
+      PutActions(inner, *ins.write_actions, names);
+    }
+    s += ')';
+    any = true;
+  }
+  if (ins.write_metadata) {
+    std::string& s = out.Next();
+    s += "write_metadata:";
+    AppendHex(s, ins.write_metadata->value);
+    if (ins.write_metadata->mask != ~0ull) {
+      s += '/';
+      AppendHex(s, ins.write_metadata->mask);
+    }
+    any = true;
+  }
+  if (ins.goto_table) {
+    std::string& s = out.Next();
+    s += "goto_table:";
+    AppendDecimal(s, *ins.goto_table);
+    any = true;
+  }
+  if (!any) out.Next() += "drop";
+}
+
+}  // namespace
+
+std::string FormatMatch(const Match& match, uint16_t priority, const PortName& names) {
+  std::string text;
+  Parts parts(text);
+  PutMatch(parts, match, priority, names);
+  return text;
 }
 
 std::string FormatActions(const Actions& actions, const PortName& names) {
-  if (actions.empty()) return "drop";
-  std::vector<std::string> out;
-  for (const Action& a : actions) {
-    if (const auto* o = std::get_if<ActOutput>(&a)) {
-      if (o->port == kPortController) {
-        out.push_back(fmt::format("CONTROLLER:{}", o->max_len));
-      } else if (o->port < kPortMax) {
-        out.push_back("output:" + FormatPort(o->port, names));
-      } else {
-        out.push_back(FormatPort(o->port, names));
-      }
-    } else if (const auto* s = std::get_if<ActSetField>(&a)) {
-      out.push_back(fmt::format("set_field:{}->{}", FormatFieldValue(s->field, s->value, names),
-                                SetFieldName(s->field)));
-    } else if (const auto* p = std::get_if<ActPushVlan>(&a)) {
-      out.push_back(fmt::format("push_vlan:{:#x}", p->ethertype));
-    } else if (std::holds_alternative<ActPopVlan>(a)) {
-      out.push_back("pop_vlan");
-    } else if (std::holds_alternative<ActDecNwTtl>(a)) {
-      out.push_back("dec_ttl");
-    }
-  }
-  return Join(out, ",");
+  std::string text;
+  Parts parts(text);
+  PutActions(parts, actions, names);
+  return text;
 }
 
-std::string FormatInstructions(const Instructions& ins, const PortName& names) {
-  std::vector<std::string> out;
-  if (!ins.apply.empty()) out.push_back(FormatActions(ins.apply, names));
-  if (ins.clear_actions) out.push_back("clear_actions");
-  if (ins.write_actions) {
-    out.push_back(
-        "write_actions(" +
-        (ins.write_actions->empty() ? std::string() : FormatActions(*ins.write_actions, names)) +
-        ")");
-  }
-  if (ins.write_metadata) {
-    if (ins.write_metadata->mask == ~0ull) {
-      out.push_back(fmt::format("write_metadata:{:#x}", ins.write_metadata->value));
-    } else {
-      out.push_back(fmt::format("write_metadata:{:#x}/{:#x}", ins.write_metadata->value,
-                                ins.write_metadata->mask));
-    }
-  }
-  if (ins.goto_table) out.push_back(fmt::format("goto_table:{}", *ins.goto_table));
-  if (out.empty()) return "drop";
-  return Join(out, ",");
+std::string FormatInstructions(const Instructions& instructions, const PortName& names) {
+  std::string text;
+  Parts parts(text);
+  PutInstructions(parts, instructions, names);
+  return text;
 }
 
 std::string FormatDuration(uint32_t sec, uint32_t nsec) {
@@ -1653,33 +1764,42 @@ std::string FormatFlowStats(const FlowStats& fs, const PortName& names, bool sho
   return s;
 }
 
-std::string FormatFlowMod(const FlowMod& fm, const PortName& names) {
+std::string FormatFlowMod(const FlowMod& flow_mod, const PortName& names) {
+  std::string text;
+  AppendFlowMod(text, flow_mod, names);
+  return text;
+}
+
+void AppendFlowMod(std::string& text, const FlowMod& fm, const PortName& names) {
   bool edit = fm.command == FlowModCommand::kAdd || fm.command == FlowModCommand::kModify ||
               fm.command == FlowModCommand::kModifyStrict;
-  std::vector<std::string> out;
-  if (edit || fm.table_id != kTableAll) out.push_back(fmt::format("table={}", fm.table_id));
+  Parts out(text);
+  if (edit || fm.table_id != kTableAll) AppendDecimal(Field(out, "table"), fm.table_id);
   if (fm.cookie_mask) {
-    out.push_back(fmt::format("cookie={:#x}/{:#x}", fm.cookie, fm.cookie_mask));
+    std::string& s = Field(out, "cookie");
+    AppendHex(s, fm.cookie);
+    s += '/';
+    AppendHex(s, fm.cookie_mask);
   } else if (edit && fm.cookie) {
-    out.push_back(fmt::format("cookie={:#x}", fm.cookie));
+    AppendHex(Field(out, "cookie"), fm.cookie);
   }
   if (edit) {
-    if (fm.idle_timeout) out.push_back(fmt::format("idle_timeout={}", fm.idle_timeout));
-    if (fm.hard_timeout) out.push_back(fmt::format("hard_timeout={}", fm.hard_timeout));
-    std::string flags;
-    PutFlags(flags, fm.flags, ",");
-    if (!flags.empty()) {
-      flags.pop_back();
-      out.push_back(flags);
+    if (fm.idle_timeout) AppendDecimal(Field(out, "idle_timeout"), fm.idle_timeout);
+    if (fm.hard_timeout) AppendDecimal(Field(out, "hard_timeout"), fm.hard_timeout);
+    for (const auto& f : kFlagNames) {
+      if (fm.flags & f.flag) out.Next() += f.name;
     }
   } else {
-    if (fm.out_port != kPortAny) out.push_back("out_port=" + FormatPort(fm.out_port, names));
-    if (fm.out_group != kGroupAny) out.push_back(fmt::format("out_group={}", fm.out_group));
+    if (fm.out_port != kPortAny) AppendPort(Field(out, "out_port"), fm.out_port, names);
+    if (fm.out_group != kGroupAny) AppendDecimal(Field(out, "out_group"), fm.out_group);
   }
-  std::string match = FormatMatch(fm.match, fm.priority, names);
-  if (!match.empty()) out.push_back(match);
-  if (edit) out.push_back("actions=" + FormatInstructions(fm.instructions, names));
-  return Join(out, ",");
+  PutMatch(out, fm.match, fm.priority, names);
+  if (edit) {
+    std::string& s = out.Next();
+    s += "actions=";
+    Parts actions(s);
+    PutInstructions(actions, fm.instructions, names);
+  }
 }
 
 }  // namespace hsw::ofp

@@ -124,6 +124,9 @@ std::string FormatFlowStats(const FlowStats& stats, const PortName& names = {},
 // A form of the flow-mod that ParseFlowMod (add/modify) or ParseFlowDelete
 // (delete commands) with the same command turns back into an equal FlowMod.
 std::string FormatFlowMod(const FlowMod& flow_mod, const PortName& names = {});
+// The same, appended to `text` (no line break): for save-flows, which writes
+// every rule of a bridge into one buffer.
+void AppendFlowMod(std::string& text, const FlowMod& flow_mod, const PortName& names = {});
 
 // ovs-ofctl's duration: "5s", "5.123s", "5.000000001s".
 std::string FormatDuration(uint32_t sec, uint32_t nsec);

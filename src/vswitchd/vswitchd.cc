@@ -62,6 +62,75 @@ Result<std::vector<ofp::FlowMod>> ParseFlowText(const ofproto::Bridge* bridge,
   return ofp::ParseFlowFile(text, ofp::FlowModCommand::kAdd, PortsOf(bridge));
 }
 
+// The bridge's rules as save-flows writes them: ovs-ofctl add-flow lines,
+// each ending '\n', in dump order, appended to `text`.  Returns the count.
+size_t AppendFlowLines(const ofproto::Bridge& bridge, std::string& text) {
+  size_t n = 0;
+  bridge.ForEachFlowMod([&](const ofp::FlowMod& flow_mod) {
+    ofp::AppendFlowMod(text, flow_mod);
+    text += '\n';
+    ++n;
+  });
+  return n;
+}
+
+// The flow lines of a flow file, as ParseFlowFile would see them, for
+// TablesAlreadyHold; nullopt when the text uses anything but one flow per
+// line and whole-line comments (continuations, a '\r'), which only the
+// parser itself can read.
+std::optional<std::vector<std::string_view>> PlainFlowLines(std::string_view text) {
+  std::vector<std::string_view> flows;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    if (!line.empty() && (line.back() == '\\' || line.back() == '\r')) return std::nullopt;
+    size_t first = line.find_first_not_of(", \t");
+    if (first == std::string_view::npos || line[first] == '#') continue;  // blank or comment
+    flows.push_back(line);
+  }
+  return flows;
+}
+
+// Whether `text` holds exactly the bridge's rules, decided on text alone:
+// every flow line is, character for character, the line save-flows writes
+// for one of the rules, and every rule has its line.  FormatFlowMod's text
+// parses back to an equal FlowMod, so then a restore would change nothing,
+// and the parse (most of a restore's time) is not needed.  This is the
+// restart case: the journal brought the tables back, then the save is
+// restored onto them.  Any other text -- a line spelled differently, a
+// port name, a comment after a flow -- answers false and takes the full way.
+// `n_flows` gets the number of flow lines.
+bool TablesAlreadyHold(const ofproto::Bridge& bridge, std::string_view text, size_t* n_flows) {
+  auto wanted = PlainFlowLines(text);
+  if (!wanted || wanted->size() < bridge.n_rules() || bridge.n_rules() == 0) return false;
+  std::string current_text;
+  AppendFlowLines(bridge, current_text);
+  std::vector<std::string_view> current;
+  current.reserve(bridge.n_rules());
+  for (size_t start = 0; start < current_text.size();) {
+    size_t end = current_text.find('\n', start);
+    current.emplace_back(current_text.data() + start, end - start);
+    start = end + 1;
+  }
+  *n_flows = wanted->size();
+  if (*wanted == current) return true;  // a save of these tables: same lines, same order
+  // Another order, or lines repeated: the same set of lines will do.
+  std::unordered_map<std::string_view, bool> seen;
+  seen.reserve(current.size());
+  for (std::string_view line : current) seen.emplace(line, false);
+  size_t n_seen = 0;
+  for (std::string_view line : *wanted) {
+    auto it = seen.find(line);
+    if (it == seen.end()) return false;
+    if (!it->second) {
+      it->second = true;
+      ++n_seen;
+    }
+  }
+  return n_seen == current.size();
+}
+
 // "del-flows" with no match: every rule of every table.
 ofp::FlowMod DeleteAllFlows() {
   ofp::FlowMod delete_all;
@@ -377,7 +446,9 @@ Result<json> Vswitchd::RestoreFlows(const json& params, std::string_view payload
   struct Parsed {
     ofproto::Bridge* bridge;
     std::string file;
-    std::vector<ofp::FlowMod> flow_mods;
+    std::vector<ofp::FlowMod> flow_mods;  // empty when `unchanged`
+    size_t n_flows = 0;
+    bool unchanged = false;  // the text holds exactly the bridge's rules
     size_t n_changes = 0;
   };
   // Everything is parsed before any table is touched.
@@ -408,9 +479,15 @@ Result<json> Vswitchd::RestoreFlows(const json& params, std::string_view payload
     for (const Parsed& p : parsed) {
       if (p.bridge == bridge) return Err("restore-flows: bridge '{}' is listed twice", name);
     }
+    size_t n_flows = 0;
+    if (TablesAlreadyHold(*bridge, text, &n_flows)) {
+      parsed.push_back({bridge, std::move(file), {}, n_flows, /*unchanged=*/true});
+      continue;
+    }
     auto flow_mods = ParseFlowText(bridge, text);
     if (!flow_mods) return Err("restore-flows {}: {}", file, flow_mods.error().message);
-    parsed.push_back({bridge, std::move(file), std::move(*flow_mods)});
+    n_flows = flow_mods->size();
+    parsed.push_back({bridge, std::move(file), std::move(*flow_mods), n_flows});
   }
   if (payload_used != payload.size()) {
     return Err("restore-flows: the payload holds {} bytes, the bridges' sizes add up to {}",
@@ -422,6 +499,7 @@ Result<json> Vswitchd::RestoreFlows(const json& params, std::string_view payload
   // back, so all bridges or none change.
   std::vector<std::pair<ofproto::Bridge*, std::vector<ofp::FlowMod>>> replaced;
   for (Parsed& p : parsed) {
+    if (p.unchanged) continue;
     std::vector<ofp::FlowMod> previous = p.bridge->SnapshotFlowMods();
     std::vector<ofp::FlowMod> batch = ReplacementBatch(previous, p.flow_mods);
     p.n_changes = batch.size();
@@ -443,8 +521,8 @@ Result<json> Vswitchd::RestoreFlows(const json& params, std::string_view payload
   json result = json::array();
   for (const Parsed& p : parsed) {
     vlog.Info("bridge {}: restored {} flows from {} ({} flow-mods changed the tables)",
-              p.bridge->name(), p.flow_mods.size(), p.file, p.n_changes);
-    result.push_back({{"name", p.bridge->name()}, {"n_flows", p.flow_mods.size()}});
+              p.bridge->name(), p.n_flows, p.file, p.n_changes);
+    result.push_back({{"name", p.bridge->name()}, {"n_flows", p.n_flows}});
   }
   return json{{"bridges", std::move(result)}};
 }
@@ -767,21 +845,19 @@ void Vswitchd::RegisterMethods() {
     for (const BridgeConfig& config : config_.config().bridges) {
       ofproto::Bridge* bridge = switch_->FindBridge(config.name);
       if (!bridge) continue;
-      std::vector<ofp::FlowMod> flow_mods = bridge->SnapshotFlowMods();
-      total += flow_mods.size();
       if (in_payload) {
         size_t start = reply.payload.size();
-        for (const ofp::FlowMod& flow_mod : flow_mods) {
-          reply.payload += ofp::FormatFlowMod(flow_mod);
-          reply.payload += '\n';
-        }
+        size_t n_flows = AppendFlowLines(*bridge, reply.payload);
+        total += n_flows;
         bridges.push_back({{"name", config.name},
-                           {"n_flows", flow_mods.size()},
+                           {"n_flows", n_flows},
                            {"size", reply.payload.size() - start}});
         continue;
       }
       json lines = json::array();
-      for (const ofp::FlowMod& flow_mod : flow_mods) lines.push_back(ofp::FormatFlowMod(flow_mod));
+      bridge->ForEachFlowMod(
+          [&](const ofp::FlowMod& flow_mod) { lines.push_back(ofp::FormatFlowMod(flow_mod)); });
+      total += lines.size();
       bridges.push_back({{"name", config.name}, {"flows", std::move(lines)}});
     }
     vlog.Info("save-flows: {} flows of {} bridges", total, bridges.size());

@@ -776,6 +776,23 @@ TEST(FlowText, RandomDeletesRoundTrip) {
   }
 }
 
+// save-flows appends every rule to one buffer: what AppendFlowMod adds is
+// exactly FormatFlowMod's text, whatever the buffer held before (the first
+// field gets no ',' after the previous line).
+TEST(FlowText, AppendFlowModAppendsFormatFlowModText) {
+  RandomFlows gen(20250404);
+  std::string text = "# header\n";
+  std::string expected = text;
+  for (int i = 0; i < 500; ++i) {
+    FlowMod fm = gen.Next();
+    if (i % 5 == 0) fm.command = FlowModCommand::kDeleteStrict;
+    AppendFlowMod(text, fm);
+    text += '\n';
+    expected += FormatFlowMod(fm) + "\n";
+  }
+  EXPECT_EQ(text, expected);
+}
+
 TEST(FlowText, RandomFlowsRoundTrip) {
   RandomFlows gen(20240601);
   for (int i = 0; i < 3000; ++i) {
