@@ -462,16 +462,18 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
   }
 
   json params = command.params;
+  std::string payload;
   if (command.name == "add-flows") {
     auto text = ReadFlowFile(command.file, in);
     if (!text) return fail(text.error().message);
-    params["text"] = *text;
+    payload = std::move(*text);  // raw after the request line: no escaping, no size limit
     params["file"] = command.file == "-" ? "(stdin)" : command.file;
   }
   auto client = ControlClient::Connect(path, command.timeout);
   if (!client) return fail(client.error().message);
-  auto reply = client->Call(command.method, params);
-  if (!reply) return fail(reply.error().message);
+  auto full_reply = client->CallWithPayload(command.method, params, payload);
+  if (!full_reply) return fail(full_reply.error().message);
+  json* reply = &full_reply->result;
 
   if (command.name == "show") {
     out << FormatShow(*reply);

@@ -719,9 +719,16 @@ void Vswitchd::RegisterMethods() {
     return nullptr;
   });
 
-  c.Register("add-flows", [this](const json& params) -> Result<json> {
+  // The flow text is the request's payload (hsw-ctl), or a "text" string
+  // (scripts): a million rules are more than a request line may hold.
+  c.RegisterWithPayload("add-flows", [this](const json& params,
+                                            std::string_view payload) -> Result<ControlReply> {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
-    HSW_ASSIGN_OR_RETURN(std::string text, StringParam(params, "text"));
+    std::string text_param;
+    if (params.contains("text")) {
+      HSW_ASSIGN_OR_RETURN(text_param, StringParam(params, "text"));
+    }
+    std::string_view text = params.contains("text") ? std::string_view(text_param) : payload;
     std::string file = OptionalStringParam(params, "file").value_or("(flows)");
     // All lines are parsed before anything is applied, and the batch is
     // applied all or none, so a typo on line 900 leaves the tables as they were.
@@ -729,7 +736,7 @@ void Vswitchd::RegisterMethods() {
     if (!flow_mods) {
       return Err("add-flows {} {}: {}", bridge->name(), file, flow_mods.error().message);
     }
-    if (flow_mods->empty()) return json{{"n_flows", 0}};
+    if (flow_mods->empty()) return ControlReply{json{{"n_flows", 0}}, {}};
     auto done = bridge->FlowModBatch(*flow_mods);
     if (!done) {
       return Err("add-flows {} {}: {} (no flow was changed)", bridge->name(), file,
@@ -737,7 +744,7 @@ void Vswitchd::RegisterMethods() {
     }
     switch_->Sync();
     vlog.Info("bridge {}: applied {} flow-mods from {}", bridge->name(), flow_mods->size(), file);
-    return nullptr;
+    return ControlReply{nullptr, {}};
   });
 
   c.Register("del-flows", [this](const json& params) -> Result<json> {

@@ -372,6 +372,24 @@ TEST_F(VswitchdTest, SaveAndRestoreFlows) {
   EXPECT_EQ(dump("br0"), 3u);
 }
 
+// hsw-ctl sends add-flows' text as the payload: no request-line limit.
+TEST_F(VswitchdTest, AddFlowsTakesItsTextAsPayload) {
+  ASSERT_TRUE(Start());
+  AddBridgeWithPorts();
+  auto add = [&](const std::string& payload) {
+    json request = {{"id", 1}, {"method", "add-flows"}, {"params", {{"bridge", "br0"}}}};
+    return json::parse(vswitchd_->control().HandleLine(request.dump(), payload));
+  };
+  json ok = add("priority=7,ip,actions=output:5\nin_port=1,actions=output:5\n");
+  EXPECT_FALSE(ok.contains("error")) << ok.dump();
+  EXPECT_EQ(Succeed("save-flows")["bridges"][0]["flows"].size(), 2u);
+  json bad = add("priority=8,ip,actions=output:5\nin_port=1,actions=bogus\n");
+  ASSERT_TRUE(bad.contains("error")) << bad.dump();
+  EXPECT_NE(bad["error"]["message"].get<std::string>().find("line 2"), std::string::npos)
+      << bad.dump();
+  EXPECT_EQ(Succeed("save-flows")["bridges"][0]["flows"].size(), 2u);  // all or none
+}
+
 // hsw-ctl's form: the flow text as raw payload, each bridge's `size` bytes.
 TEST_F(VswitchdTest, SaveAndRestoreFlowsWithPayloads) {
   ASSERT_TRUE(Start());
