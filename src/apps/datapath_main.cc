@@ -3,9 +3,11 @@
 // upcalls, and serves the datapath protocol on <rundir>/datapath.sock.  It
 // outlives hsw-vswitchd: with no owner connected it keeps forwarding.
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <thread>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +18,7 @@
 #include "common/version.h"
 #include "datapath/datapath.h"
 #include "datapath/dp_server.h"
+#include "datapath/handover.h"
 
 namespace {
 
@@ -53,9 +56,28 @@ int main(int argc, char** argv) {
   app.add_option("--rx-ring-frames", options.af_packet.frames,
                  "frames in each port's receive ring")
       ->default_val(4096);
+  bool takeover = false;
+  app.add_flag("--takeover", takeover,
+               "take over from the hsw-datapath running under --rundir: its ports, flows with "
+               "their statistics, queued upcalls and client connections, without losing a "
+               "packet; it exits once this one forwards");
+  hsw::dp::HandoverVersions handover_versions;
+  uint32_t claimed_handover_version = 0;
+  // Tests build an "incompatible" datapath with this rather than a second binary.
+  app.add_option("--claim-handover-version", claimed_handover_version,
+                 "(testing) speak only this handover stream version")
+      ->group("");
+  bool exit_after_snapshot = false;
+  app.add_flag("--test-exit-after-snapshot", exit_after_snapshot,
+               "(testing) with --takeover, die once the snapshot has arrived")
+      ->group("");
   app.set_version_flag("--version", std::string("hsw-datapath ") + hsw::kVersion);
   CLI11_PARSE(app, argc, argv);
 
+  if (claimed_handover_version) {
+    handover_versions = {claimed_handover_version, claimed_handover_version};
+  }
+  daemon_options.successor = takeover;
   auto dirs = hsw::daemon::ResolveDirs(daemon_options);
   if (!dirs) {
     std::fprintf(stderr, "hsw-datapath: %s\n", dirs.error().ToString().c_str());
@@ -86,23 +108,73 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   std::string socket_path = dirs->rundir + "/datapath.sock";
-  auto listener = hsw::ListenUnix(socket_path);
-  if (!listener) {
-    std::string why = "cannot listen on " + socket_path + ": " + listener.error().ToString();
+  auto fail = [&](const std::string& why) {
     vlog.Err("{}", why);
     hsw::daemon::NotifyFailed(why);
-    hsw::daemon::Cleanup();
+    if (!takeover) hsw::daemon::Cleanup();
     return 1;
+  };
+  std::unique_ptr<hsw::dp::Datapath> datapath;
+  std::unique_ptr<hsw::dp::DpServer> server;
+  if (takeover) {
+    hsw::dp::TakeoverOptions takeover_options;
+    takeover_options.rundir = dirs->rundir;
+    takeover_options.datapath = options;
+    takeover_options.versions = handover_versions;
+    takeover_options.exit_after_snapshot_for_testing = exit_after_snapshot;
+    auto taken = hsw::dp::TakeOver(takeover_options);
+    if (!taken) return fail("takeover failed: " + taken.error().ToString());
+    datapath = std::move(taken->datapath);
+    server = std::move(taken->server);
+    vlog.Info("took over from hsw-datapath {} (pid {}): {} ports, {} flows, {} queued upcalls, {} "
+              "connections",
+              taken->predecessor_version, taken->predecessor_pid, datapath->n_ports(),
+              taken->n_flows, taken->n_upcalls, taken->n_connections);
+    if (taken->instance_lock) {
+      std::string lock = hsw::daemon::LockPath(dirs->rundir, "hsw-datapath");
+      if (auto adopted = hsw::daemon::AdoptInstanceLock(std::move(taken->instance_lock), lock);
+          !adopted) {
+        vlog.Err("{}", adopted.error().ToString());
+      }
+    }
+  } else {
+    auto listener = hsw::ListenUnix(socket_path);
+    if (!listener) {
+      return fail("cannot listen on " + socket_path + ": " + listener.error().ToString());
+    }
+    datapath = std::make_unique<hsw::dp::Datapath>(options);
+    server = std::make_unique<hsw::dp::DpServer>(*datapath, std::move(*listener));
   }
-  hsw::dp::Datapath datapath(options);
-  hsw::dp::DpServer server(datapath, std::move(*listener));
+  // Where the next successor will come for all this.
+  std::string handover_path = hsw::dp::HandoverSocketPath(dirs->rundir);
+  auto handover_listener = hsw::ListenUnixOfType(handover_path, SOCK_SEQPACKET, takeover);
+  if (!handover_listener) {
+    return fail("cannot listen on " + handover_path + ": " +
+                handover_listener.error().ToString());
+  }
+  hsw::dp::HandoverServer handover(*datapath, *server, std::move(*handover_listener),
+                                   handover_versions);
   vlog.Info("hsw-datapath {} listening on {} (instance {:016x}; miss queue: {} packets, {} bytes, "
-            "{} ms)",
-            hsw::kVersion, socket_path, server.instance_id(), options.miss_queue.max_packets,
-            options.miss_queue.max_bytes, options.miss_queue.max_age_ms);
+            "{} ms; handover version {}..{})",
+            hsw::kVersion, socket_path, server->instance_id(), options.miss_queue.max_packets,
+            options.miss_queue.max_bytes, options.miss_queue.max_age_ms, handover_versions.min,
+            handover_versions.max);
   hsw::daemon::NotifyReady();
+  // The predecessor lets go of the pidfile as it exits, while this process
+  // must already forward: wait for it on the side.
+  std::thread pidfile_taker;
+  if (takeover) {
+    pidfile_taker = std::thread([&daemon_options, &dirs] {
+      if (auto taken = hsw::daemon::TakePidfileAfterPredecessor(daemon_options, *dirs,
+                                                                "hsw-datapath");
+          !taken) {
+        vlog.Warn("{}", taken.error().ToString());
+      }
+    });
+  }
 
-  datapath.Run(&server, &poll_mask, [&stop_signals] {
+  datapath->Run(server.get(), &handover, &poll_mask, [&stop_signals, &handover] {
+    if (handover.handed_over()) return true;
     // ppoll() returns without delivering a pending signal when descriptors
     // are ready, which under steady traffic is always: collect such signals
     // here.  (Unblocking them in ppoll() still wakes an idle loop at once.)
@@ -118,10 +190,18 @@ int main(int argc, char** argv) {
     return g_stop_signal != 0;
   });
 
+  if (pidfile_taker.joinable()) pidfile_taker.join();
+  if (handover.handed_over()) {
+    // The sockets, the lock and the pidfile are the successor's now.
+    hsw::daemon::LeavePidfileToSuccessor();
+    hsw::daemon::Cleanup();
+    return 0;
+  }
   vlog.Info("signal {} received: exiting ({} flows and {} queued upcalls discarded)",
-            static_cast<int>(g_stop_signal), datapath.flows().n_flows(),
-            datapath.miss_queue().n_packets());
+            static_cast<int>(g_stop_signal), datapath->flows().n_flows(),
+            datapath->miss_queue().n_packets());
   unlink(socket_path.c_str());
+  unlink(handover_path.c_str());
   hsw::daemon::Cleanup();
   return 0;
 }

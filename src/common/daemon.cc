@@ -315,6 +315,11 @@ Status Start(const Options& options, const Dirs& dirs, const std::string& progra
 
   // After the fork: the pid written must be the daemon's, and flock belongs
   // to the process that keeps the file open.
+  if (options.successor) {
+    vlog.Info("{} starting as successor (pid {}, rundir {}, statedir {}, logdir {})", program,
+              getpid(), dirs.rundir, dirs.statedir, dirs.logdir);
+    return Ok();
+  }
   if (auto locked = TakeInstanceLock(LockPath(dirs.rundir, program)); !locked) {
     NotifyFailed(locked.error().ToString());
     return locked;
@@ -354,6 +359,39 @@ void NotifyFailed(const std::string& reason) {
     state.ready_fd = -1;
   }
   SdNotify(fmt::format("STATUS=start-up failed: {}\n", reason));
+}
+
+int InstanceLockFd() { return GetState().lock_fd; }
+
+Status AdoptInstanceLock(UniqueFd fd, const std::string& path) {
+  std::string text = fmt::format("{}\n", getpid());
+  if (ftruncate(fd.get(), 0) < 0 ||
+      pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    return ErrnoErr("cannot write {}", path);
+  }
+  State& state = GetState();
+  if (state.lock_fd >= 0) close(state.lock_fd);
+  state.lock_fd = fd.Release();
+  return Ok();
+}
+
+void LeavePidfileToSuccessor() { GetState().pidfile.clear(); }
+
+Status TakePidfileAfterPredecessor(const Options& options, const Dirs& dirs,
+                                   const std::string& program) {
+  if (!options.pidfile) return Ok();
+  std::string path = ResolveIn(dirs.rundir, options.pidfile, program + ".pid");
+  std::string holder;
+  auto fd = LockAndWritePid(path, 5, &holder);
+  if (!fd) {
+    return Err("pidfile {} is still held by pid {} after the handover", path,
+               holder.empty() ? "(unknown)" : holder);
+  }
+  State& state = GetState();
+  if (state.pidfile_fd >= 0) close(state.pidfile_fd);
+  state.pidfile_fd = fd->Release();
+  state.pidfile = path;
+  return Ok();
 }
 
 std::string LockPath(const std::string& rundir, const std::string& program) {

@@ -38,6 +38,11 @@ struct Options {
   bool no_console_log = false;
   std::string log_format = "text";       // text | json
   std::string log_level = "info";
+  // Set by a daemon that takes over from a running instance of itself
+  // (hsw-datapath --takeover): Start() then takes neither the instance lock
+  // nor the pidfile; the lock comes from the predecessor (AdoptInstanceLock)
+  // and the pidfile after it (TakePidfileAfterPredecessor).
+  bool successor = false;
 };
 
 // Adds --rundir --statedir --logdir --detach --pidfile --log-file
@@ -66,5 +71,20 @@ std::string LockPath(const std::string& rundir, const std::string& program);
 
 // Removes the pidfile (at clean exit).
 void Cleanup();
+
+// Handing a daemon over to a successor process.  The instance lock travels
+// as a file descriptor (SCM_RIGHTS): flock belongs to the open file, so the
+// lock stays held without a gap while both processes run and after the
+// predecessor exits, and `hsw-ctl wait-stopped` never sees "not running".
+int InstanceLockFd();
+// The successor's side: keeps `fd` for life and writes its pid into the file.
+Status AdoptInstanceLock(UniqueFd fd, const std::string& path);
+// The predecessor's side, before exiting: its pidfile now names nobody, and
+// is left for the successor to take rather than unlinked under it.
+void LeavePidfileToSuccessor();
+// The successor's side, once the predecessor has gone: takes --pidfile,
+// waiting a few seconds for the predecessor to let go of it.
+Status TakePidfileAfterPredecessor(const Options& options, const Dirs& dirs,
+                                   const std::string& program);
 
 }  // namespace hsw::daemon

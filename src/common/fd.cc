@@ -34,10 +34,15 @@ Status SetNonBlocking(int fd, bool on) {
 }
 
 Result<UniqueFd> ListenUnix(const std::string& path, int backlog) {
+  return ListenUnixOfType(path, SOCK_STREAM, false, backlog);
+}
+
+Result<UniqueFd> ListenUnixOfType(const std::string& path, int type, bool replace_live,
+                                  int backlog) {
   HSW_ASSIGN_OR_RETURN(sockaddr_un addr, UnixAddress(path));
   // Is someone alive behind an existing socket file?
-  {
-    UniqueFd probe(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!replace_live) {
+    UniqueFd probe(socket(AF_UNIX, type | SOCK_CLOEXEC, 0));
     if (probe && connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       return MakeError(fmt::format("{} is in use by a running process", path), EADDRINUSE);
     }
@@ -49,7 +54,7 @@ Result<UniqueFd> ListenUnix(const std::string& path, int backlog) {
   std::string temporary = fmt::format("{}.{}.tmp", path, getpid());
   HSW_ASSIGN_OR_RETURN(sockaddr_un temporary_addr, UnixAddress(temporary));
   unlink(temporary.c_str());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return ErrnoErr("socket(AF_UNIX)");
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&temporary_addr), sizeof(temporary_addr)) < 0) {
     return ErrnoErr("bind {}", temporary);

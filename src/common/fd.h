@@ -42,6 +42,11 @@ class UniqueFd {
 // A stale socket file left by a dead process is replaced; a live one (something
 // accepts connections on it) is an error, so two daemons never share a path.
 Result<UniqueFd> ListenUnix(const std::string& path, int backlog = 64);
+// The same for another socket type (SOCK_SEQPACKET).  With `replace_live`, a
+// socket file that a running process still listens on is replaced too: a
+// successor taking over from that process does so on purpose.
+Result<UniqueFd> ListenUnixOfType(const std::string& path, int type, bool replace_live,
+                                  int backlog = 64);
 // A blocking connected unix stream socket.
 Result<UniqueFd> ConnectUnix(const std::string& path);
 // A non-blocking TCP listener on addr:port ("127.0.0.1", 6653); port 0 picks one.

@@ -262,7 +262,11 @@ std::vector<std::pair<std::string, uint64_t>> Datapath::Counters() const {
   };
 }
 
-void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
+void Datapath::ForEachPort(const std::function<void(uint32_t, Port&)>& fn) {
+  for (auto& [no, entry] : ports_) fn(no, *entry->port);
+}
+
+void Datapath::Run(DpServer* server, LoopTask* task, const sigset_t* poll_sigmask,
                    const std::function<bool()>& stop) {
   std::vector<pollfd> fds;
   std::vector<PortEntry*> polled;
@@ -283,9 +287,11 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
     }
     size_t server_base = fds.size();
     if (server) server->AppendPollFds(fds);
+    size_t task_base = fds.size();
+    if (task) task->AppendPollFds(fds);
     // Sleep only when nothing is left to do; the 100 ms cap lets the miss
     // queue's age limit and the server's housekeeping run on idle ports.
-    bool more = busy || (server && server->HasPendingWork());
+    bool more = busy || (server && server->HasPendingWork()) || (task && task->HasPendingWork());
     timespec timeout{0, more ? 0 : 100 * 1000 * 1000};
     int ready = ppoll(fds.data(), fds.size(), &timeout, poll_sigmask);
     if (ready < 0 && errno != EINTR) {
@@ -302,7 +308,11 @@ void Datapath::Run(DpServer* server, const sigset_t* poll_sigmask,
     for (PortEntry* entry : polled) {
       if (PollPort(*entry) == kRxBatch) busy = true;
     }
-    if (server) server->Process(std::span<pollfd>(fds).subspan(server_base), MonotonicUs());
+    if (server) {
+      server->Process(std::span<pollfd>(fds).subspan(server_base, task_base - server_base),
+                      MonotonicUs());
+    }
+    if (task) task->Process(std::span<pollfd>(fds).subspan(task_base));
   }
 }
 

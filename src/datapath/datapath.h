@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -41,6 +42,16 @@
 namespace hsw::dp {
 
 class DpServer;
+
+// Something else the forwarding loop serves between batches (the handover
+// server): its descriptors join the ports' and the DpServer's in ppoll().
+class LoopTask {
+ public:
+  virtual ~LoopTask() = default;
+  virtual void AppendPollFds(std::vector<pollfd>& fds) = 0;
+  virtual bool HasPendingWork() const = 0;
+  virtual void Process(std::span<pollfd> fds) = 0;
+};
 
 struct DatapathOptions {
   MissQueueLimits miss_queue;
@@ -69,6 +80,8 @@ class Datapath : private OutputSink {
   Result<uint32_t> AddPort(std::unique_ptr<Port> port, uint32_t port_no);
   Status DelPort(uint32_t port_no);
   std::vector<dpif::PortInfo> ListPorts() const;
+  // Every port with its number, in no particular order (the handover).
+  void ForEachPort(const std::function<void(uint32_t, Port&)>& fn);
   size_t n_ports() const { return ports_.size(); }
 
   MegaflowCache& flows() { return flows_; }
@@ -89,7 +102,8 @@ class Datapath : private OutputSink {
   // The forwarding loop; returns when stop() is true.  Signals in
   // `poll_sigmask`'s complement are delivered only while waiting in ppoll(),
   // so a handler that makes stop() true is never missed.
-  void Run(DpServer* server, const sigset_t* poll_sigmask, const std::function<bool()>& stop);
+  void Run(DpServer* server, LoopTask* task, const sigset_t* poll_sigmask,
+           const std::function<bool()>& stop);
 
  private:
   struct TxQueue {

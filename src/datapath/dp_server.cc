@@ -33,6 +33,7 @@ struct DpServer::Conn {
   size_t out_offset = 0;
   bool hello_done = false;
   dpif::Role role = dpif::Role::kMonitor;
+  uint32_t version = 0;  // negotiated in Hello
   std::string name;
   bool closing = false;  // write what is queued, then close
   bool dead = false;
@@ -75,11 +76,11 @@ DpServer::DpServer(Datapath& datapath, UniqueFd listener, DpServerOptions option
 DpServer::~DpServer() = default;
 
 void DpServer::AppendPollFds(std::vector<pollfd>& fds) {
-  fds.push_back(pollfd{listener_.get(), POLLIN, 0});
+  fds.push_back(pollfd{listener_.get(), static_cast<short>(frozen_ ? 0 : POLLIN), 0});
   polled_.clear();
   for (auto& conn : conns_) {
     short events = 0;
-    if (!conn->closing && !conn->busy()) events |= POLLIN;
+    if (!frozen_ && !conn->closing && !conn->busy()) events |= POLLIN;
     if (conn->pending_output()) events |= POLLOUT;
     fds.push_back(pollfd{conn->fd.get(), events, 0});
     polled_.push_back(conn.get());
@@ -88,17 +89,17 @@ void DpServer::AppendPollFds(std::vector<pollfd>& fds) {
 
 bool DpServer::HasPendingWork() const {
   for (const auto& conn : conns_) {
-    if (conn->dead || conn->more_input) return true;
+    if (conn->dead || (conn->more_input && !frozen_)) return true;
     if (conn->put || conn->del) return true;
     if (conn->dump && conn->pending_output() < options_.output_high_water) return true;
   }
-  return owner_ && !dp_.miss_queue().empty() &&
+  return !frozen_ && owner_ && !dp_.miss_queue().empty() &&
          owner_->pending_output() < options_.output_high_water;
 }
 
 void DpServer::Process(std::span<pollfd> fds, uint64_t now_us) {
-  if (!fds.empty() && (fds[0].revents & POLLIN)) Accept();
-  for (size_t i = 0; i < polled_.size() && i + 1 < fds.size(); ++i) {
+  if (!frozen_ && !fds.empty() && (fds[0].revents & POLLIN)) Accept();
+  for (size_t i = 0; !frozen_ && i < polled_.size() && i + 1 < fds.size(); ++i) {
     Conn& conn = *polled_[i];
     short revents = fds[i + 1].revents;
     if (revents & (POLLIN | POLLHUP | POLLERR)) Read(conn);
@@ -108,10 +109,10 @@ void DpServer::Process(std::span<pollfd> fds, uint64_t now_us) {
   for (auto& conn : conns_) {
     if (conn->dead) continue;
     RunJobs(*conn, flow_budget);
-    HandleMessages(*conn, flow_budget);
+    if (!frozen_) HandleMessages(*conn, flow_budget);
   }
   dp_.miss_queue().Expire(now_us);
-  DeliverUpcalls(now_us);
+  if (!frozen_) DeliverUpcalls(now_us);
   for (auto& conn : conns_) {
     if (!conn->dead && conn->pending_output()) Write(*conn);
     if (!conn->dead && conn->closing && !conn->pending_output()) Close(*conn, "closed");
@@ -202,6 +203,64 @@ void DpServer::Fail(Conn& conn, dpif::MsgType type, uint32_t xid, int error,
   if (&conn == owner_) owner_ = nullptr;
 }
 
+void DpServer::Freeze() { frozen_ = true; }
+
+void DpServer::Thaw() { frozen_ = false; }
+
+bool DpServer::quiescent() const {
+  if (!frozen_) return false;
+  for (const auto& conn : conns_) {
+    if (!conn->dead && conn->busy()) return false;
+  }
+  return true;
+}
+
+std::vector<DpServer::ConnHandover> DpServer::ExportConnections() const {
+  std::vector<ConnHandover> out;
+  for (const auto& conn : conns_) {
+    if (conn->dead || conn->closing) continue;  // about to go anyway
+    ConnHandover c;
+    c.fd = conn->fd.get();
+    c.id = conn->id;
+    c.hello_done = conn->hello_done;
+    c.role = conn->role;
+    c.version = conn->version;
+    c.name = conn->name;
+    std::span<const uint8_t> unread = conn->reader.unread();
+    c.unread.assign(unread.begin(), unread.end());
+    c.unsent.assign(conn->out.begin() + static_cast<std::ptrdiff_t>(conn->out_offset),
+                    conn->out.end());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Status DpServer::AdoptConnection(UniqueFd fd, const ConnHandover& state) {
+  if (state.hello_done && (state.version < dpif::kProtocolVersionMin ||
+                           state.version > dpif::kProtocolVersionMax)) {
+    return Err("connection of '{}' speaks datapath protocol {}, this datapath {}..{}", state.name,
+               state.version, dpif::kProtocolVersionMin, dpif::kProtocolVersionMax);
+  }
+  if (state.hello_done && state.role == dpif::Role::kOwner && owner_) {
+    return Err("two owner connections handed over ('{}' and '{}')", owner_->name, state.name);
+  }
+  auto conn = std::make_unique<Conn>();
+  conn->fd = std::move(fd);
+  conn->id = next_conn_id_++;
+  conn->hello_done = state.hello_done;
+  conn->role = state.role;
+  conn->version = state.version;
+  conn->name = state.name;
+  conn->reader.Append(state.unread.data(), state.unread.size());
+  conn->more_input = !state.unread.empty();
+  conn->out = state.unsent;
+  if (state.hello_done && state.role == dpif::Role::kOwner) owner_ = conn.get();
+  vlog.Info("took over {} from the previous datapath ({} bytes unread, {} unsent)",
+            conn->Describe(), state.unread.size(), state.unsent.size());
+  conns_.push_back(std::move(conn));
+  return Ok();
+}
+
 void DpServer::Close(Conn& conn, const char* why) {
   if (conn.dead) return;
   conn.dead = true;
@@ -253,6 +312,7 @@ void DpServer::HandleHello(Conn& conn, const dpif::MsgHeader& header, const dpif
   }
   conn.hello_done = true;
   conn.role = hello.role;
+  conn.version = version;
   conn.name = hello.client_name;
   dpif::HelloReply reply;
   reply.version = version;

@@ -61,6 +61,34 @@ class DpServer {
   bool HasPendingWork() const;
   void Process(std::span<pollfd> fds, uint64_t now_us);
 
+  // Handover (datapath/handover.h).  A frozen server accepts nothing, reads
+  // no requests and delivers no upcalls, so the flow table holds still while
+  // a successor copies it; it still finishes the jobs in progress and writes
+  // out queued replies.  quiescent(): frozen and no job left.
+  void Freeze();
+  void Thaw();
+  bool frozen() const { return frozen_; }
+  bool quiescent() const;
+  // A client connection as the successor takes it over, at a message
+  // boundary: what was read but not handled goes with it, and what was
+  // queued but not yet written.
+  struct ConnHandover {
+    int fd = -1;  // borrowed from this server
+    uint64_t id = 0;
+    bool hello_done = false;
+    dpif::Role role = dpif::Role::kMonitor;
+    uint32_t version = 0;
+    std::string name;
+    std::vector<uint8_t> unread;
+    std::vector<uint8_t> unsent;
+  };
+  // Only when quiescent().
+  std::vector<ConnHandover> ExportConnections() const;
+  // The successor's side.  Fails if the connection speaks a protocol version
+  // this build does not, or would be a second owner.
+  Status AdoptConnection(UniqueFd fd, const ConnHandover& state);
+  int listener_fd() const { return listener_.get(); }
+
   uint64_t instance_id() const { return instance_id_; }
   size_t n_connections() const { return conns_.size(); }
   bool has_owner() const { return owner_ != nullptr; }
@@ -97,6 +125,7 @@ class DpServer {
   uint64_t backlog_at_connect_ = 0;  // upcalls waiting when the owner connected
   MissQueue::Counters counters_at_owner_loss_;  // for the drain's log line
   uint64_t protocol_errors_ = 0;
+  bool frozen_ = false;
 };
 
 }  // namespace hsw::dp

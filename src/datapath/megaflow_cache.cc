@@ -148,6 +148,22 @@ const Megaflow* MegaflowCache::Get(const FlowKey& key, const FlowKey& mask) cons
   return it == subtable->flows.end() ? nullptr : slots_[it->second].flow.get();
 }
 
+int MegaflowCache::Restore(const dpif::DpFlow& flow, std::string* why) {
+  int error = Put(flow.key, flow.mask, flow.actions, dpif::kPutCreate, why);
+  if (error == 0) SetStats(flow.key, flow.mask, flow.stats);
+  return error;
+}
+
+bool MegaflowCache::SetStats(const FlowKey& key, const FlowKey& mask,
+                             const dpif::FlowStats& stats) {
+  Subtable* subtable = FindSubtable(mask);
+  if (!subtable) return false;
+  auto it = subtable->flows.find(ApplyMask(key, mask));
+  if (it == subtable->flows.end()) return false;
+  slots_[it->second].flow->stats = stats;
+  return true;
+}
+
 void MegaflowCache::Flush() {
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].flow) {

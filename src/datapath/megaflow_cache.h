@@ -74,6 +74,12 @@ class MegaflowCache {
   const Megaflow* Get(const FlowKey& key, const FlowKey& mask) const;
   void Flush();
 
+  // Handover (datapath/handover.h): installs a flow with the statistics it
+  // had in the previous process (0 or Put()'s errno), and brings them up to
+  // date at the switch-over (false if there is no such flow).
+  int Restore(const dpif::DpFlow& flow, std::string* why = nullptr);
+  bool SetStats(const FlowKey& key, const FlowKey& mask, const dpif::FlowStats& stats);
+
   // Incremental dump: appends up to `max` flows starting at `cursor` (start
   // with 0) and returns the next cursor, or 0 when the dump is complete.
   // Flows added or removed during a dump may or may not appear; the others

@@ -51,4 +51,14 @@ std::optional<dpif::Upcall> MissQueue::Pop(uint64_t now_us) {
   return upcall;
 }
 
+std::vector<dpif::Upcall> MissQueue::Copy(uint64_t now_us) const {
+  std::vector<dpif::Upcall> out;
+  out.reserve(entries_.size());
+  for (const Entry& e : entries_) {
+    out.push_back(e.upcall);
+    out.back().queued_us = AgeUs(now_us, e.enqueued_us);
+  }
+  return out;
+}
+
 }  // namespace hsw::dp

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <vector>
 #include <optional>
 
 #include "dpif/dpif_protocol.h"
@@ -38,6 +39,11 @@ class MissQueue {
   void Expire(uint64_t now_us);
   // The oldest upcall that is not expired, with queued_us filled in.
   std::optional<dpif::Upcall> Pop(uint64_t now_us);
+
+  // Handover (datapath/handover.h): copies of the waiting upcalls, oldest
+  // first, queued_us filled in.  The queue keeps them: should the successor
+  // fail, they are still here to deliver.
+  std::vector<dpif::Upcall> Copy(uint64_t now_us) const;
 
   bool empty() const { return entries_.empty(); }
   size_t n_packets() const { return entries_.size(); }

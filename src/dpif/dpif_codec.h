@@ -48,6 +48,11 @@ class MessageReader {
   // error if the stream is corrupt (the connection should then be closed).
   Result<std::optional<Message>> Next();
   size_t buffered() const { return buffer_.size() - offset_; }
+  // The bytes received and not yet returned as a message (a datapath handing
+  // its connections to a successor passes them on).
+  std::span<const uint8_t> unread() const {
+    return std::span<const uint8_t>(buffer_).subspan(offset_);
+  }
 
  private:
   std::vector<uint8_t> buffer_;

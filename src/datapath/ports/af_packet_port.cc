@@ -123,6 +123,8 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name
   if (ring == MAP_FAILED) return ErrnoErr("mmap of the RX ring of {}", name);
   port->ring_ = static_cast<uint8_t*>(ring);
   port->frame_size_ = req.tp_frame_size;
+  port->block_size_ = req.tp_block_size;
+  port->n_blocks_ = req.tp_block_nr;
   port->n_frames_ = req.tp_frame_nr;
 
   // A switch port must see every frame, and must be up to pass any.
@@ -169,6 +171,61 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name
   }
   vlog.Dbg("{}: ring of {} frames x {} bytes", name, port->n_frames_, port->frame_size_);
   return port;
+}
+
+Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Adopt(const std::string& name, UniqueFd fd,
+                                                          UniqueFd big_fd,
+                                                          const AfPacketHandover& state) {
+  if (!fd || !big_fd) return Err("{}: handover without its sockets", name);
+  // A successor that trusts wrong numbers would read past the ring: check
+  // them against the socket itself where the kernel tells, and for sanity.
+  int version = 0;
+  socklen_t len = sizeof version;
+  if (getsockopt(fd.get(), SOL_PACKET, PACKET_VERSION, &version, &len) < 0 ||
+      version != TPACKET_V2) {
+    return Err("{}: the handed-over socket is not a TPACKET_V2 AF_PACKET socket", name);
+  }
+  if (state.frame_size < 2048 || (state.frame_size & (state.frame_size - 1)) ||
+      state.block_size < state.frame_size || state.block_size % state.frame_size ||
+      state.frame_nr != state.block_nr * (state.block_size / state.frame_size) ||
+      state.frame_nr == 0 || state.head >= state.frame_nr ||
+      state.ring_capacity == 0 || state.ring_capacity >= state.frame_size) {
+    return Err("{}: inconsistent ring geometry in the handover ({} frames of {} bytes in {} "
+               "blocks of {}, head {})",
+               name, state.frame_nr, state.frame_size, state.block_nr, state.block_size,
+               state.head);
+  }
+  std::unique_ptr<AfPacketPort> port(new AfPacketPort());
+  port->name_ = name;
+  port->ifindex_ = state.ifindex;
+  port->fd_ = std::move(fd);
+  port->big_fd_ = std::move(big_fd);
+  port->frame_size_ = state.frame_size;
+  port->block_size_ = state.block_size;
+  port->n_blocks_ = state.block_nr;
+  port->n_frames_ = state.frame_nr;
+  port->ring_capacity_ = state.ring_capacity;
+  port->head_ = state.head;
+  port->ring_size_ = size_t{state.block_size} * state.block_nr;
+  void* ring = mmap(nullptr, port->ring_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    port->fd_.get(), 0);
+  if (ring == MAP_FAILED) return ErrnoErr("mmap of the handed-over RX ring of {}", name);
+  port->ring_ = static_cast<uint8_t*>(ring);
+  port->big_.resize(kBigBuffers);
+  for (auto& buffer : port->big_) buffer.resize(kBigHeadroom + kBigMax);
+  return port;
+}
+
+AfPacketHandover AfPacketPort::ExportHandover() const {
+  AfPacketHandover state;
+  state.ifindex = ifindex_;
+  state.frame_size = frame_size_;
+  state.block_size = block_size_;
+  state.block_nr = n_blocks_;
+  state.frame_nr = n_frames_;
+  state.ring_capacity = ring_capacity_;
+  state.head = head_;
+  return state;
 }
 
 AfPacketPort::~AfPacketPort() {

@@ -54,10 +54,34 @@ struct AfPacketOptions {
   uint32_t frames = 4096;       // ring depth: deeper rings lose less near saturation
 };
 
+// What a successor process needs to go on with a port where this one
+// stopped (datapath/handover.h): the two sockets travel as file descriptors,
+// the rest as these numbers.  The ring stays in the kernel, attached to the
+// socket; the successor maps it again and reads from `head`.
+struct AfPacketHandover {
+  uint32_t ifindex = 0;
+  uint32_t frame_size = 0;
+  uint32_t block_size = 0;
+  uint32_t block_nr = 0;
+  uint32_t frame_nr = 0;
+  uint32_t ring_capacity = 0;
+  uint32_t head = 0;
+};
+
 class AfPacketPort : public Port {
  public:
   static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& name,
                                                     AfPacketOptions options = {});
+  // A port whose sockets another process opened and handed over.  Checks
+  // that the ring is what `state` says before mapping it.
+  static Result<std::unique_ptr<AfPacketPort>> Adopt(const std::string& name, UniqueFd fd,
+                                                     UniqueFd big_fd,
+                                                     const AfPacketHandover& state);
+  // The numbers for Adopt(); valid between batches (no frame held).
+  AfPacketHandover ExportHandover() const;
+  // At the switch-over: where the predecessor stopped reading.
+  void SetHead(uint32_t head) { head_ = head % n_frames_; }
+  int big_fd() const { return big_fd_.get(); }
   ~AfPacketPort() override;
 
   int fd() const override { return fd_.get(); }
@@ -84,10 +108,11 @@ class AfPacketPort : public Port {
   uint8_t* ring_ = nullptr;
   size_t ring_size_ = 0;
   uint32_t frame_size_ = 0;
+  uint32_t block_size_ = 0;
+  uint32_t n_blocks_ = 0;
   uint32_t n_frames_ = 0;
   uint32_t head_ = 0;         // next frame to look at
   uint32_t n_held_ = 0;       // frames received and not yet released, ending before head_
-  uint64_t kernel_drops_ = 0; // from PACKET_STATISTICS, accumulated
 };
 
 }  // namespace hsw::dp

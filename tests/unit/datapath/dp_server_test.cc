@@ -104,7 +104,7 @@ class DpServerTest : public ::testing::Test {
     server_ = std::make_unique<DpServer>(*dp_, std::move(*listener));
     sigset_t mask;
     pthread_sigmask(SIG_SETMASK, nullptr, &mask);
-    loop_ = std::thread([this, mask] { dp_->Run(server_.get(), &mask, [this] { return stop_.load(); }); });
+    loop_ = std::thread([this, mask] { dp_->Run(server_.get(), nullptr, &mask, [this] { return stop_.load(); }); });
   }
   void TearDown() override {
     stop_ = true;

@@ -1,0 +1,642 @@
+#include "datapath/handover.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "datapath/ports/af_packet_port.h"
+#include "dpif/dpif_codec.h"
+
+namespace hsw::dp {
+namespace {
+
+const log::Module vlog("handover");
+using json = nlohmann::json;
+
+// One message per datagram: a type byte, then JSON or, for flows and
+// upcalls, one datapath-protocol message as its codec encodes it.
+enum class MsgType : uint8_t {
+  kHello = 1,
+  kHelloReply = 2,
+  kPort = 3,
+  kSockets = 4,
+  kFlows = 5,
+  kSnapshotEnd = 6,
+  kReady = 7,
+  kPortHeads = 8,
+  kStats = 9,
+  kUpcall = 10,
+  kConn = 11,
+  kFinalEnd = 12,
+  kTaken = 13,
+};
+
+const char* MsgName(MsgType type) {
+  switch (type) {
+    case MsgType::kHello: return "Hello";
+    case MsgType::kHelloReply: return "HelloReply";
+    case MsgType::kPort: return "Port";
+    case MsgType::kSockets: return "Sockets";
+    case MsgType::kFlows: return "Flows";
+    case MsgType::kSnapshotEnd: return "SnapshotEnd";
+    case MsgType::kReady: return "Ready";
+    case MsgType::kPortHeads: return "PortHeads";
+    case MsgType::kStats: return "Stats";
+    case MsgType::kUpcall: return "Upcall";
+    case MsgType::kConn: return "Conn";
+    case MsgType::kFinalEnd: return "FinalEnd";
+    case MsgType::kTaken: return "Taken";
+  }
+  return "unknown";
+}
+
+// Flows per Flows/Stats message: about 64 KiB, well inside a datagram.
+constexpr size_t kFlowsPerMessage = 200;
+// Flow messages the running side sends per loop iteration while it forwards.
+constexpr size_t kFlowMessagesPerStep = 4;
+constexpr size_t kMaxFds = 4;
+constexpr size_t kMaxDatagram = 1 << 20;
+constexpr int kSocketBuffer = 8 << 20;
+
+struct Datagram {
+  MsgType type{};
+  std::vector<uint8_t> body;
+  std::vector<UniqueFd> fds;
+
+  Result<json> Json() const {
+    json j = json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Err("{} is not a JSON object", MsgName(type));
+    return j;
+  }
+};
+
+// Sends one datagram.  EAGAIN is returned as an error with that code so the
+// non-blocking side can wait for POLLOUT and retry.
+Status SendDatagram(int fd, MsgType type, std::span<const uint8_t> body,
+                    std::span<const int> fds = {}) {
+  uint8_t type_byte = static_cast<uint8_t>(type);
+  iovec iov[2] = {{&type_byte, 1}, {const_cast<uint8_t*>(body.data()), body.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 2;
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0) {
+    if (errno == EINTR) continue;
+    return ErrnoErr("sending {}", MsgName(type));
+  }
+  return Ok();
+}
+
+Status SendJson(int fd, MsgType type, const json& j, std::span<const int> fds = {}) {
+  std::string text = j.dump();
+  return SendDatagram(fd, type,
+                      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()),
+                                               text.size()),
+                      fds);
+}
+
+bool WaitFor(int fd, short events, int timeout_ms) {
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int r = poll(&p, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    return r > 0;
+  }
+}
+
+// Receives one datagram, waiting up to timeout_ms (-1: the socket is
+// non-blocking and something is known to be there).
+Result<Datagram> ReceiveDatagram(int fd, int timeout_ms) {
+  if (timeout_ms >= 0 && !WaitFor(fd, POLLIN, timeout_ms)) {
+    return MakeError(fmt::format("nothing received within {} ms", timeout_ms), ETIMEDOUT);
+  }
+  std::vector<uint8_t> buffer(kMaxDatagram);
+  iovec iov{buffer.data(), buffer.size()};
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return ErrnoErr("receiving");
+  Datagram d;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      d.fds.emplace_back(received);
+    }
+  }
+  if (n == 0) return MakeError("the other side closed the handover connection", EPIPE);
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return Err("a handover message was truncated");
+  d.type = static_cast<MsgType>(buffer[0]);
+  d.body.assign(buffer.begin() + 1, buffer.begin() + n);
+  return d;
+}
+
+Result<Datagram> Expect(int fd, MsgType type, int timeout_ms) {
+  HSW_ASSIGN_OR_RETURN(Datagram d, ReceiveDatagram(fd, timeout_ms));
+  if (d.type != type) {
+    return Err("expected {}, got {}", MsgName(type), MsgName(d.type));
+  }
+  return d;
+}
+
+void SetBuffers(int fd) {
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer);
+}
+
+json StatsJson(const dpif::PortStats& s) {
+  return json{s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_errors,
+              s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors};
+}
+
+dpif::PortStats StatsFromJson(const json& j) {
+  dpif::PortStats s;
+  if (!j.is_array() || j.size() != 8) return s;
+  uint64_t* fields[] = {&s.rx_packets, &s.rx_bytes, &s.rx_dropped, &s.rx_errors,
+                        &s.tx_packets, &s.tx_bytes, &s.tx_dropped, &s.tx_errors};
+  for (size_t i = 0; i < 8; ++i) {
+    if (j[i].is_number_unsigned()) *fields[i] = j[i].get<uint64_t>();
+  }
+  return s;
+}
+
+std::vector<uint8_t> Bytes(const json& j, const char* key) {
+  std::vector<uint8_t> out;
+  if (!j.contains(key) || !j[key].is_array()) return out;
+  for (const json& b : j[key]) out.push_back(b.is_number_unsigned() ? b.get<uint8_t>() : 0);
+  return out;
+}
+
+// Whether two version ranges meet, and at which version.
+uint32_t Common(uint32_t min_a, uint32_t max_a, uint32_t min_b, uint32_t max_b) {
+  uint32_t top = std::min(max_a, max_b);
+  return top >= std::max(min_a, min_b) ? top : 0;
+}
+
+}  // namespace
+
+std::string HandoverSocketPath(const std::string& rundir) { return rundir + "/datapath.handover"; }
+
+// ---------------------------------------------------------------------------
+// The running side
+
+struct HandoverServer::Session {
+  enum class Phase { kHello, kQuiesce, kSnapshot, kWaitReady } phase = Phase::kHello;
+  UniqueFd fd;
+  uint32_t peer_pid = 0;
+  std::string peer_version;
+  size_t cursor = 0;             // next flow to send (MegaflowCache::Dump cursor)
+  size_t flows_sent = 0;
+  std::vector<uint8_t> pending;  // a Flows message that met a full socket
+  bool snapshot_done = false;
+  uint64_t snapshot_started_ms = 0;
+};
+
+HandoverServer::HandoverServer(Datapath& datapath, DpServer& server, UniqueFd listener,
+                               HandoverVersions versions)
+    : dp_(datapath), server_(server), listener_(std::move(listener)), versions_(versions) {}
+
+HandoverServer::~HandoverServer() = default;
+
+bool HandoverServer::handed_over() const { return handed_over_; }
+
+void HandoverServer::AppendPollFds(std::vector<pollfd>& fds) {
+  fds.push_back(pollfd{listener_.get(), POLLIN, 0});
+  if (session_) {
+    short events = POLLIN;
+    if (!session_->pending.empty()) events |= POLLOUT;
+    fds.push_back(pollfd{session_->fd.get(), events, 0});
+  }
+}
+
+bool HandoverServer::HasPendingWork() const {
+  return session_ && (session_->phase == Session::Phase::kQuiesce ||
+                      (session_->phase == Session::Phase::kSnapshot &&
+                       session_->pending.empty()));
+}
+
+void HandoverServer::Process(std::span<pollfd> fds) {
+  bool had_session = session_ != nullptr;
+  if (!fds.empty() && (fds[0].revents & POLLIN)) Accept();
+  if (!session_) return;
+  // Waiting phases move on an event only; the others have work each time.
+  bool event = !had_session || (fds.size() > 1 && fds[1].revents != 0);
+  if (event || HasPendingWork()) Step();
+}
+
+void HandoverServer::Accept() {
+  UniqueFd fd(accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd) return;
+  if (session_) {
+    // One successor at a time; the second learns why from its Hello reply.
+    (void)SendJson(fd.get(), MsgType::kHelloReply,
+                   json{{"accepted", false},
+                        {"error", fmt::format("a handover to pid {} is already in progress",
+                                              session_->peer_pid)}});
+    return;
+  }
+  SetBuffers(fd.get());
+  session_ = std::make_unique<Session>();
+  session_->fd = std::move(fd);
+  vlog.Info("a successor connected for a handover");
+}
+
+void HandoverServer::Abandon(const std::string& why) {
+  vlog.Warn("handover to {} abandoned: {}; this datapath carries on",
+            session_ && session_->peer_pid ? fmt::format("pid {}", session_->peer_pid)
+                                           : std::string("the successor"),
+            why);
+  session_.reset();
+  server_.Thaw();
+}
+
+void HandoverServer::Step() {
+  Session& s = *session_;
+  int fd = s.fd.get();
+  if (s.phase == Session::Phase::kHello) {
+    auto hello = ReceiveDatagram(fd, 0);
+    if (!hello && hello.error().code == ETIMEDOUT) return;
+    if (!hello) return Abandon(hello.error().ToString());
+    if (hello->type != MsgType::kHello) return Abandon("the successor did not start with Hello");
+    auto j = hello->Json();
+    if (!j) return Abandon(j.error().message);
+    s.peer_pid = j->value("pid", 0u);
+    s.peer_version = j->value("version", std::string("?"));
+    std::string refusal;
+    uint32_t common = Common(versions_.min, versions_.max, j->value("handover_min", 0u),
+                             j->value("handover_max", 0u));
+    if (!common) {
+      refusal = fmt::format(
+          "no common handover version: this datapath ({}) speaks {}..{}, the successor ({}) "
+          "{}..{}",
+          kVersion, versions_.min, versions_.max, s.peer_version, j->value("handover_min", 0u),
+          j->value("handover_max", 0u));
+    } else if (j->value("flow_key_size", 0u) != sizeof(FlowKey)) {
+      refusal = fmt::format(
+          "flow key layout differs: this datapath has {} bytes, the successor {} (flows cannot "
+          "be handed over; restart instead)",
+          sizeof(FlowKey), j->value("flow_key_size", 0u));
+    } else {
+      uint32_t dpif_min = j->value("dpif_min", 0u), dpif_max = j->value("dpif_max", 0u);
+      for (const auto& conn : server_.ExportConnections()) {
+        if (conn.hello_done && (conn.version < dpif_min || conn.version > dpif_max)) {
+          refusal = fmt::format(
+              "client '{}' speaks datapath protocol {}, which the successor ({}..{}) does not",
+              conn.name, conn.version, dpif_min, dpif_max);
+          break;
+        }
+      }
+    }
+    if (!refusal.empty()) {
+      vlog.Err("handover to pid {} ({}) refused: {}", s.peer_pid, s.peer_version, refusal);
+      (void)SendJson(fd, MsgType::kHelloReply, json{{"accepted", false}, {"error", refusal}});
+      session_.reset();
+      return;
+    }
+    if (auto sent = SendJson(fd, MsgType::kHelloReply,
+                             json{{"accepted", true},
+                                  {"handover_version", common},
+                                  {"pid", getpid()},
+                                  {"version", kVersion}});
+        !sent) {
+      return Abandon(sent.error().ToString());
+    }
+    vlog.Info("handing over to pid {} (hsw-datapath {}, handover version {}): control frozen, "
+              "forwarding goes on",
+              s.peer_pid, s.peer_version, common);
+    server_.Freeze();
+    s.phase = Session::Phase::kQuiesce;
+  }
+
+  if (s.phase == Session::Phase::kQuiesce) {
+    if (!server_.quiescent()) return;  // a FlowPut batch in progress finishes first
+    // Ports and sockets: small, sent at once.
+    std::vector<std::string> failures;
+    size_t n_ports = 0;
+    dp_.ForEachPort([&](uint32_t port_no, Port& port) {
+      auto* af = dynamic_cast<AfPacketPort*>(&port);
+      if (!af) {
+        failures.push_back(fmt::format("port {} ({}) cannot be handed over", port_no,
+                                       port.name()));
+        return;
+      }
+      AfPacketHandover h = af->ExportHandover();
+      json j = {{"port_no", port_no},   {"name", port.name()},
+                {"ifindex", h.ifindex}, {"frame_size", h.frame_size},
+                {"block_size", h.block_size}, {"block_nr", h.block_nr},
+                {"frame_nr", h.frame_nr}, {"ring_capacity", h.ring_capacity}};
+      int fds[2] = {af->fd(), af->big_fd()};
+      if (auto sent = SendJson(fd, MsgType::kPort, j, fds); !sent) {
+        failures.push_back(sent.error().ToString());
+      }
+      ++n_ports;
+    });
+    if (!failures.empty()) return Abandon(failures.front());
+    int sockets[2] = {server_.listener_fd(), daemon::InstanceLockFd()};
+    std::span<const int> socket_fds(sockets, sockets[1] >= 0 ? 2 : 1);
+    if (auto sent = SendJson(fd, MsgType::kSockets, json{{"lock", sockets[1] >= 0}}, socket_fds);
+        !sent) {
+      return Abandon(sent.error().ToString());
+    }
+    vlog.Info("handover: {} ports sent, now {} flows", n_ports, dp_.flows().n_flows());
+    s.snapshot_started_ms = MonotonicMs();
+    s.phase = Session::Phase::kSnapshot;
+  }
+
+  if (s.phase == Session::Phase::kSnapshot) {
+    for (size_t step = 0; step < kFlowMessagesPerStep; ++step) {
+      if (s.pending.empty()) {
+        if (s.snapshot_done) break;
+        dpif::FlowDumpReply chunk;
+        s.cursor = dp_.flows().Dump(s.cursor, kFlowsPerMessage, chunk.flows);
+        s.flows_sent += chunk.flows.size();
+        s.pending = dpif::EncodeMessage(chunk, 0, dpif::kFlagReply);
+        if (s.cursor == 0) s.snapshot_done = true;
+      }
+      auto sent = SendDatagram(fd, MsgType::kFlows, s.pending);
+      if (!sent && sent.error().code == EAGAIN) return;  // POLLOUT next time
+      if (!sent) return Abandon(sent.error().ToString());
+      s.pending.clear();
+    }
+    if (!s.snapshot_done || !s.pending.empty()) return;
+    if (auto sent = SendJson(fd, MsgType::kSnapshotEnd, json{{"flows", s.flows_sent}}); !sent) {
+      return Abandon(sent.error().ToString());
+    }
+    vlog.Info("handover: {} flows sent; waiting for the successor to be ready", s.flows_sent);
+    s.phase = Session::Phase::kWaitReady;
+    return;
+  }
+
+  if (s.phase == Session::Phase::kWaitReady) {
+    auto ready = ReceiveDatagram(fd, 0);
+    if (!ready && ready.error().code == ETIMEDOUT) return;
+    if (!ready) return Abandon("while the successor built its tables: " + ready.error().ToString());
+    if (ready->type != MsgType::kReady) {
+      return Abandon(fmt::format("expected Ready, got {}", MsgName(ready->type)));
+    }
+    SwitchOver();
+  }
+}
+
+// The loop calls Process() between packet batches, after every port's output
+// was flushed and its ring frames released: the rings' heads are exact.
+void HandoverServer::SwitchOver() {
+  Session& s = *session_;
+  int fd = s.fd.get();
+  auto started = std::chrono::steady_clock::now();
+  // Blocking from here: forwarding has stopped, and the successor is waiting.
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+
+  json heads = json::array();
+  dp_.ForEachPort([&](uint32_t port_no, Port& port) {
+    auto* af = dynamic_cast<AfPacketPort*>(&port);
+    heads.push_back({{"port_no", port_no},
+                     {"head", af ? af->ExportHandover().head : 0},
+                     {"stats", StatsJson(port.stats())},
+                     {"oversize", port.rx_counters().oversize}});
+  });
+  auto send_all = [&]() -> Status {
+    HSW_TRY(SendJson(fd, MsgType::kPortHeads, json{{"ports", heads}}));
+    // Statistics moved on while the snapshot was sent: those of every flow
+    // hit since it began (the table itself held still).
+    size_t cursor = 0;
+    dpif::FlowDumpReply chunk;
+    std::vector<dpif::DpFlow> batch;
+    do {
+      batch.clear();
+      cursor = dp_.flows().Dump(cursor, kFlowsPerMessage, batch);
+      for (dpif::DpFlow& flow : batch) {
+        if (flow.stats.used_ms >= s.snapshot_started_ms) chunk.flows.push_back(std::move(flow));
+      }
+      if (chunk.flows.size() >= kFlowsPerMessage || (cursor == 0 && !chunk.flows.empty())) {
+        HSW_TRY(SendDatagram(fd, MsgType::kStats, dpif::EncodeMessage(chunk, 0, dpif::kFlagReply)));
+        chunk.flows.clear();
+      }
+    } while (cursor != 0);
+    for (const dpif::Upcall& upcall : dp_.miss_queue().Copy(MonotonicUs())) {
+      HSW_TRY(SendDatagram(fd, MsgType::kUpcall, dpif::EncodeMessage(upcall, 0)));
+    }
+    for (const DpServer::ConnHandover& c : server_.ExportConnections()) {
+      json j = {{"hello_done", c.hello_done}, {"owner", c.role == dpif::Role::kOwner},
+                {"version", c.version},       {"name", c.name},
+                {"unread", c.unread},         {"unsent", c.unsent}};
+      int conn_fd[1] = {c.fd};
+      HSW_TRY(SendJson(fd, MsgType::kConn, j, conn_fd));
+    }
+    return SendJson(fd, MsgType::kFinalEnd, json::object());
+  };
+  if (auto sent = send_all(); !sent) {
+    fcntl(fd, F_SETFL, flags);
+    return Abandon("at the switch-over: " + sent.error().ToString());
+  }
+  // Not long: forwarding is stopped until the successor answers.
+  auto taken = Expect(fd, MsgType::kTaken, 2000);
+  if (!taken) {
+    fcntl(fd, F_SETFL, flags);
+    return Abandon("the successor did not confirm the switch-over: " + taken.error().ToString());
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                        started)
+                  .count();
+  vlog.Info("handed over to pid {} (hsw-datapath {}): {} flows, {} queued upcalls; forwarding "
+            "paused {:.1f} ms here; exiting",
+            s.peer_pid, s.peer_version, dp_.flows().n_flows(), dp_.miss_queue().n_packets(), ms);
+  handed_over_ = true;
+}
+
+// ---------------------------------------------------------------------------
+// The successor
+
+Result<Takeover> TakeOver(const TakeoverOptions& options) {
+  std::string path = HandoverSocketPath(options.rundir);
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd) return ErrnoErr("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Err("{}: path too long", path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    return MakeError(fmt::format("no running hsw-datapath to take over from at {}: {}", path,
+                                 std::strerror(errno)),
+                     errno);
+  }
+  SetBuffers(fd.get());
+  const int timeout = options.timeout_ms;
+
+  HSW_TRY(SendJson(fd.get(), MsgType::kHello,
+                   json{{"pid", getpid()},
+                        {"version", kVersion},
+                        {"handover_min", options.versions.min},
+                        {"handover_max", options.versions.max},
+                        {"dpif_min", dpif::kProtocolVersionMin},
+                        {"dpif_max", dpif::kProtocolVersionMax},
+                        {"flow_key_size", sizeof(FlowKey)}}));
+  HSW_ASSIGN_OR_RETURN(Datagram reply_msg, Expect(fd.get(), MsgType::kHelloReply, timeout));
+  HSW_ASSIGN_OR_RETURN(json reply, reply_msg.Json());
+  if (!reply.value("accepted", false)) {
+    return Err("the running datapath refused the handover: {}",
+               reply.value("error", std::string("(no reason given)")));
+  }
+  Takeover t;
+  t.predecessor_pid = reply.value("pid", 0u);
+  t.predecessor_version = reply.value("version", std::string("?"));
+  vlog.Info("taking over from hsw-datapath {} (pid {}), handover version {}",
+            t.predecessor_version, t.predecessor_pid, reply.value("handover_version", 0u));
+
+  t.datapath = std::make_unique<Datapath>(options.datapath);
+  std::vector<std::pair<uint32_t, AfPacketPort*>> ports;
+  UniqueFd listener;
+  for (bool done = false; !done;) {
+    HSW_ASSIGN_OR_RETURN(Datagram d, ReceiveDatagram(fd.get(), timeout));
+    switch (d.type) {
+      case MsgType::kPort: {
+        HSW_ASSIGN_OR_RETURN(json j, d.Json());
+        if (d.fds.size() != 2) return Err("Port message without its two sockets");
+        AfPacketHandover h;
+        h.ifindex = j.value("ifindex", 0u);
+        h.frame_size = j.value("frame_size", 0u);
+        h.block_size = j.value("block_size", 0u);
+        h.block_nr = j.value("block_nr", 0u);
+        h.frame_nr = j.value("frame_nr", 0u);
+        h.ring_capacity = j.value("ring_capacity", 0u);
+        std::string name = j.value("name", std::string());
+        uint32_t port_no = j.value("port_no", 0u);
+        HSW_ASSIGN_OR_RETURN(auto port, AfPacketPort::Adopt(name, std::move(d.fds[0]),
+                                                            std::move(d.fds[1]), h));
+        AfPacketPort* raw = port.get();
+        HSW_ASSIGN_OR_RETURN(uint32_t added, t.datapath->AddPort(std::move(port), port_no));
+        ports.emplace_back(added, raw);
+        break;
+      }
+      case MsgType::kSockets: {
+        HSW_ASSIGN_OR_RETURN(json j, d.Json());
+        if (d.fds.empty()) return Err("Sockets message without the datapath socket");
+        listener = std::move(d.fds[0]);
+        if (j.value("lock", false) && d.fds.size() > 1) t.instance_lock = std::move(d.fds[1]);
+        break;
+      }
+      case MsgType::kFlows: {
+        HSW_ASSIGN_OR_RETURN(dpif::Message m, dpif::DecodeMessage(d.body));
+        auto* chunk = std::get_if<dpif::FlowDumpReply>(&m.body);
+        if (!chunk) return Err("a Flows message holds no flows");
+        for (const dpif::DpFlow& flow : chunk->flows) {
+          std::string why;
+          if (int error = t.datapath->flows().Restore(flow, &why)) {
+            return Err("cannot install a handed-over flow: {} ({})", why, std::strerror(error));
+          }
+        }
+        break;
+      }
+      case MsgType::kSnapshotEnd:
+        done = true;
+        break;
+      default:
+        return Err("unexpected {} during the snapshot", MsgName(d.type));
+    }
+  }
+  if (options.exit_after_snapshot_for_testing) {
+    vlog.Err("exiting after the snapshot, as --test-exit-after-snapshot asks");
+    _exit(3);
+  }
+  if (!listener) return Err("the running datapath sent no datapath socket");
+  t.n_flows = t.datapath->flows().n_flows();
+  t.server = std::make_unique<DpServer>(*t.datapath, std::move(listener));
+  vlog.Info("snapshot taken: {} ports, {} flows; ready to switch over", ports.size(), t.n_flows);
+
+  // From Ready until Taken the predecessor does not forward: be quick.
+  HSW_TRY(SendJson(fd.get(), MsgType::kReady, json::object()));
+  for (bool done = false; !done;) {
+    HSW_ASSIGN_OR_RETURN(Datagram d, ReceiveDatagram(fd.get(), timeout));
+    switch (d.type) {
+      case MsgType::kPortHeads: {
+        HSW_ASSIGN_OR_RETURN(json j, d.Json());
+        for (const json& p : j.value("ports", json::array())) {
+          uint32_t port_no = p.value("port_no", 0u);
+          for (auto& [no, port] : ports) {
+            if (no != port_no) continue;
+            AfPacketHandover h = port->ExportHandover();
+            h.head = p.value("head", 0u);
+            if (h.head >= h.frame_nr) return Err("port {}: ring head out of range", port_no);
+            port->SetHead(h.head);
+            port->stats() = StatsFromJson(p.value("stats", json::array()));
+            port->rx_counters().oversize = p.value("oversize", uint64_t{0});
+          }
+        }
+        break;
+      }
+      case MsgType::kStats: {
+        HSW_ASSIGN_OR_RETURN(dpif::Message m, dpif::DecodeMessage(d.body));
+        auto* chunk = std::get_if<dpif::FlowDumpReply>(&m.body);
+        if (!chunk) return Err("a Stats message holds no flows");
+        for (const dpif::DpFlow& flow : chunk->flows) {
+          t.datapath->flows().SetStats(flow.key, flow.mask, flow.stats);
+        }
+        break;
+      }
+      case MsgType::kUpcall: {
+        HSW_ASSIGN_OR_RETURN(dpif::Message m, dpif::DecodeMessage(d.body));
+        auto* upcall = std::get_if<dpif::Upcall>(&m.body);
+        if (!upcall) return Err("an Upcall message holds no upcall");
+        uint64_t now = MonotonicUs();
+        uint64_t waited = upcall->queued_us;
+        t.datapath->miss_queue().Push(std::move(*upcall), now > waited ? now - waited : 0);
+        ++t.n_upcalls;
+        break;
+      }
+      case MsgType::kConn: {
+        HSW_ASSIGN_OR_RETURN(json j, d.Json());
+        if (d.fds.size() != 1) return Err("Conn message without its socket");
+        DpServer::ConnHandover c;
+        c.hello_done = j.value("hello_done", false);
+        c.role = j.value("owner", false) ? dpif::Role::kOwner : dpif::Role::kMonitor;
+        c.version = j.value("version", 0u);
+        c.name = j.value("name", std::string());
+        c.unread = Bytes(j, "unread");
+        c.unsent = Bytes(j, "unsent");
+        if (auto fl = fcntl(d.fds[0].get(), F_GETFL); fl >= 0) {
+          fcntl(d.fds[0].get(), F_SETFL, fl | O_NONBLOCK);
+        }
+        HSW_TRY(t.server->AdoptConnection(std::move(d.fds[0]), c));
+        ++t.n_connections;
+        break;
+      }
+      case MsgType::kFinalEnd:
+        done = true;
+        break;
+      default:
+        return Err("unexpected {} at the switch-over", MsgName(d.type));
+    }
+  }
+  HSW_TRY(SendJson(fd.get(), MsgType::kTaken, json::object()));
+  return t;
+}
+
+}  // namespace hsw::dp

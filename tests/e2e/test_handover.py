@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""Datapath handover: `hsw-datapath --takeover` takes the ports, flows,
+queued upcalls and connections of the running hsw-datapath while traffic
+flows, and the old process exits.  Packets are counted by sequence number
+with hsw-traffic; flow statistics must carry on, hsw-vswitchd must go on
+installing flows through the connection it had."""
+
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hswtest  # noqa: E402
+
+N_RULES = 10000
+HANDOVERS = 20
+
+
+def gone(pid):
+    """True once `pid` has exited (a zombie counts: it forwards nothing)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def packets_by_flow(text):
+    out = {}
+    for line in text.splitlines():
+        m = hswtest.re.match(r"(.*), packets:(\d+),", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+class HandoverTest(hswtest.HswTestCase):
+
+    def install_rules(self):
+        w = self.w
+        path = os.path.join(w.tmp, "rules.flows")
+        rules = ["in_port=1,actions=output:2", "in_port=2,actions=output:1"]
+        rules += ["table=0,priority=5,udp,tp_dst=%d,actions=drop" % (20000 + i)
+                  for i in range(N_RULES - len(rules))]
+        with open(path, "w") as f:
+            f.write("\n".join(rules) + "\n")
+        w.ctl("add-flows", "br0", path)
+
+    def takeover(self, *extra, check=True):
+        """Runs a successor; returns (its CompletedProcess, the predecessor's
+        pid).  When it succeeded, the predecessor has exited and the pidfile
+        names the successor."""
+        w = self.w
+        old = w.daemon_pid("hsw-datapath")
+        p = w.start_daemon("hsw-datapath", ["--takeover"] + list(extra), check=check)
+        if p.returncode == 0:
+            hswtest.wait_for(lambda: gone(old), 10, "the old datapath (pid %d) to exit" % old)
+            hswtest.wait_for(lambda: w.daemon_pid("hsw-datapath") not in (None, old), 10,
+                             "the successor to take the pidfile")
+        return p, old
+
+    def sender_report(self, sender):
+        out, err = sender.communicate(timeout=60)
+        self.assertEqual(sender.returncode, 0, err)
+        return hswtest.json.loads(out.strip().splitlines()[-1])
+
+    def test_twenty_handovers_under_traffic_lose_nothing(self):
+        w = self.w
+        w.static_arp()
+        self.install_rules()
+        rx = w.recv("h2", 9300, announce=1000)
+        sender = w.start_send("h1", "h2", 9300, 10000, 600, "--src-port", "41000")
+        rx.wait_received(1000)
+        before = packets_by_flow(w.ctl("dp-dump-flows").stdout)
+        self.assertTrue(before)
+
+        pids = []
+        for i in range(HANDOVERS):
+            p, old = self.takeover()
+            new = w.daemon_pid("hsw-datapath")
+            self.assertNotEqual(new, old, p.stderr)
+            pids.append(new)
+            self.assertIsNone(sender.poll(), "the sender stopped during handover %d" % i)
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        report = rx.result()
+        hswtest.log("%d handovers with %d rules at 10k pps: sent %d, received %d, lost %d, "
+                    "duplicated %d, longest gap %s ms" %
+                    (HANDOVERS, N_RULES, sent["sent"], report["received"], report["lost"],
+                     report["duplicated"], report.get("max_gap_ms")))
+        self.assert_no_loss(report, sent=sent["sent"])
+        self.assertEqual(len(set(pids)), HANDOVERS)
+
+        # The megaflows came across with their counters: none restarted from 0.
+        after = packets_by_flow(w.ctl("dp-dump-flows").stdout)
+        for flow, packets in before.items():
+            self.assertIn(flow, after)
+            self.assertGreater(after[flow], packets, flow)
+        # hsw-vswitchd kept its connection (it was handed over too): a new
+        # rule still reaches the datapath and new 5-tuples are set up.
+        dp_show = w.ctl("dp-show").stdout
+        self.assertRegex(dp_show, r"owner_connected:\s+1\b")
+        self.assertIn("(pid %d," % pids[-1], dp_show)
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx3 = w.recv("h3", 9400)
+        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+
+    def test_incompatible_successor_is_refused_and_traffic_goes_on(self):
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        rx = w.recv("h2", 9300, announce=500)
+        sender = w.start_send("h1", "h2", 9300, 5000, 600, "--src-port", "41000")
+        rx.wait_received(500)
+        running = w.daemon_pid("hsw-datapath")
+        p, _ = self.takeover("--claim-handover-version", "99", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("no common handover version", p.stderr)
+        self.assertIn("speaks 1..1", p.stderr)
+        self.assertFalse(gone(running))
+        self.assertEqual(w.daemon_pid("hsw-datapath"), running)
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
+            self.assertIn("refused: no common handover version", f.read())
+
+    def test_successor_that_dies_midway_leaves_the_datapath_running(self):
+        w = self.w
+        w.static_arp()
+        self.install_rules()
+        rx = w.recv("h2", 9300, announce=500)
+        sender = w.start_send("h1", "h2", 9300, 5000, 600, "--src-port", "41000")
+        rx.wait_received(500)
+        running = w.daemon_pid("hsw-datapath")
+        p, _ = self.takeover("--test-exit-after-snapshot", check=False)
+        self.assertNotEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(gone(running))
+        # The running datapath noticed, thawed, and serves its clients again.
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx3 = w.recv("h3", 9400)
+        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
+            self.assertIn("abandoned", f.read())
+        # And a later handover still works.
+        p, _ = self.takeover()
+        self.assertEqual(p.returncode, 0)
+        self.assertTrue(gone(running))
+
+
+if __name__ == "__main__":
+    hswtest.main()
