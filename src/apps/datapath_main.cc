@@ -71,12 +71,26 @@ int main(int argc, char** argv) {
   app.add_flag("--test-exit-after-snapshot", exit_after_snapshot,
                "(testing) with --takeover, die once the snapshot has arrived")
       ->group("");
-  app.set_version_flag("--version", std::string("hsw-datapath ") + hsw::kVersion);
+  bool version = false, version_json = false;
+  app.add_flag("-V,--version", version, "print the version and exit");
+  app.add_flag("--json", version_json,
+               "with --version: also the protocol versions accepted, as JSON (for hsw-ctl "
+               "upgrade-check)");
   CLI11_PARSE(app, argc, argv);
-
   if (claimed_handover_version) {
     handover_versions = {claimed_handover_version, claimed_handover_version};
   }
+  if (version) {
+    hsw::BinaryVersion info;
+    info.program = "hsw-datapath";
+    info.accepts["dpif"] = {hsw::dpif::kProtocolVersionMin, hsw::dpif::kProtocolVersionMax};
+    info.accepts["handover"] = {handover_versions.min, handover_versions.max};
+    info.flow_key_size = sizeof(hsw::FlowKey);
+    std::printf("%s\n", version_json ? hsw::FormatVersionJson(info).c_str()
+                                     : (std::string("hsw-datapath ") + hsw::kVersion).c_str());
+    return 0;
+  }
+
   daemon_options.successor = takeover;
   auto dirs = hsw::daemon::ResolveDirs(daemon_options);
   if (!dirs) {

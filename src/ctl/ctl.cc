@@ -12,6 +12,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "ctl/upgrade.h"
 #include "ctl/control_client.h"
 #include "ctl/dp_commands.h"
 #include "ctl/lifecycle.h"
@@ -25,6 +26,7 @@ using json = nlohmann::json;
 struct Args {
   std::string bridge, iface, flow, match, key_value, key, level, file, dir;
   std::vector<std::string> targets, vswitchd_args, datapath_args;
+  std::string datapath_bin, vswitchd_bin;
   uint32_t ofport = 0;
   bool strict = false;
   bool names = false;
@@ -97,6 +99,15 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
                    "where the flows are kept meanwhile (default <statedir>/restart-flows)")
       ->type_name("DIR");
   add_args(restart, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
+
+  auto* check = sub("upgrade-check",
+                    "say whether new binaries can replace the running hsw-datapath (hot "
+                    "handover) and hsw-vswitchd (hitless restart), and if not why; changes "
+                    "nothing");
+  check->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
+      ->type_name("NEWBIN");
+  check->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
+      ->type_name("NEWBIN");
 }
 
 // The commands of AddLifecycleCommands; nullopt for any other.
@@ -115,6 +126,10 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     options.vswitchd_args = command.vswitchd_args;
     options.datapath_args = command.datapath_args;
     return StartCommand(ctx, options);
+  }
+  if (name == "upgrade-check") {
+    return UpgradeCheckCommand(ctx, UpgradeCheckOptions{command.datapath_bin,
+                                                        command.vswitchd_bin});
   }
   if (name == "restart") {
     RestartOptions options;
@@ -416,6 +431,8 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   command.wait = a.wait;
   command.vswitchd_args = a.vswitchd_args;
   command.datapath_args = a.datapath_args;
+  command.datapath_bin = a.datapath_bin;
+  command.vswitchd_bin = a.vswitchd_bin;
   // Waiting for a daemon to stop has its own default: a stop that takes
   // longer than 30 s is stuck, while a big restore may well take a minute.
   bool stop_wait = command.name == "stop" || command.name == "wait-stopped";

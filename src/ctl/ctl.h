@@ -45,6 +45,7 @@ struct Command {
   bool all = false;                                       // stop --all
   bool wait = false;                                      // start --wait
   std::vector<std::string> vswitchd_args, datapath_args;  // start, restart
+  std::string datapath_bin, vswitchd_bin;                 // upgrade-check NEWBINs
 };
 
 // Parses argv.  Returns the Command, or an exit code when parsing alone

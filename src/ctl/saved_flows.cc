@@ -24,7 +24,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr const char* kFormat = "hsw-saved-flows";
-constexpr int kFormatVersion = 1;
 constexpr const char* kManifest = "manifest.json";
 
 // "2025-04-04T10:27:24.123Z": the same layout as the daemons' log lines.
@@ -151,7 +150,7 @@ Status FillDirectory(const std::string& tmp, const FlowsToSave& flows) {
                        {"xxh3_128", Xxh3Hex({header, bridge.text})}});
   }
   json manifest = {{"format", kFormat},
-                   {"format_version", kFormatVersion},
+                   {"format_version", kSavedFlowsFormatVersion},
                    {"hsw_version", kVersion},
                    {"created", created},
                    {"journal", {{"id", flows.journal.id}, {"seq", flows.journal.seq}}},
@@ -217,9 +216,9 @@ Result<json> ReadManifest(const std::string& dir) {
   HSW_ASSIGN_OR_RETURN(std::string format, Member<std::string>(manifest, path, "format"));
   if (format != kFormat) return Err("{}: format '{}' is not '{}'", path, format, kFormat);
   HSW_ASSIGN_OR_RETURN(int64_t version, Member<int64_t>(manifest, path, "format_version"));
-  if (version != kFormatVersion) {
+  if (version != kSavedFlowsFormatVersion) {
     return Err("{}: format version {} is not supported (this hsw-ctl reads {})", path, version,
-               kFormatVersion);
+               kSavedFlowsFormatVersion);
   }
   return manifest;
 }

@@ -40,6 +40,9 @@
 
 namespace hsw::ctl {
 
+// The manifest's format_version: written by this build, the only one it reads.
+inline constexpr int kSavedFlowsFormatVersion = 1;
+
 // A position in hsw-vswitchd's journal of table changes.
 struct JournalPosition {
   std::string id;  // the journal's identity; a new journal gets a new id

@@ -908,8 +908,11 @@ int VswitchdMain(int argc, char** argv) {
                "hsw-vswitchd"};
   VswitchdOptions options;
   AddVswitchdOptions(app, options);
-  bool version = false;
+  bool version = false, version_json = false;
   app.add_flag("-V,--version", version, "print the version and exit");
+  app.add_flag("--json", version_json,
+               "with --version: also the protocol and file format versions accepted, as JSON "
+               "(for hsw-ctl upgrade-check)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -917,7 +920,14 @@ int VswitchdMain(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   if (version) {
-    std::cout << "hsw-vswitchd " << kVersion << "\n";
+    BinaryVersion info;
+    info.program = "hsw-vswitchd";
+    info.accepts["dpif"] = {dpif::kProtocolVersionMin, dpif::kProtocolVersionMax};
+    info.accepts["journal"] = {kJournalFormatVersion, kJournalFormatVersion};
+    info.accepts["config"] = {static_cast<uint32_t>(kConfigSchemaVersion), static_cast<uint32_t>(kConfigSchemaVersion)};
+    info.flow_key_size = sizeof(FlowKey);
+    std::cout << (version_json ? FormatVersionJson(info) : std::string("hsw-vswitchd ") + kVersion)
+              << "\n";
     return 0;
   }
 

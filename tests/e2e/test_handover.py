@@ -152,6 +152,51 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertEqual(p.returncode, 0)
         self.assertTrue(gone(running))
 
+    def script(self, name, body):
+        path = os.path.join(self.w.tmp, name)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, 0o755)
+        return path
+
+    def test_upgrade_check_says_what_is_incompatible_and_changes_nothing(self):
+        w = self.w
+        self.connect_pairs(("h1", "h2"))
+        running = w.daemon_pid("hsw-datapath")
+        ok = w.ctl("upgrade-check", "--datapath", w.bin("hsw-datapath"), "--vswitchd",
+                   w.bin("hsw-vswitchd"))
+        self.assertIn("upgrade possible", ok.stdout)
+        self.assertIn("ok: the running datapath would hand over", ok.stdout)
+        self.assertIn("hsw-vswitchd (datapath protocol", ok.stdout)
+
+        # A new datapath built to claim another handover stream version.
+        claims_99 = self.script("hsw-datapath-99", 'exec %s --claim-handover-version 99 "$@"'
+                                % w.bin("hsw-datapath"))
+        bad = w.ctl("upgrade-check", "--datapath", claims_99, check=False)
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertIn("INCOMPATIBLE: the running datapath would refuse the handover: no common "
+                      "handover version", bad.stdout)
+        self.assertIn("upgrade NOT possible", bad.stdout)
+
+        # A new hsw-vswitchd that reads only a journal format from the future.
+        future = self.script("hsw-vswitchd-future", "echo '%s'" % hswtest.json.dumps(
+            {"program": "hsw-vswitchd", "version": "9.0.0", "flow_key_size": 96,
+             "accepts": {"dpif": {"min": 1, "max": 9}, "journal": {"min": 2, "max": 2},
+                         "config": {"min": 1, "max": 1}}}))
+        bad = w.ctl("upgrade-check", "--vswitchd", future, check=False)
+        self.assertEqual(bad.returncode, 1, bad.stdout + bad.stderr)
+        self.assertRegex(bad.stdout, r"INCOMPATIBLE: .*flows.journal is format 1; the new "
+                                     r"hsw-vswitchd reads 2..2")
+
+        # Not an hsw binary at all.
+        bad = w.ctl("upgrade-check", "--datapath", "/bin/true", check=False)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("/bin/true --version --json", bad.stderr)
+
+        # Nothing was touched.
+        self.assertEqual(w.daemon_pid("hsw-datapath"), running)
+        self.assertFalse(gone(running))
+
 
 if __name__ == "__main__":
     hswtest.main()
