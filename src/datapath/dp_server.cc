@@ -38,6 +38,8 @@ struct DpServer::Conn {
   bool closing = false;  // write what is queued, then close
   bool dead = false;
   bool more_input = false;  // stopped on a budget with messages possibly buffered
+  bool upcalls_paused = false;  // the owner sent UpcallPause: it is about to exit
+  uint64_t n_upcalls = 0;       // upcalls sent on this connection
 
   struct PutJob {
     uint32_t xid;
@@ -93,7 +95,7 @@ bool DpServer::HasPendingWork() const {
     if (conn->put || conn->del) return true;
     if (conn->dump && conn->pending_output() < options_.output_high_water) return true;
   }
-  return !frozen_ && owner_ && !dp_.miss_queue().empty() &&
+  return !frozen_ && owner_ && !owner_->upcalls_paused && !dp_.miss_queue().empty() &&
          owner_->pending_output() < options_.output_high_water;
 }
 
@@ -417,6 +419,8 @@ void DpServer::Handle(Conn& conn, dpif::Message& msg) {
     }
     for (const auto& e : exec->packets) (void)dp_.Execute(e);
     Reply(conn, dpif::ExecuteBatch{}, h.xid);
+  } else if (std::holds_alternative<dpif::UpcallPause>(body)) {
+    HandleUpcallPause(conn, h);
   } else if (std::holds_alternative<dpif::StatsGet>(body)) {
     dpif::StatsReply reply;
     reply.counters = Counters();
@@ -427,6 +431,32 @@ void DpServer::Handle(Conn& conn, dpif::Message& msg) {
     Fail(conn, type, h.xid, EPROTO,
          fmt::format("{} is not a request a client may send", dpif::MsgTypeName(type)));
   }
+}
+
+void DpServer::HandleUpcallPause(Conn& conn, const dpif::MsgHeader& header) {
+  // A version-1 peer cannot know the message; one that sends it anyway is
+  // told so and keeps its connection, like any failed request.
+  if (conn.version < dpif::kProtocolVersionUpcallPause) {
+    ReplyError(conn, dpif::MsgType::kUpcallPause, header.xid, EOPNOTSUPP,
+               fmt::format("UpcallPause needs protocol version {}; this connection speaks {}",
+                           dpif::kProtocolVersionUpcallPause, conn.version));
+    return;
+  }
+  if (&conn != owner_) {
+    ReplyError(conn, dpif::MsgType::kUpcallPause, header.xid, EPERM,
+               "UpcallPause: only the owner receives upcalls");
+    return;
+  }
+  // From here on DeliverUpcalls skips this connection, so the reply is the
+  // last thing after the upcalls already queued in conn.out: the owner has
+  // them all once it reads the reply.
+  if (!conn.upcalls_paused) {
+    conn.upcalls_paused = true;
+    vlog.Info("{} paused upcalls after {} (it is stopping); misses wait in the miss queue ({} "
+              "waiting now)",
+              conn.Describe(), conn.n_upcalls, dp_.miss_queue().n_packets());
+  }
+  Reply(conn, dpif::UpcallPauseReply{conn.n_upcalls}, header.xid);
 }
 
 void DpServer::RunJobs(Conn& conn, size_t& flow_budget) {
@@ -475,7 +505,7 @@ void DpServer::RunJobs(Conn& conn, size_t& flow_budget) {
 }
 
 void DpServer::DeliverUpcalls(uint64_t now_us) {
-  if (!owner_ || owner_->dead || owner_->closing) return;
+  if (!owner_ || owner_->dead || owner_->closing || owner_->upcalls_paused) return;
   MissQueue& queue = dp_.miss_queue();
   size_t n = 0;
   while (n < options_.upcalls_per_iteration && !queue.empty() &&
@@ -483,6 +513,7 @@ void DpServer::DeliverUpcalls(uint64_t now_us) {
     auto upcall = queue.Pop(now_us);
     if (!upcall) break;
     Reply(*owner_, *upcall, 0, 0);
+    ++owner_->n_upcalls;
     ++upcalls_sent_;
     ++n;
   }

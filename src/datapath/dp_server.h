@@ -12,7 +12,9 @@
 //   * FlowDump replies are produced a chunk at a time (kFlagMore on all but
 //     the last), and only while the client keeps reading;
 //   * upcalls move from the miss queue to the owner only while the owner's
-//     output buffer is below a high-water mark, a bounded number per call.
+//     output buffer is below a high-water mark, a bounded number per call,
+//     and never after the owner has sent UpcallPause (it is exiting; misses
+//     then wait in the queue as if no owner were connected).
 //
 // Roles: one owner (gets upcalls; a second is refused with EBUSY), any number
 // of monitors.  A message that does not decode, or breaks the protocol (no
@@ -102,6 +104,8 @@ class DpServer {
   void HandleMessages(Conn& conn, size_t& flow_budget);
   void Handle(Conn& conn, dpif::Message& msg);
   void HandleHello(Conn& conn, const dpif::MsgHeader& header, const dpif::Hello& hello);
+  // UpcallPause: no more upcalls to this (owner) connection.
+  void HandleUpcallPause(Conn& conn, const dpif::MsgHeader& header);
   void RunJobs(Conn& conn, size_t& flow_budget);
   void DeliverUpcalls(uint64_t now_us);
   void Write(Conn& conn);

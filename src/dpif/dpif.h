@@ -42,6 +42,15 @@ class Dpif {
   virtual int upcall_fd() const = 0;
   virtual bool HasBufferedUpcalls() const = 0;
   virtual Result<std::vector<Upcall>> RecvUpcalls(size_t max) = 0;
+
+  // Before a graceful exit: the datapath stops sending upcalls to this
+  // connection (later misses wait in its miss queue for the next owner) and,
+  // once this returns, every upcall it sent before is buffered here
+  // (HasBufferedUpcalls(), RecvUpcalls()).  Returns how many upcalls the
+  // datapath sent on this connection in all.  ENOTSUP if the datapath speaks
+  // a protocol version without UpcallPause (1): nothing changed, upcalls keep
+  // coming.
+  virtual Result<uint64_t> PauseUpcalls() = 0;
 };
 
 }  // namespace hsw::dpif

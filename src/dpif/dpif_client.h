@@ -64,6 +64,11 @@ class DpifClient : public Dpif {
   int upcall_fd() const override { return fd_.get(); }
   bool HasBufferedUpcalls() const override { return !upcalls_.empty(); }
   Result<std::vector<Upcall>> RecvUpcalls(size_t max) override;
+  Result<uint64_t> PauseUpcalls() override;
+
+  // Upcalls received on this connection so far (handed out or buffered); a
+  // PauseUpcalls reply with another count is logged as a warning.
+  uint64_t n_upcalls_received() const { return n_upcalls_received_; }
 
   // Not part of Dpif: one flow with its stats (ENOENT if absent).
   Result<DpFlow> FlowGet(const FlowId& flow);
@@ -95,6 +100,7 @@ class DpifClient : public Dpif {
   HelloReply hello_;
   MessageReader reader_;
   std::deque<Upcall> upcalls_;
+  uint64_t n_upcalls_received_ = 0;
   uint32_t next_xid_ = 1;
   std::optional<Error> broken_;
   bool eof_ = false;

@@ -407,6 +407,8 @@ struct Encoder {
     for (const auto& f : m.flows) PutDpFlow(w, out, f);
   }
   void operator()(const FlowFlush&) {}
+  void operator()(const UpcallPause&) {}
+  void operator()(const UpcallPauseReply& m) { w.U64(m.n_upcalls); }
   void operator()(const ExecuteBatch& m) {
     if (reply) return;
     w.U32(static_cast<uint32_t>(m.packets.size()));
@@ -630,13 +632,16 @@ Body DecodeBody(MsgType type, bool reply, Reader& r) {
       return StatsGet{};
     case MsgType::kFlowFlush:
       return FlowFlush{};
+    case MsgType::kUpcallPause:
+      if (reply) return UpcallPauseReply{r.U64("n_upcalls")};
+      return UpcallPause{};
   }
   return FlowFlush{};  // unreachable: the type was checked by the caller
 }
 
 bool KnownType(uint16_t type) {
   return type >= static_cast<uint16_t>(MsgType::kHello) &&
-         type <= static_cast<uint16_t>(MsgType::kFlowFlush);
+         type <= static_cast<uint16_t>(MsgType::kUpcallPause);
 }
 
 void PutHeader(std::vector<uint8_t>& out, MsgType type, uint32_t xid, uint16_t flags,
@@ -728,6 +733,8 @@ MsgType TypeOf(const Body& body) {
     MsgType operator()(const Upcall&) { return MsgType::kUpcall; }
     MsgType operator()(const StatsGet&) { return MsgType::kStatsGet; }
     MsgType operator()(const StatsReply&) { return MsgType::kStatsGet; }
+    MsgType operator()(const UpcallPause&) { return MsgType::kUpcallPause; }
+    MsgType operator()(const UpcallPauseReply&) { return MsgType::kUpcallPause; }
   };
   return std::visit(Visitor{}, body);
 }
@@ -746,6 +753,7 @@ const char* MsgTypeName(MsgType type) {
     case MsgType::kUpcall: return "Upcall";
     case MsgType::kStatsGet: return "StatsGet";
     case MsgType::kFlowFlush: return "FlowFlush";
+    case MsgType::kUpcallPause: return "UpcallPause";
   }
   return "Unknown";
 }

@@ -32,7 +32,11 @@
 namespace hsw::dpif {
 
 inline constexpr uint32_t kProtocolVersionMin = 1;
-inline constexpr uint32_t kProtocolVersionMax = 1;
+inline constexpr uint32_t kProtocolVersionMax = 2;
+// The first version with UpcallPause.  A connection that negotiated less
+// never carries it: a version-1 datapath does not know the message type and
+// would close the connection as corrupt.
+inline constexpr uint32_t kProtocolVersionUpcallPause = 2;
 inline constexpr uint32_t kMaxMessageSize = 16 * 1024 * 1024;
 
 enum class MsgType : uint16_t {
@@ -48,6 +52,7 @@ enum class MsgType : uint16_t {
   kUpcall = 10,
   kStatsGet = 11,
   kFlowFlush = 12,
+  kUpcallPause = 13,  // version 2 and up
 };
 
 inline constexpr uint16_t kFlagReply = 0x1;
@@ -197,6 +202,18 @@ struct Upcall {
   uint64_t queued_us = 0;        // how long it waited in the miss queue
 };
 
+// The owner's last request before a graceful exit (version 2 and up): the
+// datapath stops sending upcalls on this connection -- misses wait in its
+// miss queue for the next owner, as when none is connected -- and answers.
+// Replies and upcalls share one ordered stream, so every upcall sent before
+// the reply has reached the owner's socket by the time the reply does: the
+// owner handles them all, then exits, and no miss is lost or delivered twice.
+// There is no resume; the pause ends with the connection.
+struct UpcallPause {};
+struct UpcallPauseReply {
+  uint64_t n_upcalls = 0;  // upcalls sent on this connection, all before this reply
+};
+
 struct StatsGet {};
 struct StatsReply {
   // Named counters, in a stable order: per-tier lookups, upcalls, miss-queue
@@ -208,7 +225,8 @@ struct StatsReply {
 using Body = std::variant<Hello, HelloReply, ErrorReply, PortAdd, PortAddReply, PortDel, PortList,
                           PortListReply, FlowPutBatch, FlowPutBatchReply, FlowDelBatch,
                           FlowDelBatchReply, FlowGet, FlowGetReply, FlowDump, FlowDumpReply,
-                          FlowFlush, ExecuteBatch, Upcall, StatsGet, StatsReply>;
+                          FlowFlush, ExecuteBatch, Upcall, StatsGet, StatsReply, UpcallPause,
+                          UpcallPauseReply>;
 
 struct Message {
   MsgHeader header{};

@@ -217,8 +217,23 @@ size_t FakeDpif::CountCalls(MsgType type) const {
 }
 
 void FakeDpif::InjectUpcall(Upcall upcall) {
+  if (upcalls_paused_) {
+    held_.push_back(std::move(upcall));
+    return;
+  }
   upcalls_.push_back(std::move(upcall));
+  ++n_upcalls_sent_;
   SyncEventFd();
+}
+
+Result<uint64_t> FakeDpif::PauseUpcalls() {
+  if (hello_.version < kProtocolVersionUpcallPause) {
+    return MakeError("fake datapath: protocol version without UpcallPause", ENOTSUP);
+  }
+  calls_.push_back(UpcallPause{});
+  HSW_TRY(CheckFailure("UpcallPause"));
+  upcalls_paused_ = true;
+  return n_upcalls_sent_;
 }
 
 std::vector<DpFlow> FakeDpif::flows() const {

@@ -48,12 +48,14 @@ class FakeDpif : public Dpif {
   int upcall_fd() const override { return event_fd_.get(); }
   bool HasBufferedUpcalls() const override { return !upcalls_.empty(); }
   Result<std::vector<Upcall>> RecvUpcalls(size_t max) override;
+  // ENOTSUP when mutable_hello().version is below kProtocolVersionUpcallPause.
+  Result<uint64_t> PauseUpcalls() override;
 
   // --- Test controls ---
 
   // Every call, in order, as the request body it would have sent (PortAdd,
   // PortDel, PortList, FlowPutBatch, FlowDelBatch, FlowDump, FlowFlush,
-  // ExecuteBatch, StatsGet).  RecvUpcalls is not recorded.
+  // ExecuteBatch, StatsGet, UpcallPause).  RecvUpcalls is not recorded.
   const std::vector<Body>& calls() const { return calls_; }
   size_t CountCalls(MsgType type) const;
   void ClearCalls() { calls_.clear(); }
@@ -61,9 +63,12 @@ class FakeDpif : public Dpif {
   const std::vector<dpif::Execute>& executed() const { return executed_; }
   void ClearExecuted() { executed_.clear(); }
 
-  // Queues an upcall as if the datapath had sent it.
+  // Queues an upcall as if the datapath had sent it; after PauseUpcalls, it
+  // waits in the datapath's miss queue instead (held_upcalls()).
   void InjectUpcall(Upcall upcall);
   size_t pending_upcalls() const { return upcalls_.size(); }
+  bool upcalls_paused() const { return upcalls_paused_; }
+  size_t held_upcalls() const { return held_.size(); }
 
   // Flows, sorted by (mask, masked key).
   std::vector<DpFlow> flows() const;
@@ -109,6 +114,9 @@ class FakeDpif : public Dpif {
   std::map<uint32_t, PortInfo> ports_;
   std::map<FlowMapKey, DpFlow> flows_;
   std::deque<Upcall> upcalls_;
+  std::deque<Upcall> held_;  // injected after PauseUpcalls
+  bool upcalls_paused_ = false;
+  uint64_t n_upcalls_sent_ = 0;
   std::vector<Body> calls_;
   std::vector<dpif::Execute> executed_;
   std::vector<std::pair<std::string, uint64_t>> counters_;

@@ -150,6 +150,17 @@ class Switch {
   virtual void SetTablesLoaded(bool loaded) = 0;
   virtual bool tables_loaded() const = 0;
 
+  // The last call before a graceful exit, from outside the event loop: asks
+  // the datapath to send no more upcalls (UpcallPause; later misses wait in
+  // its queue for the next hsw-vswitchd), then handles every upcall it sent
+  // before -- flows installed, packets executed, each call answered -- so
+  // that none is lost.  Upcalls that arrived while the tables are not loaded
+  // cannot be handled; they are counted and logged.  With a datapath that
+  // has no UpcallPause (protocol 1) it handles what has arrived, which
+  // narrows the loss but cannot close it.  A kill -9 skips all of this; the
+  // upcalls then in flight are lost, as they always were.
+  virtual void DrainUpcallsForExit() = 0;
+
   // False once the datapath connection is lost.
   virtual bool datapath_connected() const = 0;
   virtual dpif::Dpif& dpif() = 0;

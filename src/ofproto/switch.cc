@@ -287,6 +287,52 @@ void SwitchImpl::HandleUpcalls() {
   KickUpcalls();
 }
 
+void SwitchImpl::DrainUpcallsForExit() {
+  if (!connected_) return;
+  auto paused = dpif_->PauseUpcalls();
+  if (!paused) {
+    if (paused.error().code != ENOTSUP) {
+      Lost(paused.error());
+      return;
+    }
+    vlog.Warn("exiting: {}; upcalls still on their way from the datapath may be lost",
+              paused.error().message);
+  }
+  uint64_t handled = 0;
+  if (tables_loaded_) {
+    // Everything the datapath sent before the pause is in the client's
+    // buffer now; nothing new arrives, so this ends.
+    while (connected_) {
+      auto upcalls = dpif_->RecvUpcalls(options_.upcall_batch);
+      if (!upcalls) {
+        Lost(upcalls.error());
+        return;
+      }
+      if (upcalls->empty()) break;
+      handled += upcalls->size();
+      ProcessUpcalls(std::move(*upcalls));
+    }
+  }
+  size_t dropped = 0;
+  if (connected_ && !tables_loaded_) {
+    // flow-restore-wait: the tables may be half restored, so these cannot be
+    // translated; they are the only misses a graceful stop loses.
+    while (dpif_->HasBufferedUpcalls()) {
+      auto upcalls = dpif_->RecvUpcalls(options_.upcall_batch);
+      if (!upcalls || upcalls->empty()) break;
+      dropped += upcalls->size();
+    }
+  }
+  if (paused) {
+    vlog.Info("exiting: upcalls paused after {} from the datapath; handled the last {} of them{}",
+              *paused, handled,
+              dropped ? fmt::format(", dropped {} (tables not loaded)", dropped) : "");
+  } else if (dropped) {
+    vlog.Warn("exiting: dropped {} upcalls that arrived while the tables were not loaded",
+              dropped);
+  }
+}
+
 void SwitchImpl::TranslateDp(const FlowKey& dp_key, XlateResult* result, BridgeImpl** bridge,
                              bool count_stats) {
   auto owner = dp_ports_.find(dp_key.in_port);

@@ -121,6 +121,7 @@ class SwitchImpl : public Switch {
     if (table_observer_) table_observer_(bridge, flow_mods);
   }
   bool tables_loaded() const override { return tables_loaded_; }
+  void DrainUpcallsForExit() override;
   bool datapath_connected() const override { return connected_; }
   dpif::Dpif& dpif() override { return *dpif_; }
   std::vector<std::pair<std::string, uint64_t>> Counters() const override;

@@ -1000,6 +1000,10 @@ int VswitchdMain(int argc, char** argv) {
   vlog.Info("hsw-vswitchd ready");
   loop.Run();
 
+  // A graceful stop (signal or `exit`): the upcalls the datapath has already
+  // sent us are handled before we go, and the rest wait in its miss queue
+  // for our successor.  Losing the datapath leaves nothing to drain.
+  if (exit_code == 0) (*vswitchd)->sw().DrainUpcallsForExit();
   vswitchd->reset();
   daemon::Cleanup();
   vlog.Info("hsw-vswitchd exiting (status {})", exit_code);

@@ -57,8 +57,11 @@
 // connected, and OpenFlow writes are refused (the restore comes through the
 // control socket); after --flow-restore-wait-timeout it clears itself.
 //
-// Shutdown: SIGTERM/SIGINT close the control and OpenFlow sockets and exit 0,
-// leaving the datapath and its flows alone so that traffic keeps flowing.
+// Shutdown: SIGTERM/SIGINT (or `exit`) stop the event loop; then upcalls are
+// paused in the datapath and every upcall it sent before the pause is handled
+// (Switch::DrainUpcallsForExit), so a graceful stop loses no miss; then the
+// control and OpenFlow sockets close and the process exits 0, leaving the
+// datapath and its flows alone so that traffic keeps flowing.
 // SIGHUP reopens the log file.  Losing the datapath is an ERR and exit 1 (a
 // supervisor restarts us).
 #pragma once

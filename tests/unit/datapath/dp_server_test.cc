@@ -362,5 +362,133 @@ TEST_F(DpServerTest, GarbageGetsAnErrorAndTheDatapathLivesOn) {
   EXPECT_NE(bad.error().message.find("nosuchif0"), std::string::npos);
 }
 
+// hsw-vswitchd's graceful stop: after UpcallPause the datapath sends the
+// owner nothing more, everything sent before is in the owner's hands with the
+// reply, and the next owner gets exactly the misses that came after.
+TEST_F(DpServerTest, UpcallPauseLeavesLaterMissesForTheNextOwner) {
+  auto owner = Connect(dpif::Role::kOwner, "vswitchd");
+  auto monitor = Connect(dpif::Role::kMonitor, "ctl");
+  ASSERT_TRUE(owner && monitor);
+  ASSERT_EQ(owner->hello().version, dpif::kProtocolVersionMax);
+  for (uint16_t i = 1; i <= 5; ++i) port1_->Inject(UdpFrame(i));
+  // Sent, and not read by the owner yet: in its socket buffer.
+  ASSERT_TRUE(WaitFor([&] {
+    auto stats = monitor->GetStats();
+    return stats && Counter(*stats, "upcalls_sent") == 5;
+  }));
+
+  auto paused = owner->PauseUpcalls();
+  ASSERT_TRUE(paused) << paused.error().ToString();
+  EXPECT_EQ(*paused, 5u);
+  ASSERT_TRUE(owner->HasBufferedUpcalls());
+  auto before = owner->RecvUpcalls(100);
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->size(), 5u);
+  for (uint16_t i = 0; i < 5; ++i) EXPECT_EQ((*before)[i].key.tp_dst, i + 1);
+
+  // Misses after the pause wait in the queue, although the owner is still
+  // connected and reading.
+  for (uint16_t i = 6; i <= 8; ++i) port1_->Inject(UdpFrame(i));
+  ASSERT_TRUE(WaitFor([&] {
+    auto stats = monitor->GetStats();
+    return stats && Counter(*stats, "miss_queue_packets") == 3;
+  }));
+  std::this_thread::sleep_for(20ms);
+  auto after = owner->RecvUpcalls(100);
+  ASSERT_TRUE(after);
+  EXPECT_TRUE(after->empty());
+  auto stats = monitor->GetStats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(Counter(*stats, "upcalls_sent"), 5u);
+  // Pausing again changes nothing and says the same.
+  paused = owner->PauseUpcalls();
+  ASSERT_TRUE(paused);
+  EXPECT_EQ(*paused, 5u);
+
+  // Monitors receive no upcalls to pause.
+  auto refused = monitor->PauseUpcalls();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, EPERM);
+  EXPECT_FALSE(monitor->broken());
+
+  // The owner exits; its successor gets the waiting misses, each once.
+  owner.reset();
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = monitor->GetStats();
+    return s && Counter(*s, "owner_connected") == 0;
+  }));
+  auto next = Connect(dpif::Role::kOwner, "vswitchd-2");
+  ASSERT_TRUE(next);
+  auto upcalls = WaitUpcalls(*next, 3);
+  ASSERT_EQ(upcalls.size(), 3u);
+  for (uint16_t i = 0; i < 3; ++i) EXPECT_EQ(upcalls[i].key.tp_dst, i + 6);
+  std::this_thread::sleep_for(20ms);
+  auto extra = next->RecvUpcalls(100);
+  ASSERT_TRUE(extra);
+  EXPECT_TRUE(extra->empty());
+  stats = monitor->GetStats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(Counter(*stats, "upcalls_sent"), 8u);
+  EXPECT_EQ(Counter(*stats, "miss_queue_delivered"), 8u);
+  // The new owner is not paused: misses flow to it at once.
+  port1_->Inject(UdpFrame(9));
+  upcalls = WaitUpcalls(*next, 1);
+  ASSERT_EQ(upcalls.size(), 1u);
+  EXPECT_EQ(upcalls[0].key.tp_dst, 9);
+}
+
+// A version-1 client knows no UpcallPause: DpifClient does not send it (an
+// old datapath would close the connection), and the datapath refuses it on a
+// version-1 connection without closing.
+TEST_F(DpServerTest, UpcallPauseNeedsProtocolVersion2) {
+  dpif::Hello v1;
+  v1.version_min = v1.version_max = 1;
+  v1.role = dpif::Role::kOwner;
+  v1.client_name = "old-vswitchd";
+  auto fd = ConnectUnix(path_);
+  ASSERT_TRUE(fd);
+  auto client = dpif::DpifClient::Open(std::move(*fd), dpif::Role::kOwner, "old-vswitchd",
+                                       dpif::DpifClient::kDefaultTimeout, &v1);
+  ASSERT_TRUE(client) << client.error().ToString();
+  EXPECT_EQ((*client)->hello().version, 1u);
+  auto paused = (*client)->PauseUpcalls();
+  ASSERT_FALSE(paused);
+  EXPECT_EQ(paused.error().code, ENOTSUP);
+  EXPECT_FALSE((*client)->broken());
+  (*client).reset();
+
+  // The same request sent by hand on a version-1 connection.
+  auto raw = ConnectUnix(path_);
+  ASSERT_TRUE(raw);
+  v1.role = dpif::Role::kMonitor;
+  std::vector<uint8_t> bytes = dpif::EncodeMessage(v1, 1);
+  std::vector<uint8_t> pause = dpif::EncodeMessage(dpif::UpcallPause{}, 2);
+  bytes.insert(bytes.end(), pause.begin(), pause.end());
+  std::vector<uint8_t> list = dpif::EncodeMessage(dpif::PortList{}, 3);
+  bytes.insert(bytes.end(), list.begin(), list.end());
+  ASSERT_EQ(write(raw->get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  dpif::MessageReader reader;
+  std::vector<dpif::Message> replies;
+  ASSERT_TRUE(WaitFor([&] {
+    uint8_t buffer[65536];
+    ssize_t n = recv(raw->get(), buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (n > 0) reader.Append(buffer, static_cast<size_t>(n));
+    for (;;) {
+      auto next = reader.Next();
+      if (!next || !*next) break;
+      replies.push_back(std::move(**next));
+    }
+    return replies.size() >= 3;
+  }));
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[1].header.xid, 2u);
+  EXPECT_EQ(replies[1].header.error, EOPNOTSUPP);
+  EXPECT_NE(std::get<dpif::ErrorReply>(replies[1].body).message.find("version 2"),
+            std::string::npos);
+  // The connection lives on.
+  EXPECT_EQ(replies[2].header.xid, 3u);
+  EXPECT_EQ(replies[2].header.error, 0);
+}
+
 }  // namespace
 }  // namespace hsw::dp

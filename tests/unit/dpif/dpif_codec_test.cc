@@ -139,6 +139,8 @@ std::vector<Sample> AllSamples() {
   st.counters = {{"lookups_emc_hit", 10}, {"lookups_megaflow_hit", 20}, {"n_flows", 3}};
   st.ports = {SamplePort(4)};
   s.push_back({"StatsReply", st, kFlagReply});
+  s.push_back({"UpcallPause", UpcallPause{}, 0});
+  s.push_back({"UpcallPauseReply", UpcallPauseReply{0x0102030405060708ull}, kFlagReply});
   return s;
 }
 
@@ -194,6 +196,22 @@ TEST(DpifCodec, FieldsSurvive) {
   EXPECT_EQ(p.hw_addr[5], 5 * 17 + 3);
   EXPECT_TRUE(p.link_up);
   EXPECT_EQ(p.stats.tx_errors, 0x1122334455667788ull);
+}
+
+TEST(DpifCodec, UpcallPauseWireForm) {
+  // Type 13, empty request; the reply carries the u64 upcall count.
+  auto req = EncodeMessage(UpcallPause{}, 9);
+  EXPECT_EQ(req, (std::vector<uint8_t>{16, 0, 0, 0, 13, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0}));
+  auto reply = EncodeMessage(UpcallPauseReply{5}, 9, kFlagReply);
+  ASSERT_EQ(reply.size(), 24u);
+  auto msg = DecodeMessage(reply);
+  ASSERT_TRUE(msg) << msg.error().ToString();
+  EXPECT_EQ(std::get<UpcallPauseReply>(msg->body).n_upcalls, 5u);
+  // A payload on the request is an error, like any trailing bytes.
+  req.push_back(0);
+  req[0] = 17;
+  EXPECT_FALSE(DecodeMessage(req));
+  EXPECT_STREQ(MsgTypeName(MsgType::kUpcallPause), "UpcallPause");
 }
 
 TEST(DpifCodec, IntegersAreLittleEndian) {
@@ -326,7 +344,7 @@ TEST(DpifCodec, HeaderChecks) {
     return DecodeMessage(b);
   };
   EXPECT_FALSE(with(4, 0));     // type 0
-  EXPECT_FALSE(with(4, 13));    // unknown type
+  EXPECT_FALSE(with(4, 14));    // unknown type
   EXPECT_FALSE(with(6, 0x4));   // unknown flag
   EXPECT_FALSE(with(6, kFlagMore));  // more on a request
   EXPECT_FALSE(with(12, 5));    // error on a request

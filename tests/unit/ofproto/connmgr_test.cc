@@ -126,6 +126,7 @@ class FakeSwitch : public Switch {
   void SetTablesLoaded(bool loaded) override { tables_loaded_ = loaded; }
   bool tables_loaded() const override { return tables_loaded_; }
   void SetTableChangeObserver(TableChangeObserver) override {}
+  void DrainUpcallsForExit() override {}
   bool datapath_connected() const override { return true; }
   dpif::Dpif& dpif() override { std::abort(); }
   std::vector<std::pair<std::string, uint64_t>> Counters() const override { return {}; }

@@ -483,5 +483,56 @@ TEST_F(SwitchTest, LostDatapathIsReported) {
   EXPECT_FALSE(sw_->datapath_connected());
 }
 
+// A graceful exit: the upcalls already sent to us are handled without the
+// event loop turning, and the datapath keeps the later ones for our successor.
+TEST_F(SwitchTest, DrainUpcallsForExitHandlesWhatArrivedAndPausesTheRest) {
+  Start();
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(2), Output(1))));
+  sw_->Sync();
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  fake().InjectUpcall(Miss(TcpKey(2, 80)));
+  // No Spin(): the loop has stopped, as in VswitchdMain after a SIGTERM.
+  sw_->DrainUpcallsForExit();
+  EXPECT_EQ(fake().CountCalls(MsgType::kUpcallPause), 1u);
+  EXPECT_TRUE(fake().upcalls_paused());
+  EXPECT_EQ(fake().pending_upcalls(), 0u);
+  ASSERT_EQ(fake().executed().size(), 2u);
+  EXPECT_EQ(fake().executed()[0].actions, (DpActions{DpOutput{2}}));
+  EXPECT_EQ(fake().executed()[1].actions, (DpActions{DpOutput{1}}));
+  EXPECT_NE(FlowFor(TcpKey(1, 80)), nullptr);
+  EXPECT_NE(FlowFor(TcpKey(2, 80)), nullptr);
+  // After the pause the datapath keeps misses for the next owner.
+  fake().InjectUpcall(Miss(TcpKey(3, 80)));
+  EXPECT_EQ(fake().held_upcalls(), 1u);
+  EXPECT_EQ(fake().pending_upcalls(), 0u);
+  EXPECT_TRUE(sw_->datapath_connected());
+}
+
+TEST_F(SwitchTest, DrainUpcallsForExitWithAVersion1DatapathHandlesWhatArrived) {
+  fake().mutable_hello().version = 1;
+  Start();
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  sw_->Sync();
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  sw_->DrainUpcallsForExit();
+  EXPECT_EQ(fake().CountCalls(MsgType::kUpcallPause), 0u);
+  EXPECT_EQ(fake().executed().size(), 1u);
+  EXPECT_TRUE(sw_->datapath_connected());
+}
+
+TEST_F(SwitchTest, DrainUpcallsForExitDuringFlowRestoreWaitTranslatesNothing) {
+  Start();
+  sw_->SetTablesLoaded(false);
+  MakeBridge();
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  sw_->DrainUpcallsForExit();
+  EXPECT_EQ(fake().CountCalls(MsgType::kUpcallPause), 1u);
+  EXPECT_EQ(fake().CountCalls(MsgType::kFlowPut), 0u);
+  EXPECT_EQ(fake().executed().size(), 0u);
+}
+
 }  // namespace
 }  // namespace hsw::ofproto
