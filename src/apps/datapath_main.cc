@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   app.add_option("--claim-handover-version", claimed_handover_version,
                  "(testing) speak only this handover stream version")
       ->group("");
+  app.add_flag("--test-fail-execute", options.fail_execute_for_testing,
+               "(testing) fail every Execute request")
+      ->group("");
   bool exit_after_snapshot = false;
   app.add_flag("--test-exit-after-snapshot", exit_after_snapshot,
                "(testing) with --takeover, die once the snapshot has arrived")

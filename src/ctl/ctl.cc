@@ -32,6 +32,7 @@ struct Args {
   bool names = false;
   bool all = false;
   bool wait = false;
+  bool rollback_datapath = false;
 };
 
 std::string FromEnv(const char* name, const char* fallback) {
@@ -108,6 +109,19 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
       ->type_name("NEWBIN");
   check->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
       ->type_name("NEWBIN");
+
+  auto* upgrade = sub("upgrade",
+                      "replace the running hsw-datapath by NEWBIN without losing a packet: "
+                      "upgrade-check, hot handover, health check, automatic rollback if it "
+                      "fails; the running binary is kept for hsw-ctl rollback");
+  upgrade->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
+      ->type_name("NEWBIN")
+      ->required();
+  auto* rollback = sub("rollback",
+                       "hand the datapath back to the binary the last upgrade replaced (hot "
+                       "handover and health check, as upgrade)");
+  rollback->add_flag("--datapath", a.rollback_datapath,
+                     "the datapath (the only part rolled back so far, and the default)");
 }
 
 // The commands of AddLifecycleCommands; nullopt for any other.
@@ -127,6 +141,8 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     options.datapath_args = command.datapath_args;
     return StartCommand(ctx, options);
   }
+  if (name == "upgrade") return UpgradeCommand(ctx, UpgradeOptions{command.datapath_bin});
+  if (name == "rollback") return RollbackCommand(ctx);
   if (name == "upgrade-check") {
     return UpgradeCheckCommand(ctx, UpgradeCheckOptions{command.datapath_bin,
                                                         command.vswitchd_bin});

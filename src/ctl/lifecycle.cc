@@ -359,37 +359,6 @@ int StopLocked(const Lifecycle& ctx, const StopOptions& options) {
 // ---------------------------------------------------------------------------
 // Starting
 
-// Runs argv (argv[0] a path) and waits for it: with --detach the daemon's
-// parent process exits once the daemon is ready, or has failed.  The child
-// gets hsw-ctl's stdout and stderr, so the daemon's log lines land where
-// hsw-ctl's output goes (a container's log), and a clean signal state.
-Result<int> RunAndWait(const std::vector<std::string>& argv) {
-  std::vector<char*> c_argv;
-  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
-  c_argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM, SIGCHLD})
-    sigaddset(&defaults, signal);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::fflush(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0].c_str(), nullptr, &attr, c_argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return MakeError(fmt::format("cannot run {}", argv[0]), rc);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return ErrnoErr("waitpid for {}", argv[0]);
-  }
-  if (WIFSIGNALED(status)) return Err("{} was killed by signal {}", argv[0], WTERMSIG(status));
-  return WEXITSTATUS(status);
-}
-
 // Starts `program` (binary at `binary`) with --detach --pidfile and `args`;
 // returns once it is ready, and says so with its pid.
 int SpawnDaemon(const Lifecycle& ctx, const char* program, const std::string& binary,
@@ -576,6 +545,38 @@ int StayWhileRunning(const Lifecycle& ctx) {
 }
 
 }  // namespace
+
+// (lifecycle.h)  With --detach the daemon's
+// parent process exits once the daemon is ready, or has failed.  The child
+// gets hsw-ctl's stdout and stderr, so the daemon's log lines land where
+// hsw-ctl's output goes (a container's log), and a clean signal state.
+Result<int> RunAndWait(const std::vector<std::string>& argv) {
+  std::vector<char*> c_argv;
+  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
+  c_argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM, SIGCHLD})
+    sigaddset(&defaults, signal);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::fflush(nullptr);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, argv[0].c_str(), nullptr, &attr, c_argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return MakeError(fmt::format("cannot run {}", argv[0]), rc);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ErrnoErr("waitpid for {}", argv[0]);
+  }
+  if (WIFSIGNALED(status)) return Err("{} was killed by signal {}", argv[0], WTERMSIG(status));
+  return WEXITSTATUS(status);
+}
+
 
 // ---------------------------------------------------------------------------
 // Building blocks

@@ -115,6 +115,9 @@ bool SaveIsStale(const JournalPosition& saved, const JournalPosition& daemon);
 // (/proc/self/exe), else in $HSW_BINDIR.  The error names where it looked.
 Result<std::string> FindDaemonBinary(const std::string& name, const std::string& bindir = "");
 
+// Runs argv (argv[0] a path) and waits for it; its exit status.
+Result<int> RunAndWait(const std::vector<std::string>& argv);
+
 // Moves `dir` to `dir`.rejected, replacing an older one; returns that path.
 Result<std::string> MoveAside(const std::string& dir);
 

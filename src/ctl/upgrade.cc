@@ -14,9 +14,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "common/fd.h"
 #include "common/version.h"
+#include "dpif/dpif_client.h"
 #include "dpif/handover_wire.h"
+#include "packet/flow_key.h"
 
 extern char** environ;
 
@@ -148,7 +152,240 @@ class Report {
   int problems_ = 0;
 };
 
+// The running datapath as a takeover must repeat it: its pid (from its
+// instance lock), its binary (/proc/PID/exe, readable even when the file was
+// replaced on disk) and its arguments minus those of a one-off start.
+struct RunningDatapath {
+  pid_t pid = 0;
+  std::string exe;
+  std::vector<std::string> args;
+};
+
+Result<RunningDatapath> FindRunningDatapath(const Lifecycle& ctx) {
+  HSW_ASSIGN_OR_RETURN(auto holder, LockHolder(ctx.rundir + "/hsw-datapath.lock"));
+  if (!holder || *holder <= 0) return Err("hsw-datapath is not running under {}", ctx.rundir);
+  RunningDatapath running;
+  running.pid = *holder;
+  running.exe = fmt::format("/proc/{}/exe", running.pid);
+  std::ifstream in(fmt::format("/proc/{}/cmdline", running.pid), std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (cmdline.empty()) {
+    return Err("cannot read the arguments of hsw-datapath (pid {}): is it in another pid "
+               "namespace?",
+               running.pid);
+  }
+  std::vector<std::string> argv;
+  for (size_t start = 0; start < cmdline.size();) {
+    size_t end = cmdline.find('\0', start);
+    if (end == std::string::npos) end = cmdline.size();
+    argv.push_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const std::string& arg = argv[i];
+    if (arg == "--takeover" || arg == "--detach" || arg.rfind("--test-", 0) == 0) continue;
+    if (arg == "--claim-handover-version") {
+      ++i;  // and its value
+      continue;
+    }
+    if (arg.rfind("--claim-handover-version=", 0) == 0) continue;
+    running.args.push_back(arg);
+  }
+  return running;
+}
+
+// Copies `from` (a binary) to `to` atomically, executable.
+Status KeepBinary(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(fs::path(to).parent_path(), ec);
+  if (ec) return Err("cannot create {}: {}", fs::path(to).parent_path().string(), ec.message());
+  std::string tmp = to + ".tmp";
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
+  if (ec) return Err("cannot keep {} as {}: {}", from, to, ec.message());
+  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                           fs::perms::others_read | fs::perms::others_exec,
+                  ec);
+  if (rename(tmp.c_str(), to.c_str()) < 0) return ErrnoErr("rename {} to {}", tmp, to);
+  return Ok();
+}
+
+// `bin --takeover --detach ARGS`: 0 once the new datapath forwards.
+Result<int> TakeOverWith(const std::string& bin, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {bin, "--takeover", "--detach"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunAndWait(argv);
+}
+
+// Whether the datapath now answering is a healthy successor of `old_pid`:
+// another process, of `version`, that kept its owner (hsw-vswitchd), runs a
+// probe packet through its actions and takes and removes a probe flow.
+Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::string& version,
+                           bool had_owner) {
+  auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+                                          "hsw-ctl upgrade");
+  if (!client) return Err("it does not answer: {}", client.error().ToString());
+  (*client)->set_timeout(ctx.timeout);
+  const dpif::HelloReply& hello = (*client)->hello();
+  if (static_cast<pid_t>(hello.datapath_pid) == old_pid) {
+    return Err("the old process (pid {}) still answers", old_pid);
+  }
+  if (!version.empty() && hello.datapath_version != version) {
+    return Err("the datapath answering is version {}, not {}", hello.datapath_version, version);
+  }
+  HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, (*client)->GetStats());
+  if (had_owner) {
+    bool owner = false;
+    for (const auto& [name, value] : stats.counters) {
+      if (name == "owner_connected") owner = value != 0;
+    }
+    if (!owner) return Err("hsw-vswitchd is no longer connected to it");
+  }
+  // A minimal Ethernet frame, executed with no actions: through extraction
+  // and the action engine, out of no port.
+  dpif::Execute probe;
+  probe.in_port = stats.ports.empty() ? 0 : stats.ports.front().port_no;
+  probe.packet.assign(60, 0);
+  probe.packet[12] = 0x88;  // an EtherType nobody forwards (local experimental)
+  probe.packet[13] = 0xb5;
+  auto counter = [](const dpif::StatsReply& reply, std::string_view name) -> uint64_t {
+    for (const auto& [key, value] : reply.counters) {
+      if (key == name) return value;
+    }
+    return 0;
+  };
+  if (auto executed = (*client)->Execute({probe}); !executed) {
+    return Err("it does not execute a probe packet: {}", executed.error().ToString());
+  }
+  // The reply says the batch was valid; the counter says the packet ran.
+  HSW_ASSIGN_OR_RETURN(dpif::StatsReply after, (*client)->GetStats());
+  if (counter(after, "executed") <= counter(stats, "executed")) {
+    return Err("it does not execute a probe packet (its 'executed' counter did not move)");
+  }
+  // A flow on a port number no port has, put and deleted.
+  dpif::FlowPut put;
+  put.key.in_port = 0xfffffff0;
+  put.mask = FlowKey::Zero();
+  put.mask.in_port = 0xffffffff;
+  put.flags = dpif::kPutCreate;
+  auto errors = (*client)->FlowPut({put});
+  if (!errors || errors->size() != 1 || (*errors)[0] != 0) {
+    return Err("it does not take a probe flow: {}",
+               errors ? fmt::format("error {}", errors->empty() ? -1 : (*errors)[0])
+                      : errors.error().ToString());
+  }
+  auto deleted = (*client)->FlowDel({dpif::FlowId{put.key, put.mask}});
+  if (!deleted) return Err("it does not delete the probe flow: {}", deleted.error().ToString());
+  return Ok();
+}
+
+std::string PreviousDatapath(const Lifecycle& ctx) {
+  return ctx.statedir + "/upgrade/previous/hsw-datapath";
+}
+
+// Replaces the running datapath by `bin` (hitless), keeping the running
+// binary as the previous one; rolls back if the result is unhealthy.
+int ReplaceDatapath(const Lifecycle& ctx, const std::string& bin, const std::string& version,
+                    const char* verb) {
+  auto running = FindRunningDatapath(ctx);
+  if (!running) {
+    ctx.err << "hsw-ctl: " << running.error().ToString() << "\n";
+    return 1;
+  }
+  bool had_owner = false;
+  if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock",
+                                              dpif::Role::kMonitor, "hsw-ctl upgrade")) {
+    if (auto stats = (*client)->GetStats()) {
+      for (const auto& [name, value] : stats->counters) {
+        if (name == "owner_connected") had_owner = value != 0;
+      }
+    }
+  }
+  // Kept beside the final name first: the previous binary is replaced only
+  // once the new one has proved itself.
+  std::string previous = PreviousDatapath(ctx);
+  std::string keeping = previous + ".new";
+  if (auto kept = KeepBinary(running->exe, keeping); !kept) {
+    ctx.err << "hsw-ctl: " << kept.error().ToString() << "; nothing was changed\n";
+    return 1;
+  }
+  ctx.out << fmt::format("{}: {} takes over from hsw-datapath pid {}\n", verb, bin, running->pid)
+          << std::flush;
+  auto started = std::chrono::steady_clock::now();
+  auto taken = TakeOverWith(bin, running->args);
+  if (!taken || *taken != 0) {
+    unlink(keeping.c_str());
+    ctx.err << fmt::format("hsw-ctl: {} failed during the takeover ({}); the running "
+                           "hsw-datapath (pid {}) carries on, nothing was changed\n",
+                           verb,
+                           taken ? fmt::format("exit status {}, its reason is above", *taken)
+                                 : taken.error().ToString(),
+                           running->pid);
+    return 1;
+  }
+  auto healthy = CheckDatapathHealth(ctx, running->pid, version, had_owner);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                  .count();
+  if (healthy) {
+    if (rename(keeping.c_str(), previous.c_str()) < 0) {
+      ctx.err << fmt::format("hsw-ctl: warning: cannot keep the previous binary as {}: {}\n",
+                             previous, std::strerror(errno));
+    }
+    ctx.out << fmt::format("{} done in {:.0f} ms: the new hsw-datapath forwards and passed the "
+                           "health check; the previous binary is kept as {} (hsw-ctl rollback)\n",
+                           verb, ms, previous);
+    return 0;
+  }
+  ctx.err << fmt::format("hsw-ctl: the new hsw-datapath failed its health check: {}; rolling "
+                         "back to the previous binary\n",
+                         healthy.error().message);
+  auto back = TakeOverWith(keeping, running->args);
+  if (back && *back == 0 && CheckDatapathHealth(ctx, 0, "", had_owner)) {
+    ctx.err << "hsw-ctl: rolled back: the previous hsw-datapath forwards again\n";
+  } else {
+    ctx.err << "hsw-ctl: the rollback failed too; the new hsw-datapath still forwards. Check "
+               "its log\n";
+  }
+  return 1;
+}
+
 }  // namespace
+
+int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
+  if (options.datapath_bin.empty()) {
+    ctx.err << "hsw-ctl: upgrade needs --datapath NEWBIN (upgrading hsw-vswitchd: hsw-ctl "
+               "restart with the new binary in HSW_BINDIR)\n";
+    return 2;
+  }
+  auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);  // no start/stop/restart meanwhile
+  if (!lock) {
+    ctx.err << "hsw-ctl: " << lock.error().ToString() << "\n";
+    return 1;
+  }
+  ctx.out << "checking:\n";
+  if (int check = UpgradeCheckCommand(ctx, UpgradeCheckOptions{options.datapath_bin, ""});
+      check != 0) {
+    return check;
+  }
+  auto info = AskVersion(options.datapath_bin);
+  return ReplaceDatapath(ctx, options.datapath_bin, info ? info->version : "", "upgrade");
+}
+
+int RollbackCommand(const Lifecycle& ctx) {
+  std::string previous = PreviousDatapath(ctx);
+  if (access(previous.c_str(), X_OK) != 0) {
+    ctx.err << fmt::format("hsw-ctl: no previous hsw-datapath kept at {} (none was upgraded)\n",
+                           previous);
+    return 1;
+  }
+  auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);
+  if (!lock) {
+    ctx.err << "hsw-ctl: " << lock.error().ToString() << "\n";
+    return 1;
+  }
+  auto info = AskVersion(previous);
+  return ReplaceDatapath(ctx, previous, info ? info->version : "", "rollback");
+}
 
 int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options) {
   if (options.datapath_bin.empty() && options.vswitchd_bin.empty()) {

@@ -29,4 +29,21 @@ struct UpgradeCheckOptions {
 // check could not be made.
 int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options);
 
+// hsw-ctl upgrade --datapath NEWBIN: upgrade-check; the running binary kept
+// as <statedir>/upgrade/previous/hsw-datapath; NEWBIN --takeover with the
+// running datapath's own arguments; then a health check of the new process
+// (it is the process started, answers, still has its
+// owner, executes a probe packet, takes and removes a probe flow; each step
+// bounded by --timeout).  If the health check fails, the previous binary takes over again (hitless too).
+// A new binary that fails during the takeover changes nothing: the running
+// datapath carries on.  (--vswitchd is not built yet.)
+struct UpgradeOptions {
+  std::string datapath_bin;
+};
+int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options);
+
+// hsw-ctl rollback --datapath: the kept previous binary takes over from the
+// running one, which is kept in its turn (a second rollback undoes the first).
+int RollbackCommand(const Lifecycle& ctx);
+
 }  // namespace hsw::ctl

@@ -190,6 +190,9 @@ void Datapath::ProcessPackets(uint32_t in_port, Packet* packets, size_t n) {
 }
 
 Status Datapath::Execute(const dpif::Execute& execute) {
+  if (options_.fail_execute_for_testing) {
+    return MakeError("execute: refused (--test-fail-execute)", EIO);
+  }
   if (execute.packet.empty() || execute.packet.size() > kMaxExecuteSize) {
     return MakeError(fmt::format("execute: packet of {} bytes (must be 1..{})",
                                  execute.packet.size(), kMaxExecuteSize),

@@ -57,6 +57,9 @@ struct DatapathOptions {
   MissQueueLimits miss_queue;
   MegaflowCacheOptions cache;
   AfPacketOptions af_packet;
+  // Tests: a datapath that starts and takes over fine but fails every
+  // Execute, i.e. an upgrade that must fail its health check.
+  bool fail_execute_for_testing = false;
 };
 
 // CLOCK_MONOTONIC in microseconds / milliseconds.

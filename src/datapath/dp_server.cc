@@ -232,6 +232,8 @@ std::vector<DpServer::ConnHandover> DpServer::ExportConnections() const {
     c.unread.assign(unread.begin(), unread.end());
     c.unsent.assign(conn->out.begin() + static_cast<std::ptrdiff_t>(conn->out_offset),
                     conn->out.end());
+    c.upcalls_paused = conn->upcalls_paused;
+    c.n_upcalls = conn->n_upcalls;
     out.push_back(std::move(c));
   }
   return out;
@@ -256,6 +258,8 @@ Status DpServer::AdoptConnection(UniqueFd fd, const ConnHandover& state) {
   conn->reader.Append(state.unread.data(), state.unread.size());
   conn->more_input = !state.unread.empty();
   conn->out = state.unsent;
+  conn->upcalls_paused = state.upcalls_paused;
+  conn->n_upcalls = state.n_upcalls;
   if (state.hello_done && state.role == dpif::Role::kOwner) owner_ = conn.get();
   vlog.Info("took over {} from the previous datapath ({} bytes unread, {} unsent)",
             conn->Describe(), state.unread.size(), state.unsent.size());

@@ -83,6 +83,8 @@ class DpServer {
     std::string name;
     std::vector<uint8_t> unread;
     std::vector<uint8_t> unsent;
+    bool upcalls_paused = false;  // the owner is stopping: send it no more upcalls
+    uint64_t n_upcalls = 0;       // sent on this connection so far
   };
   // Only when quiescent().
   std::vector<ConnHandover> ExportConnections() const;

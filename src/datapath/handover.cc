@@ -331,7 +331,8 @@ void HandoverServer::SwitchOver() {
     for (const DpServer::ConnHandover& c : server_.ExportConnections()) {
       json j = {{"hello_done", c.hello_done}, {"owner", c.role == dpif::Role::kOwner},
                 {"version", c.version},       {"name", c.name},
-                {"unread", c.unread},         {"unsent", c.unsent}};
+                {"unread", c.unread},         {"unsent", c.unsent},
+                {"upcalls_paused", c.upcalls_paused}, {"n_upcalls", c.n_upcalls}};
       int conn_fd[1] = {c.fd};
       HSW_TRY(SendJson(fd, MsgType::kConn, j, conn_fd));
     }
@@ -493,6 +494,8 @@ Result<Takeover> TakeOver(const TakeoverOptions& options) {
         c.name = j.value("name", std::string());
         c.unread = Bytes(j, "unread");
         c.unsent = Bytes(j, "unsent");
+        c.upcalls_paused = j.value("upcalls_paused", false);
+        c.n_upcalls = j.value("n_upcalls", uint64_t{0});
         if (auto fl = fcntl(d.fds[0].get(), F_GETFL); fl >= 0) {
           fcntl(d.fds[0].get(), F_SETFL, fl | O_NONBLOCK);
         }

@@ -197,6 +197,99 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertEqual(w.daemon_pid("hsw-datapath"), running)
         self.assertFalse(gone(running))
 
+    def ctl_spawning(self, *args):
+        """hsw-ctl for a command that starts a daemon (upgrade, rollback): the
+        daemon keeps hsw-ctl's stdout and stderr, so they go to a file rather
+        than a pipe.  Returns (exit status, what it printed)."""
+        w = self.w
+        path = os.path.join(w.logdir, "hsw-ctl-upgrade.console")
+        with open(path, "ab") as console:
+            offset = console.tell()
+            p = hswtest.subprocess.run(w.ns_cmd("sw", [w.bin("hsw-ctl")] + list(args)),
+                                       stdout=console, stderr=console, env=w.env, timeout=120)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            out = f.read().decode(errors="replace")
+        hswtest.log("hsw-ctl %s (exit %d):\n%s" % (" ".join(args), p.returncode, out))
+        return p.returncode, out
+
+    def traffic(self, announce=500, rate=5000):
+        """h1 -> h2 at `rate`, flowing once this returns; stop with finish()."""
+        w = self.w
+        rx = w.recv("h2", 9300, announce=announce)
+        sender = w.start_send("h1", "h2", 9300, rate, 600, "--src-port", "41000")
+        rx.wait_received(announce)
+        return rx, sender
+
+    def finish(self, rx, sender):
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        report = rx.result()
+        self.assert_no_loss(report, sent=sent["sent"])
+        return report
+
+    def test_upgrade_and_rollback_under_traffic(self):
+        w = self.w
+        w.static_arp()
+        self.install_rules()
+        rx, sender = self.traffic()
+        first = w.daemon_pid("hsw-datapath")
+        code, up = self.ctl_spawning("upgrade", "--datapath", w.bin("hsw-datapath"))
+        self.assertEqual(code, 0, up)
+        self.assertIn("upgrade possible", up)
+        self.assertIn("passed the health check", up)
+        hswtest.wait_for(lambda: gone(first), 10, "the old datapath to exit")
+        hswtest.wait_for(lambda: w.daemon_pid("hsw-datapath") not in (None, first), 10,
+                         "the new datapath's pidfile")
+        second = w.daemon_pid("hsw-datapath")
+        previous = os.path.join(w.statedir, "upgrade", "previous", "hsw-datapath")
+        self.assertTrue(os.access(previous, os.X_OK))
+        code, back = self.ctl_spawning("rollback")
+        self.assertEqual(code, 0, back)
+        self.assertIn("rollback done", back)
+        hswtest.wait_for(lambda: gone(second), 10, "the upgraded datapath to exit")
+        self.finish(rx, sender)
+        # The datapath forwards new flows set up by hsw-vswitchd afterwards.
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx3 = w.recv("h3", 9400)
+        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+
+    def test_upgrade_to_a_binary_that_crashes_changes_nothing(self):
+        w = self.w
+        w.static_arp()
+        self.install_rules()
+        rx, sender = self.traffic()
+        running = w.daemon_pid("hsw-datapath")
+        crashing = self.script("hsw-datapath-crash", 'exec %s --test-exit-after-snapshot "$@"'
+                               % w.bin("hsw-datapath"))
+        code, out = self.ctl_spawning("upgrade", "--datapath", crashing)
+        self.assertEqual(code, 1, out)
+        self.assertIn("failed during the takeover", out)
+        self.assertIn("(pid %d) carries on" % running, out)
+        self.assertFalse(gone(running))
+        self.finish(rx, sender)
+
+    def test_upgrade_that_fails_its_health_check_is_rolled_back(self):
+        w = self.w
+        w.static_arp()
+        self.install_rules()
+        rx, sender = self.traffic()
+        running = w.daemon_pid("hsw-datapath")
+        sick = self.script("hsw-datapath-sick", 'exec %s --test-fail-execute "$@"'
+                           % w.bin("hsw-datapath"))
+        code, out = self.ctl_spawning("upgrade", "--datapath", sick)
+        self.assertEqual(code, 1, out)
+        self.assertIn("failed its health check: it does not execute a probe packet", out)
+        self.assertIn("rolled back", out)
+        self.assertTrue(gone(running))  # replaced twice: by the sick one, then the previous
+        self.finish(rx, sender)
+        # The datapath running now is healthy: it executes packets again.
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx3 = w.recv("h3", 9400)
+        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+
 
 if __name__ == "__main__":
     hswtest.main()
