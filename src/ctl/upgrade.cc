@@ -353,8 +353,8 @@ int ReplaceDatapath(const Lifecycle& ctx, const std::string& bin, const std::str
 
 int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
   if (options.datapath_bin.empty()) {
-    ctx.err << "hsw-ctl: upgrade needs --datapath NEWBIN (upgrading hsw-vswitchd: hsw-ctl "
-               "restart with the new binary in HSW_BINDIR)\n";
+    ctx.err << "hsw-ctl: upgrade needs --datapath NEWBIN (for hsw-vswitchd, run the new "
+               "release's hsw-ctl restart: it starts the hsw-vswitchd beside it)\n";
     return 2;
   }
   auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);  // no start/stop/restart meanwhile

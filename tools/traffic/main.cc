@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   send_cmd->add_option("--src-port", send.src_port,
                        "first source port (flow i uses PORT+i); default: ephemeral");
+  send_cmd->add_option("--src-port-step", send.src_port_step,
+                       "distance between the flows' source ports")
+      ->capture_default_str();
   send_cmd->add_option("--src", send.src, "source IP to bind");
   send_cmd->add_flag("--one-socket", send.one_socket,
                      "send every flow from one raw socket (IPv4, needs --src-port and "

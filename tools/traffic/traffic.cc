@@ -178,8 +178,11 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
   if (!(o.rate_pps > 0)) return Err("--rate must be positive");
   if (!(o.duration_s >= 0)) return Err("--duration must not be negative");
   if (o.flows == 0) return Err("--flows must be at least 1");
-  if (o.src_port && o.src_port + o.flows - 1 > 65535) {
-    return Err("--src-port {} + {} flows runs past port 65535", o.src_port, o.flows);
+  if (o.src_port_step == 0) return Err("--src-port-step must be at least 1");
+  if (o.src_port &&
+      uint64_t{o.src_port} + uint64_t{o.flows - 1} * o.src_port_step > 65535) {
+    return Err("--src-port {} + {} flows (step {}) runs past port 65535", o.src_port, o.flows,
+               o.src_port_step);
   }
   HSW_ASSIGN_OR_RETURN(Endpoint dst, ParseEndpoint(o.dst));
   std::optional<Endpoint> src;
@@ -210,7 +213,9 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
   } else {
     for (uint32_t i = 0; i < o.flows; ++i) {
       std::optional<Endpoint> bind_to = src;
-      if (bind_to && o.src_port) SetPort(*bind_to, static_cast<uint16_t>(o.src_port + i));
+      if (bind_to && o.src_port) {
+      SetPort(*bind_to, static_cast<uint16_t>(o.src_port + i * o.src_port_step));
+    }
       HSW_ASSIGN_OR_RETURN(flows[i].fd,
                            OpenSendSocket(dst.addr.ss_family, bind_to ? &*bind_to : nullptr));
     }
@@ -241,7 +246,8 @@ Result<SendReport> RunSender(const SendOptions& o, const std::atomic<bool>& stop
   auto encode = [&](unsigned i, const Header& h) {
     auto* buf = static_cast<uint8_t*>(iovs[i].iov_base);
     if (o.one_socket) {
-      WriteUdpHeader(buf, static_cast<uint16_t>(o.src_port + h.flow), dst_port, size);
+      WriteUdpHeader(buf, static_cast<uint16_t>(o.src_port + h.flow * o.src_port_step), dst_port,
+                     size);
     }
     EncodeHeader(h, buf + udp_header);
   };

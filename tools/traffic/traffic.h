@@ -40,7 +40,8 @@ struct SendOptions {
   double duration_s = 1;
   size_t size = 64;           // UDP payload bytes, at least kHeaderSize
   uint32_t flows = 1;
-  uint16_t src_port = 0;      // first source port (flows use src_port + i); 0 = ephemeral
+  uint16_t src_port = 0;      // first source port (flow i uses src_port + i * step); 0 = ephemeral
+  uint16_t src_port_step = 1;
   uint64_t run_id = 0;        // 0 = random
   unsigned batch = 64;        // packets per sendmmsg
   // Every flow from one raw socket, the UDP header written by the sender with

@@ -48,6 +48,7 @@ TEST(OneSocketSenderTest, EachFlowHasItsOwnSourcePortAndExactSequence) {
   o.duration_s = 0.1;  // 100 packets
   o.flows = 7;         // not a divisor: flows differ by one packet
   o.src_port = 30000;
+  o.src_port_step = 2;  // the bench's flow-setup scenario: odd ports only
   o.one_socket = true;
   o.end_repeats = 1;
   o.end_interval_ms = 0;
@@ -75,7 +76,7 @@ TEST(OneSocketSenderTest, EachFlowHasItsOwnSourcePortAndExactSequence) {
     std::optional<Header> h = DecodeHeader(buf, static_cast<size_t>(n));
     ASSERT_TRUE(h) << "packet " << got << " is not hsw-traffic's";
     EXPECT_EQ(h->n_flows, 7u);
-    EXPECT_EQ(ntohs(from.sin_port), 30000 + h->flow) << "flow " << h->flow;
+    EXPECT_EQ(ntohs(from.sin_port), 30000 + 2 * h->flow) << "flow " << h->flow;
     if (h->is_end()) {
       end_counts[h->flow] = h->seq;
     } else {
@@ -98,6 +99,13 @@ TEST(OneSocketSenderTest, RefusesWhatItCannotDo) {
   Result<SendReport> no_port = RunSender(o, stop);
   ASSERT_FALSE(no_port);
   EXPECT_NE(no_port.error().message.find("--src-port"), std::string::npos) << no_port.error().message;
+  o.src_port = 65000;
+  o.flows = 300;
+  o.src_port_step = 2;
+  Result<SendReport> too_far = RunSender(o, stop);
+  ASSERT_FALSE(too_far);
+  EXPECT_NE(too_far.error().message.find("runs past port 65535"), std::string::npos);
+  o.flows = 1;
   o.dst = "[::1]:9";
   o.src_port = 3000;
   Result<SendReport> v6 = RunSender(o, stop);
