@@ -624,6 +624,12 @@ class HswTestCase(unittest.TestCase):
             self.add_flow("in_port=%d,actions=output:%d" % (self.w.ofport(a), self.w.ofport(b)))
             self.add_flow("in_port=%d,actions=output:%d" % (self.w.ofport(b), self.w.ofport(a)))
 
+    def sender_report(self, sender):
+        """The JSON summary of a `start_send` sender that has been told to stop."""
+        out, err = sender.communicate(timeout=60)
+        self.assertEqual(sender.returncode, 0, err)
+        return json.loads(out.strip().splitlines()[-1])
+
     def assert_no_loss(self, report, sent=None):
         msg = json.dumps(report)
         self.assertTrue(report["end_seen"], "end marker not received: " + msg)

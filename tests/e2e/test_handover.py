@@ -59,10 +59,14 @@ class HandoverTest(hswtest.HswTestCase):
                              "the successor to take the pidfile")
         return p, old
 
-    def sender_report(self, sender):
-        out, err = sender.communicate(timeout=60)
-        self.assertEqual(sender.returncode, 0, err)
-        return hswtest.json.loads(out.strip().splitlines()[-1])
+    def assert_new_flows_work(self):
+        """hsw-vswitchd still programs the datapath: a new rule, and a 5-tuple
+        that needs a new datapath flow, get through."""
+        w = self.w
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx = w.recv("h3", 9400)
+        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
 
     def test_twenty_handovers_under_traffic_lose_nothing(self):
         w = self.w
@@ -101,10 +105,7 @@ class HandoverTest(hswtest.HswTestCase):
         dp_show = w.ctl("dp-show").stdout
         self.assertRegex(dp_show, r"owner_connected:\s+1\b")
         self.assertIn("(pid %d," % pids[-1], dp_show)
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx3 = w.recv("h3", 9400)
-        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+        self.assert_new_flows_work()
 
     def test_incompatible_successor_is_refused_and_traffic_goes_on(self):
         w = self.w
@@ -138,10 +139,7 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertNotEqual(p.returncode, 0, p.stderr)
         self.assertFalse(gone(running))
         # The running datapath noticed, thawed, and serves its clients again.
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx3 = w.recv("h3", 9400)
-        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+        self.assert_new_flows_work()
         sender.send_signal(signal.SIGINT)
         sent = self.sender_report(sender)
         self.assert_no_loss(rx.result(), sent=sent["sent"])
@@ -250,45 +248,37 @@ class HandoverTest(hswtest.HswTestCase):
         hswtest.wait_for(lambda: gone(second), 10, "the upgraded datapath to exit")
         self.finish(rx, sender)
         # The datapath forwards new flows set up by hsw-vswitchd afterwards.
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx3 = w.recv("h3", 9400)
-        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+        self.assert_new_flows_work()
 
-    def test_upgrade_to_a_binary_that_crashes_changes_nothing(self):
+    def upgrade_under_traffic_to(self, test_flag):
+        """`hsw-ctl upgrade` to the datapath binary run with `test_flag`, under
+        traffic; returns (the old pid, the traffic, hsw-ctl's output)."""
         w = self.w
         w.static_arp()
         self.install_rules()
-        rx, sender = self.traffic()
+        traffic = self.traffic()
         running = w.daemon_pid("hsw-datapath")
-        crashing = self.script("hsw-datapath-crash", 'exec %s --test-exit-after-snapshot "$@"'
-                               % w.bin("hsw-datapath"))
-        code, out = self.ctl_spawning("upgrade", "--datapath", crashing)
+        new_bin = self.script("hsw-datapath" + test_flag, 'exec %s %s "$@"' %
+                              (w.bin("hsw-datapath"), test_flag))
+        code, out = self.ctl_spawning("upgrade", "--datapath", new_bin)
         self.assertEqual(code, 1, out)
+        return running, traffic, out
+
+    def test_upgrade_to_a_binary_that_crashes_changes_nothing(self):
+        running, (rx, sender), out = self.upgrade_under_traffic_to("--test-exit-after-snapshot")
         self.assertIn("failed during the takeover", out)
         self.assertIn("(pid %d) carries on" % running, out)
         self.assertFalse(gone(running))
         self.finish(rx, sender)
 
     def test_upgrade_that_fails_its_health_check_is_rolled_back(self):
-        w = self.w
-        w.static_arp()
-        self.install_rules()
-        rx, sender = self.traffic()
-        running = w.daemon_pid("hsw-datapath")
-        sick = self.script("hsw-datapath-sick", 'exec %s --test-fail-execute "$@"'
-                           % w.bin("hsw-datapath"))
-        code, out = self.ctl_spawning("upgrade", "--datapath", sick)
-        self.assertEqual(code, 1, out)
+        running, (rx, sender), out = self.upgrade_under_traffic_to("--test-fail-execute")
         self.assertIn("failed its health check: it does not execute a probe packet", out)
         self.assertIn("rolled back", out)
         self.assertTrue(gone(running))  # replaced twice: by the sick one, then the previous
         self.finish(rx, sender)
         # The datapath running now is healthy: it executes packets again.
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx3 = w.recv("h3", 9400)
-        sent3 = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx3.result(), sent=sent3["sent"])
+        self.assert_new_flows_work()
 
 
 if __name__ == "__main__":

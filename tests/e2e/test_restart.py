@@ -45,11 +45,6 @@ class RestartTest(hswtest.HswTestCase):
             lines.append(",".join(fields))
         return sorted(lines)
 
-    def sender_report(self, sender):
-        out, err = sender.communicate(timeout=60)
-        self.assertEqual(sender.returncode, 0, err)
-        return hswtest.json.loads(out.strip().splitlines()[-1])
-
     def test_twenty_restarts_under_traffic_lose_nothing(self):
         w = self.w
         w.static_arp()
