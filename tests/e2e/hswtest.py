@@ -682,6 +682,16 @@ STAT_FIELDS = ("duration", "n_packets", "n_bytes", "idle_age", "hard_age")
 DEFAULT_FIELDS = ("cookie=0x0", "table=0", "priority=32768")
 
 
+def packets_by_flow(dp_dump):
+    """{datapath flow: packet count} from `hsw-ctl dp-dump-flows` output."""
+    out = {}
+    for line in dp_dump.splitlines():
+        m = re.match(r"(.*), packets:(\d+),", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
 def normalize_flow_line(line):
     """A dump-flows line without its counters, as a canonical string: the
     parts of a rule that must survive a dump/restore or appear in both tools."""

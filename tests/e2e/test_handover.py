@@ -25,15 +25,6 @@ def gone(pid):
         return True
 
 
-def packets_by_flow(text):
-    out = {}
-    for line in text.splitlines():
-        m = hswtest.re.match(r"(.*), packets:(\d+),", line)
-        if m:
-            out[m.group(1)] = int(m.group(2))
-    return out
-
-
 class HandoverTest(hswtest.HswTestCase):
 
     def install_rules(self):
@@ -75,7 +66,7 @@ class HandoverTest(hswtest.HswTestCase):
         rx = w.recv("h2", 9300, announce=1000)
         sender = w.start_send("h1", "h2", 9300, 10000, 600, "--src-port", "41000")
         rx.wait_received(1000)
-        before = packets_by_flow(w.ctl("dp-dump-flows").stdout)
+        before = hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout)
         self.assertTrue(before)
 
         pids = []
@@ -96,7 +87,7 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertEqual(len(set(pids)), HANDOVERS)
 
         # The megaflows came across with their counters: none restarted from 0.
-        after = packets_by_flow(w.ctl("dp-dump-flows").stdout)
+        after = hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout)
         for flow, packets in before.items():
             self.assertIn(flow, after)
             self.assertGreater(after[flow], packets, flow)

@@ -77,16 +77,9 @@ class RestartTest(hswtest.HswTestCase):
         self.assertEqual(self.tables(), before)
         # The established flow's megaflow was never flushed: the same key is
         # still there, its counter carried on from before the restarts.
-        def packets_by_flow(text):
-            out = {}
-            for line in text.splitlines():
-                m = hswtest.re.match(r"(.*), packets:(\d+),", line)
-                if m:
-                    out[m.group(1)] = int(m.group(2))
-            return out
-        before_flows = packets_by_flow(dp_before)
+        before_flows = hswtest.packets_by_flow(dp_before)
         self.assertTrue(before_flows, dp_before)
-        after_flows = packets_by_flow(w.ctl("dp-dump-flows").stdout)
+        after_flows = hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout)
         for flow, packets in before_flows.items():
             self.assertIn(flow, after_flows)
             # A flow deleted and re-installed would have started again from 0.
