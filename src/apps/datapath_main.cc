@@ -19,6 +19,7 @@
 #include "datapath/datapath.h"
 #include "datapath/dp_server.h"
 #include "datapath/handover.h"
+#include "dpif/handover_wire.h"
 
 namespace {
 
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
     server = std::make_unique<hsw::dp::DpServer>(*datapath, std::move(*listener));
   }
   // Where the next successor will come for all this.
-  std::string handover_path = hsw::dp::HandoverSocketPath(dirs->rundir);
+  std::string handover_path = hsw::dpif::handover::SocketPath(dirs->rundir);
   auto handover_listener = hsw::ListenUnixOfType(handover_path, SOCK_SEQPACKET, takeover);
   if (!handover_listener) {
     return fail("cannot listen on " + handover_path + ": " +

@@ -86,8 +86,7 @@ Result<BinaryVersion> AskVersion(const std::string& bin) {
 // What the running datapath says to a takeover Hello marked as a probe.
 Result<json> ProbeDatapath(const std::string& rundir, const BinaryVersion& successor,
                            int timeout_ms) {
-  std::string path = rundir + "/datapath.handover";
-  HSW_ASSIGN_OR_RETURN(UniqueFd fd, handover::Connect(path));
+  HSW_ASSIGN_OR_RETURN(UniqueFd fd, handover::Connect(handover::SocketPath(rundir)));
   auto range = [&](const char* name) {
     auto it = successor.accepts.find(name);
     return it == successor.accepts.end() ? VersionRange{} : it->second;
@@ -151,6 +150,14 @@ class Report {
   std::ostream& out_;
   int problems_ = 0;
 };
+
+// A datapath counter by name (0 when the datapath has no such counter).
+uint64_t CounterOf(const dpif::StatsReply& stats, std::string_view name) {
+  for (const auto& [key, value] : stats.counters) {
+    if (key == name) return value;
+  }
+  return 0;
+}
 
 // The running datapath as a takeover must repeat it: its pid (from its
 // instance lock), its binary (/proc/PID/exe, readable even when the file was
@@ -234,12 +241,8 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
     return Err("the datapath answering is version {}, not {}", hello.datapath_version, version);
   }
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, (*client)->GetStats());
-  if (had_owner) {
-    bool owner = false;
-    for (const auto& [name, value] : stats.counters) {
-      if (name == "owner_connected") owner = value != 0;
-    }
-    if (!owner) return Err("hsw-vswitchd is no longer connected to it");
+  if (had_owner && CounterOf(stats, "owner_connected") == 0) {
+    return Err("hsw-vswitchd is no longer connected to it");
   }
   // A minimal Ethernet frame, executed with no actions: through extraction
   // and the action engine, out of no port.
@@ -248,18 +251,12 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
   probe.packet.assign(60, 0);
   probe.packet[12] = 0x88;  // an EtherType nobody forwards (local experimental)
   probe.packet[13] = 0xb5;
-  auto counter = [](const dpif::StatsReply& reply, std::string_view name) -> uint64_t {
-    for (const auto& [key, value] : reply.counters) {
-      if (key == name) return value;
-    }
-    return 0;
-  };
   if (auto executed = (*client)->Execute({probe}); !executed) {
     return Err("it does not execute a probe packet: {}", executed.error().ToString());
   }
   // The reply says the batch was valid; the counter says the packet ran.
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply after, (*client)->GetStats());
-  if (counter(after, "executed") <= counter(stats, "executed")) {
+  if (CounterOf(after, "executed") <= CounterOf(stats, "executed")) {
     return Err("it does not execute a probe packet (its 'executed' counter did not move)");
   }
   // A flow on a port number no port has, put and deleted.
@@ -295,11 +292,7 @@ int ReplaceDatapath(const Lifecycle& ctx, const std::string& bin, const std::str
   bool had_owner = false;
   if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock",
                                               dpif::Role::kMonitor, "hsw-ctl upgrade")) {
-    if (auto stats = (*client)->GetStats()) {
-      for (const auto& [name, value] : stats->counters) {
-        if (name == "owner_connected") had_owner = value != 0;
-      }
-    }
+    if (auto stats = (*client)->GetStats()) had_owner = CounterOf(*stats, "owner_connected") != 0;
   }
   // Kept beside the final name first: the previous binary is replaced only
   // once the new one has proved itself.
@@ -349,6 +342,9 @@ int ReplaceDatapath(const Lifecycle& ctx, const std::string& bin, const std::str
   return 1;
 }
 
+int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
+                 std::optional<BinaryVersion>* new_datapath_out);
+
 }  // namespace
 
 int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
@@ -363,11 +359,11 @@ int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
     return 1;
   }
   ctx.out << "checking:\n";
-  if (int check = UpgradeCheckCommand(ctx, UpgradeCheckOptions{options.datapath_bin, ""});
+  std::optional<BinaryVersion> info;
+  if (int check = CheckUpgrade(ctx, UpgradeCheckOptions{options.datapath_bin, ""}, &info);
       check != 0) {
     return check;
   }
-  auto info = AskVersion(options.datapath_bin);
   return ReplaceDatapath(ctx, options.datapath_bin, info ? info->version : "", "upgrade");
 }
 
@@ -387,7 +383,12 @@ int RollbackCommand(const Lifecycle& ctx) {
   return ReplaceDatapath(ctx, previous, info ? info->version : "", "rollback");
 }
 
-int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options) {
+namespace {
+
+// upgrade-check; when it passes, *new_datapath_out (if given) is what the new
+// datapath binary said of itself.
+int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
+                 std::optional<BinaryVersion>* new_datapath_out) {
   if (options.datapath_bin.empty() && options.vswitchd_bin.empty()) {
     ctx.err << "hsw-ctl: upgrade-check needs --datapath NEWBIN and/or --vswitchd NEWBIN\n";
     return 2;
@@ -501,7 +502,14 @@ int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options
     return 1;
   }
   ctx.out << "upgrade possible\n";
+  if (new_datapath_out) *new_datapath_out = std::move(new_datapath);
   return 0;
+}
+
+}  // namespace
+
+int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options) {
+  return CheckUpgrade(ctx, options, nullptr);
 }
 
 }  // namespace hsw::ctl

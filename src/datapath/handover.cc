@@ -61,8 +61,6 @@ uint32_t Common(uint32_t min_a, uint32_t max_a, uint32_t min_b, uint32_t max_b) 
 
 }  // namespace
 
-std::string HandoverSocketPath(const std::string& rundir) { return rundir + "/datapath.handover"; }
-
 // ---------------------------------------------------------------------------
 // The running side
 
@@ -361,7 +359,7 @@ void HandoverServer::SwitchOver() {
 // The successor
 
 Result<Takeover> TakeOver(const TakeoverOptions& options) {
-  HSW_ASSIGN_OR_RETURN(UniqueFd fd, Connect(HandoverSocketPath(options.rundir)));
+  HSW_ASSIGN_OR_RETURN(UniqueFd fd, Connect(SocketPath(options.rundir)));
   const int timeout = options.timeout_ms;
 
   HSW_TRY(SendJson(fd.get(), MsgType::kHello,

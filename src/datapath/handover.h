@@ -61,8 +61,6 @@ namespace hsw::dp {
 inline constexpr uint32_t kHandoverVersion = 1;
 inline constexpr uint32_t kHandoverVersionMin = 1;
 
-std::string HandoverSocketPath(const std::string& rundir);
-
 struct HandoverVersions {
   uint32_t min = kHandoverVersionMin;
   uint32_t max = kHandoverVersion;

@@ -133,6 +133,8 @@ void SetBuffers(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer);
 }
 
+std::string SocketPath(const std::string& rundir) { return rundir + "/datapath.handover"; }
+
 Result<UniqueFd> Connect(const std::string& path) {
   UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoErr("socket");

@@ -53,7 +53,9 @@ Result<Datagram> ReceiveDatagram(int fd, int timeout_ms);
 Result<Datagram> Expect(int fd, MsgType type, int timeout_ms);
 // Deep socket buffers: a Flows message is tens of kilobytes.
 void SetBuffers(int fd);
-// A connected handover socket: <rundir>/datapath.handover.
+// <rundir>/datapath.handover, where a running datapath waits for a successor.
+std::string SocketPath(const std::string& rundir);
+// A connected handover socket at `path`.
 Result<UniqueFd> Connect(const std::string& path);
 
 }  // namespace hsw::dpif::handover

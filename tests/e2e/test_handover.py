@@ -63,9 +63,7 @@ class HandoverTest(hswtest.HswTestCase):
         w = self.w
         w.static_arp()
         self.install_rules()
-        rx = w.recv("h2", 9300, announce=1000)
-        sender = w.start_send("h1", "h2", 9300, 10000, 600, "--src-port", "41000")
-        rx.wait_received(1000)
+        rx, sender = self.traffic(announce=1000, rate=10000)
         before = hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout)
         self.assertTrue(before)
 
@@ -76,14 +74,11 @@ class HandoverTest(hswtest.HswTestCase):
             self.assertNotEqual(new, old, p.stderr)
             pids.append(new)
             self.assertIsNone(sender.poll(), "the sender stopped during handover %d" % i)
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        report = rx.result()
+        report = self.finish(rx, sender)
         hswtest.log("%d handovers with %d rules at 10k pps: sent %d, received %d, lost %d, "
                     "duplicated %d, longest gap %s ms" %
-                    (HANDOVERS, N_RULES, sent["sent"], report["received"], report["lost"],
+                    (HANDOVERS, N_RULES, report["sent"], report["received"], report["lost"],
                      report["duplicated"], report.get("max_gap_ms")))
-        self.assert_no_loss(report, sent=sent["sent"])
         self.assertEqual(len(set(pids)), HANDOVERS)
 
         # The megaflows came across with their counters: none restarted from 0.
@@ -102,9 +97,7 @@ class HandoverTest(hswtest.HswTestCase):
         w = self.w
         w.static_arp()
         self.connect_pairs(("h1", "h2"))
-        rx = w.recv("h2", 9300, announce=500)
-        sender = w.start_send("h1", "h2", 9300, 5000, 600, "--src-port", "41000")
-        rx.wait_received(500)
+        rx, sender = self.traffic()
         running = w.daemon_pid("hsw-datapath")
         p, _ = self.takeover("--claim-handover-version", "99", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -112,9 +105,7 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertIn("speaks 1..1", p.stderr)
         self.assertFalse(gone(running))
         self.assertEqual(w.daemon_pid("hsw-datapath"), running)
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.finish(rx, sender)
         with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
             self.assertIn("refused: no common handover version", f.read())
 
@@ -122,18 +113,14 @@ class HandoverTest(hswtest.HswTestCase):
         w = self.w
         w.static_arp()
         self.install_rules()
-        rx = w.recv("h2", 9300, announce=500)
-        sender = w.start_send("h1", "h2", 9300, 5000, 600, "--src-port", "41000")
-        rx.wait_received(500)
+        rx, sender = self.traffic()
         running = w.daemon_pid("hsw-datapath")
         p, _ = self.takeover("--test-exit-after-snapshot", check=False)
         self.assertNotEqual(p.returncode, 0, p.stderr)
         self.assertFalse(gone(running))
         # The running datapath noticed, thawed, and serves its clients again.
         self.assert_new_flows_work()
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.finish(rx, sender)
         with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
             self.assertIn("abandoned", f.read())
         # And a later handover still works.
