@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   app.add_flag("--test-exit-after-snapshot", exit_after_snapshot,
                "(testing) with --takeover, die once the snapshot has arrived")
       ->group("");
+  std::string stop_at;
+  app.add_option("--test-stop-at", stop_at,
+                 "(testing) with --takeover, stop (SIGSTOP) after the snapshot or after the ring "
+                 "heads arrived, for a test to kill a process there")
+      ->check(CLI::IsMember({"snapshot", "switchover"}))
+      ->group("");
   bool version = false, version_json = false;
   app.add_flag("-V,--version", version, "print the version and exit");
   app.add_flag("--json", version_json,
@@ -140,14 +146,23 @@ int main(int argc, char** argv) {
     takeover_options.datapath = options;
     takeover_options.versions = handover_versions;
     takeover_options.exit_after_snapshot_for_testing = exit_after_snapshot;
+    takeover_options.stop_at_for_testing = stop_at;
     auto taken = hsw::dp::TakeOver(takeover_options);
     if (!taken) return fail("takeover failed: " + taken.error().ToString());
     datapath = std::move(taken->datapath);
     server = std::move(taken->server);
-    vlog.Info("took over from hsw-datapath {} (pid {}): {} ports, {} flows, {} queued upcalls, {} "
-              "connections",
-              taken->predecessor_version, taken->predecessor_pid, datapath->n_ports(),
-              taken->n_flows, taken->n_upcalls, taken->n_connections);
+    if (taken->predecessor_died) {
+      vlog.Err("hsw-datapath {} (pid {}) died during the handover: this datapath goes on with "
+               "what it had received: {} ports, {} flows, {} queued upcalls, {} connections. "
+               "Lost with it: {}",
+               taken->predecessor_version, taken->predecessor_pid, datapath->n_ports(),
+               taken->n_flows, taken->n_upcalls, taken->n_connections, taken->lost);
+    } else {
+      vlog.Info("took over from hsw-datapath {} (pid {}): {} ports, {} flows, {} queued upcalls, "
+                "{} connections",
+                taken->predecessor_version, taken->predecessor_pid, datapath->n_ports(),
+                taken->n_flows, taken->n_upcalls, taken->n_connections);
+    }
     if (taken->instance_lock) {
       std::string lock = hsw::daemon::LockPath(dirs->rundir, "hsw-datapath");
       if (auto adopted = hsw::daemon::AdoptInstanceLock(std::move(taken->instance_lock), lock);

@@ -57,8 +57,11 @@
 namespace hsw::dp {
 
 // The handover stream's version, and the oldest one this build still takes
-// over from or hands over to.
-inline constexpr uint32_t kHandoverVersion = 1;
+// over from or hands over to.  kHandoverVersion is defined in its own object
+// file, datapath/handover_version.cc (1), so that an executable may define it
+// itself, as kVersion (common/version.h): the tests' hsw-datapath-next speaks
+// 1..2 (2 is 1 on the wire), so that negotiation picks between real ranges.
+extern const uint32_t kHandoverVersion;
 inline constexpr uint32_t kHandoverVersionMin = 1;
 
 struct HandoverVersions {
@@ -105,6 +108,10 @@ struct TakeoverOptions {
   int timeout_ms = 10000;  // for each step
   // Tests: die (exit 3) right after the snapshot, as a crashing binary would.
   bool exit_after_snapshot_for_testing = false;
+  // Tests: stop (SIGSTOP) after the snapshot ("snapshot") or after the ring
+  // heads arrived ("switchover"), so that a test can kill either process
+  // exactly there.
+  std::string stop_at_for_testing;
 };
 
 struct Takeover {
@@ -116,12 +123,17 @@ struct Takeover {
   size_t n_flows = 0;
   size_t n_upcalls = 0;
   size_t n_connections = 0;
+  // The predecessor died before the handover ended: this datapath goes on
+  // with what arrived, and `lost` says what existed only in the dead process.
+  bool predecessor_died = false;
+  std::string lost;
 };
 
 // Connects to the running datapath under options.rundir and takes over
 // everything.  When this returns a Takeover, the predecessor has stopped
-// forwarding and is exiting: run the datapath at once.  On error nothing
-// was taken: the predecessor goes on.
+// forwarding and is exiting, or has died midway (predecessor_died): run the
+// datapath at once.  On error nothing was taken: the predecessor goes on (or
+// died before it handed over its ports, and the error says so).
 Result<Takeover> TakeOver(const TakeoverOptions& options);
 
 }  // namespace hsw::dp

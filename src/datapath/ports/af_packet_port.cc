@@ -5,6 +5,7 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -232,8 +233,56 @@ AfPacketPort::~AfPacketPort() {
   if (ring_) munmap(ring_, ring_size_);
 }
 
+// The kernel fills frames in ring order and a reader hands them back in ring
+// order, so the frames user space owns form one run (two, briefly, in a
+// ring that wrapped while its reader died mid-release): reading resumes at
+// the start of the oldest run.  Timestamps only break ties: they follow the
+// wall clock, which can step.  With no frame owned by user space the kernel's
+// position is unknown until it fills one; poll() says when (it looks at the
+// frame the kernel filled last, not at ours).
+bool AfPacketPort::FindHead() {
+  auto owned = [this](uint32_t i) {
+    auto* hdr = reinterpret_cast<tpacket2_hdr*>(Frame(i));
+    return (__atomic_load_n(&hdr->tp_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) != 0;
+  };
+  auto stamp = [this](uint32_t i) {
+    auto* hdr = reinterpret_cast<tpacket2_hdr*>(Frame(i));
+    return uint64_t{hdr->tp_sec} * 1000000000u + hdr->tp_nsec;
+  };
+  bool found = false, all_owned = true;
+  uint32_t best = 0;
+  for (uint32_t i = 0; i < n_frames_; ++i) {
+    if (!owned(i)) {
+      all_owned = false;
+      continue;
+    }
+    bool run_start = !owned(i == 0 ? n_frames_ - 1 : i - 1);
+    if (run_start && (!found || stamp(i) < stamp(best))) {
+      best = i;
+      found = true;
+    }
+  }
+  if (all_owned) {  // a full ring: no run starts; the oldest frame is next
+    for (uint32_t i = 0; i < n_frames_; ++i) {
+      if (!found || stamp(i) < stamp(best)) best = i;
+      found = true;
+    }
+  }
+  if (!found) return false;
+  head_ = best;
+  head_known_ = true;
+  vlog.Info("{}: reading resumes at ring frame {} (found in the ring)", name_, best);
+  return true;
+}
+
 size_t AfPacketPort::Receive(Packet* packets, size_t max) {
   size_t n = 0;
+  if (!head_known_) {
+    // The forwarding loop tries every port each time round; the ring is
+    // scanned only once poll() says the kernel has filled a frame.
+    pollfd ready{fd_.get(), POLLIN, 0};
+    if (poll(&ready, 1, 0) <= 0 || !(ready.revents & POLLIN) || !FindHead()) return 0;
+  }
   while (n < max && n_held_ < n_frames_) {
     uint8_t* frame = Frame(head_);
     auto* hdr = reinterpret_cast<tpacket2_hdr*>(frame);

@@ -80,7 +80,14 @@ class AfPacketPort : public Port {
   // The numbers for Adopt(); valid between batches (no frame held).
   AfPacketHandover ExportHandover() const;
   // At the switch-over: where the predecessor stopped reading.
-  void SetHead(uint32_t head) { head_ = head % n_frames_; }
+  void SetHead(uint32_t head) {
+    head_ = head % n_frames_;
+    head_known_ = true;
+  }
+  // The predecessor died without saying where it stopped reading: the port
+  // finds the place itself from the ring (FindHead) before it reads again.
+  void ForgetHead() { head_known_ = false; }
+  bool head_known() const { return head_known_; }
   int big_fd() const { return big_fd_.get(); }
   ~AfPacketPort() override;
 
@@ -97,6 +104,7 @@ class AfPacketPort : public Port {
  private:
   AfPacketPort() = default;
   size_t ReceiveBig(Packet* packets, size_t max);
+  bool FindHead();
   uint8_t* Frame(uint32_t index) const { return ring_ + size_t{index} * frame_size_; }
 
   std::string name_;
@@ -113,6 +121,7 @@ class AfPacketPort : public Port {
   uint32_t n_frames_ = 0;
   uint32_t head_ = 0;         // next frame to look at
   uint32_t n_held_ = 0;       // frames received and not yet released, ending before head_
+  bool head_known_ = true;    // false: FindHead() before the next read
 };
 
 }  // namespace hsw::dp
