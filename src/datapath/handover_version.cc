@@ -1,0 +1,10 @@
+// hsw::dp::kHandoverVersion for every binary that does not define its own
+// (handover.h).  Nothing else may live in this file, as in
+// common/version_release.cc.
+#include "datapath/handover.h"
+
+namespace hsw::dp {
+
+const uint32_t kHandoverVersion = 1;
+
+}  // namespace hsw::dp
