@@ -13,7 +13,12 @@
 
 namespace hsw {
 
-inline constexpr const char* kVersion = "0.1.0";
+// The release this binary reports.  Defined in its own object file,
+// common/version_release.cc ("0.1.0"), so that an executable may define it
+// itself and report another version from the same libraries: the linker takes
+// an object out of a static library only for a symbol still undefined.  The
+// tests' hsw-datapath-next does (src/apps/datapath_next_version.cc).
+extern const char* const kVersion;
 
 // The versions of one protocol or persistent format that a binary accepts:
 // it writes or offers `max`, and reads or takes anything from `min`.
