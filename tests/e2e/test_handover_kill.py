@@ -18,10 +18,10 @@ import hswtest  # noqa: E402
 
 RATE = 10000
 # A datapath killed while it forwards takes with it the frames it was
-# handling: at most a receive batch per port (datapath.cc's kRxBatch, 64),
+# handling: at most a receive batch per port (Datapath::kRxBatch, 32),
 # lost or, when it had sent them but not released their ring frames, sent
 # twice by the successor.
-IN_FLIGHT_BOUND = 2 * 64
+IN_FLIGHT_BOUND = 2 * 32
 
 
 def state_of(pid):
