@@ -412,18 +412,19 @@ class World:
                          "lladdr", self.mac(other), "dev", "eth0", "nud", "permanent"])
 
     # -- daemons -----------------------------------------------------------
-    def start_daemon(self, name, extra=(), check=True):
+    def start_daemon(self, name, extra=(), check=True, binary=None):
         """Starts a daemon with --detach in the switch namespace.
 
         --detach returns once the daemon is ready, so no wait follows.  The
         daemon keeps our stdout/stderr after detaching, so both go to a file
         (a pipe would never reach EOF while the daemon lives).  Returns a
-        CompletedProcess whose stderr is what this start wrote to the file."""
+        CompletedProcess whose stderr is what this start wrote to the file.
+        `binary` runs another build of the daemon `name` (hsw-datapath-next)."""
         path = os.path.join(self.logdir, name + ".console")
         with open(path, "ab") as console:
             offset = console.tell()
-            cmd = self.ns_cmd("sw", [self.bin(name), "--detach", "--pidfile", "--log-file"] +
-                              list(extra))
+            cmd = self.ns_cmd("sw", [self.bin(binary or name), "--detach", "--pidfile",
+                                     "--log-file"] + list(extra))
             p = subprocess.run(cmd, stdout=console, stderr=console, env=self.env,
                                timeout=CMD_TIMEOUT)
         with open(path, "rb") as f:

@@ -3,17 +3,62 @@
 queued upcalls and connections of the running hsw-datapath while traffic
 flows, and the old process exits.  Packets are counted by sequence number
 with hsw-traffic; flow statistics must carry on, hsw-vswitchd must go on
-installing flows through the connection it had."""
+installing flows through the connection it had.
+
+Handovers go between two different binaries: hsw-datapath and
+hsw-datapath-next, the same sources reporting another release and speaking
+handover versions 1..2 where hsw-datapath speaks 1..1
+(src/apps/datapath_next_version.cc)."""
 
 import os
+import re
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hswtest  # noqa: E402
 
 N_RULES = 10000
 HANDOVERS = 20
+# The two builds handovers alternate between, and the handover stream
+# version each speaks up to.
+OLD, NEXT = "hsw-datapath", "hsw-datapath-next"
+HANDOVER_MAX = {OLD: 1, NEXT: 2}
+# test_handovers_while_flows_are_installed_and_misses_arrive
+N_NEW_RULES = 300
+BUSY_HANDOVERS = 6
+MISS_FLOWS = 2000   # h3 -> h1, one packet per 5-tuple: each one a miss
+MISS_RATE = 200     # packets/s: the misses arrive over 10 s
+
+# A UDP receiver for `hswtest.World.ns_cmd`: binds every port in
+# [argv[2], argv[3]) on argv[1], says "listening", then prints the sorted
+# list of ports that got a datagram, once all did or argv[4] seconds passed.
+PORTS_RECEIVER = r"""
+import json, select, socket, sys, time
+socks = {}
+for port in range(int(sys.argv[2]), int(sys.argv[3])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((sys.argv[1], port))
+    socks[s.fileno()] = (s, port)
+print("listening", flush=True)
+got = {}
+deadline = time.monotonic() + float(sys.argv[4])
+while len(got) < len(socks) and time.monotonic() < deadline:
+    ready, _, _ = select.select(list(socks), [], [], max(0, deadline - time.monotonic()))
+    for fd in ready:
+        s, port = socks[fd]
+        s.recv(2048)
+        got[port] = got.get(port, 0) + 1
+print(json.dumps(sorted(got)), flush=True)
+"""
+# Sends one datagram to each port in [argv[2], argv[3]) of argv[1].
+PORTS_SENDER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in range(int(sys.argv[2]), int(sys.argv[3])):
+    s.sendto(b"probe %d" % port, (sys.argv[1], port))
+"""
 
 
 def gone(pid):
@@ -37,18 +82,58 @@ class HandoverTest(hswtest.HswTestCase):
             f.write("\n".join(rules) + "\n")
         w.ctl("add-flows", "br0", path)
 
-    def takeover(self, *extra, check=True):
-        """Runs a successor; returns (its CompletedProcess, the predecessor's
-        pid).  When it succeeded, the predecessor has exited and the pidfile
-        names the successor."""
+    def takeover(self, *extra, check=True, binary=OLD):
+        """Runs a successor (the build `binary`); returns (its
+        CompletedProcess, the predecessor's pid).  When it succeeded, the
+        predecessor has exited and the pidfile names the successor."""
         w = self.w
         old = w.daemon_pid("hsw-datapath")
-        p = w.start_daemon("hsw-datapath", ["--takeover"] + list(extra), check=check)
+        p = w.start_daemon("hsw-datapath", ["--takeover"] + list(extra), check=check,
+                           binary=binary)
         if p.returncode == 0:
             hswtest.wait_for(lambda: gone(old), 10, "the old datapath (pid %d) to exit" % old)
             hswtest.wait_for(lambda: w.daemon_pid("hsw-datapath") not in (None, old), 10,
                              "the successor to take the pidfile")
         return p, old
+
+    def version_of(self, binary):
+        """What `binary --version` reports: "0.1.0" or "0.1.0+next"."""
+        out = hswtest.run([self.w.bin(binary), "--version"]).stdout.split()
+        self.assertEqual(out[0], "hsw-datapath", out)
+        return out[1]
+
+    def datapath_log(self):
+        with open(os.path.join(self.w.logdir, "hsw-datapath.log")) as f:
+            return f.read()
+
+    def running_datapath(self):
+        """(pid, version) of the datapath that answers on datapath.sock, as
+        its handshake says (hsw-ctl dp-show)."""
+        m = re.match(r"hsw-datapath (\S+) \(pid (\d+),", self.w.ctl("dp-show").stdout)
+        self.assertTrue(m, "dp-show's first line")
+        return int(m.group(2)), m.group(1)
+
+    def takeover_to(self, binary):
+        """Hands the running datapath over to `binary` and checks who runs
+        now: that binary's process, reporting its version, and that both
+        sides logged the handover version they settled on (the highest both
+        speak).  Returns the new pid."""
+        w = self.w
+        _, old_version = self.running_datapath()
+        old_binary = NEXT if old_version == self.version_of(NEXT) else OLD
+        p, old = self.takeover(binary=binary)
+        new, new_version = self.running_datapath()
+        self.assertNotEqual(new, old, p.stderr)
+        self.assertEqual(new, w.daemon_pid("hsw-datapath"))
+        self.assertEqual(os.readlink("/proc/%d/exe" % new), os.path.realpath(w.bin(binary)))
+        self.assertEqual(new_version, self.version_of(binary))
+        version = min(HANDOVER_MAX[old_binary], HANDOVER_MAX[binary])
+        log = self.datapath_log()
+        self.assertIn("handing over to pid %d (hsw-datapath %s, handover version %d)" %
+                      (new, new_version, version), log)
+        self.assertIn("taking over from hsw-datapath %s (pid %d), handover version %d" %
+                      (old_version, old, version), log)
+        return new
 
     def assert_new_flows_work(self):
         """hsw-vswitchd still programs the datapath: a new rule, and a 5-tuple
@@ -67,18 +152,17 @@ class HandoverTest(hswtest.HswTestCase):
         before = hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout)
         self.assertTrue(before)
 
+        # old -> next -> old -> ...: each handover between two different
+        # binaries, negotiating handover version 1.
         pids = []
         for i in range(HANDOVERS):
-            p, old = self.takeover()
-            new = w.daemon_pid("hsw-datapath")
-            self.assertNotEqual(new, old, p.stderr)
-            pids.append(new)
+            pids.append(self.takeover_to((NEXT, OLD)[i % 2]))
             self.assertIsNone(sender.poll(), "the sender stopped during handover %d" % i)
         report = self.finish(rx, sender)
-        hswtest.log("%d handovers with %d rules at 10k pps: sent %d, received %d, lost %d, "
-                    "duplicated %d, longest gap %s ms" %
-                    (HANDOVERS, N_RULES, report["sent"], report["received"], report["lost"],
-                     report["duplicated"], report.get("max_gap_ms")))
+        hswtest.log("%d handovers %s <-> %s with %d rules at 10k pps: sent %d, received %d, "
+                    "lost %d, duplicated %d, longest gap %s ms" %
+                    (HANDOVERS, OLD, NEXT, N_RULES, report["sent"], report["received"],
+                     report["lost"], report["duplicated"], report["max_gap_ms"]))
         self.assertEqual(len(set(pids)), HANDOVERS)
 
         # The megaflows came across with their counters: none restarted from 0.
@@ -93,6 +177,127 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertIn("(pid %d," % pids[-1], dp_show)
         self.assert_new_flows_work()
 
+    def test_the_highest_common_handover_version_is_negotiated(self):
+        """hsw-datapath speaks handover 1..1, hsw-datapath-next 1..2: between
+        the two they settle on 1, between two hsw-datapath-next on 2."""
+        w = self.w
+        w.static_arp()
+        self.assertEqual(self.version_of(NEXT), self.version_of(OLD) + "+next")
+        for binary in (OLD, NEXT):
+            info = hswtest.json.loads(hswtest.run([w.bin(binary), "--version", "--json"]).stdout)
+            self.assertEqual(info["version"], self.version_of(binary))
+            self.assertEqual(info["accepts"]["handover"], {"min": 1, "max": HANDOVER_MAX[binary]})
+        check = w.ctl("upgrade-check", "--datapath", w.bin(NEXT))
+        self.assertIn("new hsw-datapath: %s %s (dpif 1..2, handover 1..2)" %
+                      (w.bin(NEXT), self.version_of(NEXT)), check.stdout)
+        self.assertIn("upgrade possible", check.stdout)
+        for binary in (NEXT, NEXT, OLD):  # versions 1, 2, 1 (checked by takeover_to)
+            pid = self.takeover_to(binary)
+            self.assertIn("hsw-datapath %s (protocol 2, pid %d)" % (self.version_of(binary), pid),
+                          w.ctl("version").stdout)
+        self.assert_new_flows_work()
+
+    def test_handovers_while_flows_are_installed_and_misses_arrive(self):
+        """Handovers while hsw-vswitchd adds rules and new 5-tuples keep
+        missing: nothing lost on the established flow, every miss forwarded
+        once, every rule in the table and in force, and the datapath's flows
+        exactly those hsw-vswitchd knows (its ukeys)."""
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        self.add_flow("in_port=3,actions=output:1")
+        # A rule on the UDP source port makes every h3 -> h1 megaflow match
+        # it exactly, so each packet of the miss sender is a miss of its own.
+        self.add_flow("priority=50000,in_port=3,udp,tp_src=1,actions=drop")
+        rx, sender = self.traffic()  # established: h1 -> h2
+        upcalls_before = self.counter(w.ctl("show").stdout, "upcalls_miss")
+        miss_rx = w.recv("h1", 9500)
+        miss_sender = w.start_send("h3", "h1", 9500, MISS_RATE, MISS_FLOWS / MISS_RATE,
+                                   "--flows", str(MISS_FLOWS), "--src-port", "20000",
+                                   "--src-port-step", "1", "--one-socket")
+        ports = list(range(30000, 30000 + N_NEW_RULES))
+        added, errors, stop = [], [], threading.Event()
+
+        def add_rules():
+            try:
+                for port in ports:
+                    if stop.is_set():
+                        return
+                    self.add_flow("priority=40000,in_port=1,udp,tp_dst=%d,actions=output:3" % port)
+                    added.append(port)
+            except Exception as e:  # noqa: BLE001 (reported by the test thread)
+                errors.append(e)
+        adder = threading.Thread(target=add_rules)
+        adder.start()
+        self.addCleanup(adder.join)
+        self.addCleanup(stop.set)
+        for i in range(BUSY_HANDOVERS):
+            # Spread over the rule additions, each one while rules are being
+            # added and misses arrive.
+            due = (i + 1) * N_NEW_RULES // (BUSY_HANDOVERS + 2)
+            hswtest.wait_for(lambda: len(added) >= due or errors, 60,
+                             "%d rules added before handover %d" % (due, i))
+            self.assertFalse(errors)
+            self.assertTrue(adder.is_alive(), "all rules were added before handover %d" % i)
+            self.assertIsNone(miss_sender.poll(), "the misses ended before handover %d" % i)
+            self.takeover_to((NEXT, OLD)[i % 2])
+        adder.join(120)
+        self.assertFalse(adder.is_alive())
+        self.assertFalse(errors)
+        self.assertEqual(added, ports)
+
+        report = self.finish(rx, sender)
+        miss_sent = self.sender_report(miss_sender)
+        miss_report = miss_rx.result()
+        hswtest.log("%d handovers while adding %d rules: established flow sent %d, lost %d, "
+                    "duplicated %d, longest gap %s ms; new 5-tuples sent %d (%d flows), "
+                    "received %d, lost %d, duplicated %d" %
+                    (BUSY_HANDOVERS, N_NEW_RULES, report["sent"], report["lost"],
+                     report["duplicated"], report["max_gap_ms"], miss_sent["sent"], MISS_FLOWS,
+                     miss_report["received"], miss_report["lost"], miss_report["duplicated"]))
+        self.assert_no_loss(miss_report, sent=miss_sent["sent"])
+        self.assertEqual(miss_sent["sent"], MISS_FLOWS)
+        show = w.ctl("show").stdout
+        # Each new 5-tuple was a miss (the test tests what it says).
+        self.assertGreaterEqual(self.counter(show, "upcalls_miss") - upcalls_before, MISS_FLOWS)
+        self.assertEqual(self.counter(show, "flow_put_errors"), 0, show)
+
+        # Every rule is in the table ...
+        in_table = set()
+        for line in map(hswtest.normalize_flow_line, w.dump_flows()):
+            m = re.fullmatch(r"in_port=1,priority=40000,tp_dst=(\d+),udp actions=output:3", line)
+            if m:
+                in_table.add(int(m.group(1)))
+        self.assertEqual(in_table, set(ports))
+        # ... the datapath holds exactly the flows hsw-vswitchd has ukeys for
+        # (none left behind in a predecessor, none it does not know) ...
+        def flows_agree():
+            ukeys = self.counter(w.ctl("show").stdout, "ukeys")
+            dp = w.ctl("dp-show").stdout
+            dp_flows = self.counter(dp, "n_flows")
+            return ukeys == dp_flows == len(hswtest.packets_by_flow(w.ctl("dp-dump-flows").stdout))
+        hswtest.wait_for(flows_agree, 10, "hsw-vswitchd's ukeys to equal the datapath's flows")
+        self.assertEqual(self.counter(w.ctl("dp-show").stdout, "miss_queue_dropped_packets"), 0)
+        # ... and every rule forwards: one datagram to each new port gets to h3.
+        probe = hswtest.subprocess.Popen(
+            w.ns_cmd("h3", ["/usr/bin/python3", "-c", PORTS_RECEIVER, w.ip("h3"),
+                            str(ports[0]), str(ports[-1] + 1), "10"]),
+            stdout=hswtest.subprocess.PIPE, text=True)
+        w.track(probe)
+        self.assertEqual(hswtest.read_line(probe.stdout, 10).strip(), "listening")
+        w.ns_exec("h1", "/usr/bin/python3", "-c", PORTS_SENDER, w.ip("h3"), str(ports[0]),
+                  str(ports[-1] + 1))
+        out, _ = probe.communicate(timeout=30)
+        self.assertEqual(hswtest.json.loads(out), ports)
+
+    @staticmethod
+    def counter(text, name):
+        """A "name: N" counter of hsw-ctl show or dp-show output."""
+        m = re.search(r"^\s*%s:\s+(\d+)$" % re.escape(name), text, re.M)
+        if not m:
+            raise AssertionError("no counter %s in:\n%s" % (name, text))
+        return int(m.group(1))
+
     def test_incompatible_successor_is_refused_and_traffic_goes_on(self):
         w = self.w
         w.static_arp()
@@ -106,8 +311,7 @@ class HandoverTest(hswtest.HswTestCase):
         self.assertFalse(gone(running))
         self.assertEqual(w.daemon_pid("hsw-datapath"), running)
         self.finish(rx, sender)
-        with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
-            self.assertIn("refused: no common handover version", f.read())
+        self.assertIn("refused: no common handover version", self.datapath_log())
 
     def test_successor_that_dies_midway_leaves_the_datapath_running(self):
         w = self.w
@@ -121,8 +325,7 @@ class HandoverTest(hswtest.HswTestCase):
         # The running datapath noticed, thawed, and serves its clients again.
         self.assert_new_flows_work()
         self.finish(rx, sender)
-        with open(os.path.join(w.logdir, "hsw-datapath.log")) as f:
-            self.assertIn("abandoned", f.read())
+        self.assertIn("abandoned", self.datapath_log())
         # And a later handover still works.
         p, _ = self.takeover()
         self.assertEqual(p.returncode, 0)
