@@ -14,6 +14,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "datapath/handover_hello.h"
 #include "datapath/ports/af_packet_port.h"
 #include "dpif/dpif_codec.h"
 #include "dpif/handover_wire.h"
@@ -33,12 +34,6 @@ constexpr size_t kFlowMessagesPerStep = 4;
 json StatsJson(const dpif::PortStats& s) {
   return json{s.rx_packets, s.rx_bytes, s.rx_dropped, s.rx_errors,
               s.tx_packets, s.tx_bytes, s.tx_dropped, s.tx_errors};
-}
-
-// Whether two version ranges meet, and at which version.
-uint32_t Common(uint32_t min_a, uint32_t max_a, uint32_t min_b, uint32_t max_b) {
-  uint32_t top = std::min(max_a, max_b);
-  return top >= std::max(min_a, min_b) ? top : 0;
 }
 
 }  // namespace
@@ -126,34 +121,21 @@ void HandoverServer::Step() {
     if (hello->type != MsgType::kHello) return Abandon("the successor did not start with Hello");
     auto j = hello->Json();
     if (!j) return Abandon(j.error().message);
-    s.peer_pid = j->value("pid", 0u);
-    s.peer_version = j->value("version", std::string("?"));
-    std::string refusal;
-    uint32_t common = Common(versions_.min, versions_.max, j->value("handover_min", 0u),
-                             j->value("handover_max", 0u));
-    if (!common) {
-      refusal = fmt::format(
-          "no common handover version: this datapath ({}) speaks {}..{}, the successor ({}) "
-          "{}..{}",
-          kVersion, versions_.min, versions_.max, s.peer_version, j->value("handover_min", 0u),
-          j->value("handover_max", 0u));
-    } else if (j->value("flow_key_size", 0u) != sizeof(FlowKey)) {
-      refusal = fmt::format(
-          "flow key layout differs: this datapath has {} bytes, the successor {} (flows cannot "
-          "be handed over; restart instead)",
-          sizeof(FlowKey), j->value("flow_key_size", 0u));
-    } else {
-      uint32_t dpif_min = j->value("dpif_min", 0u), dpif_max = j->value("dpif_max", 0u);
-      for (const auto& conn : server_.ExportConnections()) {
-        if (conn.hello_done && (conn.version < dpif_min || conn.version > dpif_max)) {
-          refusal = fmt::format(
-              "client '{}' speaks datapath protocol {}, which the successor ({}..{}) does not",
-              conn.name, conn.version, dpif_min, dpif_max);
-          break;
-        }
-      }
+    std::vector<HelloClient> clients;
+    for (const auto& conn : server_.ExportConnections()) {
+      if (conn.hello_done) clients.push_back({conn.name, conn.version});
     }
-    if (j->value("probe", false)) {
+    auto judged = JudgeHello(*j, versions_, clients);
+    if (!judged) {
+      (void)SendJson(fd, MsgType::kHelloReply,
+                     json{{"accepted", false}, {"error", judged.error().message}});
+      return Abandon(judged.error().message);
+    }
+    s.peer_pid = judged->peer_pid;
+    s.peer_version = judged->peer_version;
+    const std::string& refusal = judged->refusal;
+    const uint32_t common = judged->version;
+    if (judged->probe) {
       // `hsw-ctl upgrade-check`: the verdict a takeover would get, and
       // nothing frozen or handed over.
       json verdict = {{"accepted", refusal.empty()},
@@ -166,11 +148,11 @@ void HandoverServer::Step() {
                       {"flow_key_size", sizeof(FlowKey)},
                       {"flows", dp_.flows().n_flows()},
                       {"ports", dp_.n_ports()}};
-      json clients = json::array();
-      for (const auto& conn : server_.ExportConnections()) {
-        if (conn.hello_done) clients.push_back({{"name", conn.name}, {"dpif", conn.version}});
+      json listed = json::array();
+      for (const HelloClient& client : clients) {
+        listed.push_back({{"name", client.name}, {"dpif", client.dpif_version}});
       }
-      verdict["clients"] = clients;
+      verdict["clients"] = listed;
       if (!refusal.empty()) verdict["error"] = refusal;
       vlog.Info("upgrade check by pid {} ({}): {}", s.peer_pid, s.peer_version,
                 refusal.empty() ? std::string("a handover would be accepted") : refusal);

@@ -133,13 +133,18 @@ TakeoverStream::TakeoverStream(const DatapathOptions& options) {
 }
 
 Status TakeoverStream::Apply(Datagram& message) {
-  switch (stage_) {
-    case Stage::kSnapshot:
-      return ApplySnapshot(message);
-    case Stage::kSwitchOver:
-      return ApplySwitchOver(message);
-    case Stage::kDone:
-      break;
+  // json::value() throws on a field of the wrong type: a refusal too.
+  try {
+    switch (stage_) {
+      case Stage::kSnapshot:
+        return ApplySnapshot(message);
+      case Stage::kSwitchOver:
+        return ApplySwitchOver(message);
+      case Stage::kDone:
+        break;
+    }
+  } catch (const json::exception& e) {
+    return Err("{} message: {}", MsgName(message.type), e.what());
   }
   return Err("{} message after the handover ended", MsgName(message.type));
 }
