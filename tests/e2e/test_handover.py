@@ -28,8 +28,8 @@ HANDOVER_MAX = {OLD: 1, NEXT: 2}
 # test_handovers_while_flows_are_installed_and_misses_arrive
 N_NEW_RULES = 300
 BUSY_HANDOVERS = 6
-MISS_FLOWS = 2000   # h3 -> h1, one packet per 5-tuple: each one a miss
-MISS_RATE = 200     # packets/s: the misses arrive over 10 s
+MISS_FLOWS = 5000   # h3 -> h1, one packet per 5-tuple: each one a miss
+MISS_RATE = 1000    # packets/s: the misses arrive over 5 s
 
 # A UDP receiver for `hswtest.World.ns_cmd`: binds every port in
 # [argv[2], argv[3]) on argv[1], says "listening", then prints the sorted
@@ -249,12 +249,17 @@ class HandoverTest(hswtest.HswTestCase):
         report = self.finish(rx, sender)
         miss_sent = self.sender_report(miss_sender)
         miss_report = miss_rx.result()
+        # How many misses waited in a queue at a switch-over (for the
+        # record: it depends on timing).
+        handed_over = sum(int(n) for n in re.findall(r"handed over to pid \d+ .*?(\d+) queued "
+                                                     r"upcalls", self.datapath_log()))
         hswtest.log("%d handovers while adding %d rules: established flow sent %d, lost %d, "
                     "duplicated %d, longest gap %s ms; new 5-tuples sent %d (%d flows), "
-                    "received %d, lost %d, duplicated %d" %
+                    "received %d, lost %d, duplicated %d; %d queued misses handed over" %
                     (BUSY_HANDOVERS, N_NEW_RULES, report["sent"], report["lost"],
                      report["duplicated"], report["max_gap_ms"], miss_sent["sent"], MISS_FLOWS,
-                     miss_report["received"], miss_report["lost"], miss_report["duplicated"]))
+                     miss_report["received"], miss_report["lost"], miss_report["duplicated"],
+                     handed_over))
         self.assert_no_loss(miss_report, sent=miss_sent["sent"])
         self.assertEqual(miss_sent["sent"], MISS_FLOWS)
         show = w.ctl("show").stdout
@@ -413,7 +418,8 @@ class HandoverTest(hswtest.HswTestCase):
         self.install_rules()
         rx, sender = self.traffic()
         first = w.daemon_pid("hsw-datapath")
-        code, up = self.ctl_spawning("upgrade", "--datapath", w.bin("hsw-datapath"))
+        # To another release (it must report the version its binary does).
+        code, up = self.ctl_spawning("upgrade", "--datapath", w.bin(NEXT))
         self.assertEqual(code, 0, up)
         self.assertIn("upgrade possible", up)
         self.assertIn("passed the health check", up)
@@ -421,12 +427,14 @@ class HandoverTest(hswtest.HswTestCase):
         hswtest.wait_for(lambda: w.daemon_pid("hsw-datapath") not in (None, first), 10,
                          "the new datapath's pidfile")
         second = w.daemon_pid("hsw-datapath")
+        self.assertEqual(self.running_datapath(), (second, self.version_of(NEXT)))
         previous = os.path.join(w.statedir, "upgrade", "previous", "hsw-datapath")
         self.assertTrue(os.access(previous, os.X_OK))
         code, back = self.ctl_spawning("rollback")
         self.assertEqual(code, 0, back)
         self.assertIn("rollback done", back)
         hswtest.wait_for(lambda: gone(second), 10, "the upgraded datapath to exit")
+        self.assertEqual(self.running_datapath()[1], self.version_of(OLD))
         self.finish(rx, sender)
         # The datapath forwards new flows set up by hsw-vswitchd afterwards.
         self.assert_new_flows_work()
