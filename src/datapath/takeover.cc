@@ -305,15 +305,33 @@ Result<Takeover> TakeOver(const TakeoverOptions& options) {
                         {"flow_key_size", sizeof(FlowKey)}}));
   HSW_ASSIGN_OR_RETURN(Datagram reply_msg, Expect(fd.get(), MsgType::kHelloReply, timeout));
   HSW_ASSIGN_OR_RETURN(json reply, reply_msg.Json());
-  if (!reply.value("accepted", false)) {
-    return Err("the running datapath refused the handover: {}",
-               reply.value("error", std::string("(no reason given)")));
+  bool accepted = reply.is_object() && reply.contains("accepted") &&
+                  reply["accepted"].is_boolean() && reply["accepted"].get<bool>();
+  if (!accepted) {
+    std::string why = "(no reason given)";
+    if (reply.is_object() && reply.contains("error") && reply["error"].is_string()) {
+      why = reply["error"].get<std::string>();
+    }
+    return Err("the running datapath refused the handover: {}", why);
   }
-  uint32_t predecessor_pid = reply.value("pid", 0u);
-  std::string predecessor_version = reply.value("version", std::string("?"));
+  uint32_t predecessor_pid = 0, version = 0;
+  std::string predecessor_version;
+  try {
+    predecessor_pid = reply.value("pid", 0u);
+    predecessor_version = reply.value("version", std::string("?"));
+    version = reply.value("handover_version", 0u);
+  } catch (const json::exception& e) {
+    return Err("the running datapath's HelloReply: {}", e.what());
+  }
+  // The stream that follows is read as this version: one this build speaks.
+  if (version < options.versions.min || version > options.versions.max) {
+    return Err("the running datapath chose handover version {}, which this datapath ({}..{}) "
+               "does not speak",
+               version, options.versions.min, options.versions.max);
+  }
   PredecessorWatch predecessor(static_cast<pid_t>(predecessor_pid));
   vlog.Info("taking over from hsw-datapath {} (pid {}), handover version {}",
-            predecessor_version, predecessor_pid, reply.value("handover_version", 0u));
+            predecessor_version, predecessor_pid, version);
 
   TakeoverStream stream(options.datapath);
   // A failure on the socket is the predecessor giving up (it carries on, so

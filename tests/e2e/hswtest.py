@@ -631,6 +631,15 @@ class HswTestCase(unittest.TestCase):
         self.assertEqual(sender.returncode, 0, err)
         return json.loads(out.strip().splitlines()[-1])
 
+    def assert_new_flows_work(self):
+        """hsw-vswitchd programs the datapath: a new rule (h1 -> h3, UDP port
+        9400), and a 5-tuple that needs a new datapath flow, get through."""
+        w = self.w
+        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        rx = w.recv("h3", 9400)
+        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+
     def assert_no_loss(self, report, sent=None):
         msg = json.dumps(report)
         self.assertTrue(report["end_seen"], "end marker not received: " + msg)

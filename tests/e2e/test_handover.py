@@ -135,15 +135,6 @@ class HandoverTest(hswtest.HswTestCase):
                       (old_version, old, version), log)
         return new
 
-    def assert_new_flows_work(self):
-        """hsw-vswitchd still programs the datapath: a new rule, and a 5-tuple
-        that needs a new datapath flow, get through."""
-        w = self.w
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx = w.recv("h3", 9400)
-        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
-
     def test_twenty_handovers_under_traffic_lose_nothing(self):
         w = self.w
         w.static_arp()

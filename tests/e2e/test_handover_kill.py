@@ -100,15 +100,6 @@ class HandoverKillTest(hswtest.HswTestCase):
         self.assertEqual(w.daemon_pid("hsw-datapath"), old)
         return old
 
-    def assert_new_flows_work(self):
-        """The datapath is programmed again: a new rule and a 5-tuple that
-        needs a new datapath flow get through."""
-        w = self.w
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx = w.recv("h3", 9400)
-        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
-
     def test_old_datapath_killed_at_the_switch_over(self):
         # It had stopped forwarding and sent all it had, the client
         # connections too, before it waited for the successor's last word:
