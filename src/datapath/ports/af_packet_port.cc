@@ -3,12 +3,17 @@
 #include <arpa/inet.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/packet_diag.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -23,6 +28,54 @@ namespace hsw::dp {
 namespace {
 
 const log::Module vlog("af_packet");
+
+// The receive ring the kernel really has on a packet socket.  It cannot be
+// read back with getsockopt; sock_diag reports it (PACKET_SHOW_RING_CFG), for
+// every packet socket of this network namespace, so ours is found by inode.
+struct RxRing {
+  uint32_t block_size = 0, block_nr = 0, frame_size = 0, frame_nr = 0;
+};
+
+Result<RxRing> ReadRxRing(int packet_fd) {
+  struct stat st {};
+  if (fstat(packet_fd, &st) < 0) return ErrnoErr("fstat of a packet socket");
+  UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl) return ErrnoErr("NETLINK_SOCK_DIAG socket");
+  struct {
+    nlmsghdr header;
+    packet_diag_req request;
+  } ask{};
+  ask.header.nlmsg_len = sizeof ask;
+  ask.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  ask.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  ask.request.sdiag_family = AF_PACKET;
+  ask.request.pdiag_show = PACKET_SHOW_RING_CFG;
+  if (send(nl.get(), &ask, sizeof ask, 0) < 0) return ErrnoErr("sock_diag request");
+  std::vector<uint8_t> buffer(64 * 1024);
+  for (;;) {
+    ssize_t n = recv(nl.get(), buffer.data(), buffer.size(), 0);
+    if (n < 0) return ErrnoErr("sock_diag reply");
+    int left = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(h, left);
+         h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_type == NLMSG_DONE) return Err("the socket is not in sock_diag's list");
+      if (h->nlmsg_type == NLMSG_ERROR) return Err("sock_diag refused the request");
+      auto* msg = static_cast<packet_diag_msg*>(NLMSG_DATA(h));
+      if (msg->pdiag_ino != st.st_ino) continue;
+      int attr_len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+      for (auto* a = reinterpret_cast<rtattr*>(msg + 1); RTA_OK(a, attr_len);
+           a = RTA_NEXT(a, attr_len)) {
+        if (a->rta_type != PACKET_DIAG_RX_RING || RTA_PAYLOAD(a) < sizeof(packet_diag_ring)) {
+          continue;
+        }
+        auto* ring = static_cast<packet_diag_ring*>(RTA_DATA(a));
+        return RxRing{ring->pdr_block_size, ring->pdr_block_nr, ring->pdr_frame_size,
+                      ring->pdr_frame_nr};
+      }
+      return Err("the socket has no receive ring");
+    }
+  }
+}
 
 // struct virtio_net_hdr from <linux/virtio_net.h>, which does not compile as
 // C++ (a member is named `class`).  Fields are in host byte order for
@@ -195,6 +248,28 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Adopt(const std::string& nam
                "blocks of {}, head {})",
                name, state.frame_nr, state.frame_size, state.block_nr, state.block_size,
                state.head);
+  }
+  // The numbers were sane; now they must be this socket's: a ring read
+  // with another frame size would put every header at the wrong place.
+  auto real = ReadRxRing(fd.get());
+  if (!real) {
+    return Err("{}: cannot read the handed-over socket's ring: {}", name, real.error().message);
+  }
+  if (real->frame_size != state.frame_size || real->frame_nr != state.frame_nr ||
+      real->block_size != state.block_size || real->block_nr != state.block_nr) {
+    return Err("{}: the handover says {} frames of {} bytes in {} blocks of {}, but the socket's "
+               "ring has {} frames of {} bytes in {} blocks of {}",
+               name, state.frame_nr, state.frame_size, state.block_nr, state.block_size,
+               real->frame_nr, real->frame_size, real->block_nr, real->block_size);
+  }
+  sockaddr_ll bound{};
+  socklen_t bound_len = sizeof bound;
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) < 0) {
+    return ErrnoErr("{}: getsockname of the handed-over socket", name);
+  }
+  if (static_cast<uint32_t>(bound.sll_ifindex) != state.ifindex) {
+    return Err("{}: the handover says interface index {}, but the socket is bound to {}", name,
+               state.ifindex, bound.sll_ifindex);
   }
   std::unique_ptr<AfPacketPort> port(new AfPacketPort());
   port->name_ = name;
