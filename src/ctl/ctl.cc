@@ -32,7 +32,7 @@ struct Args {
   bool names = false;
   bool all = false;
   bool wait = false;
-  bool rollback_datapath = false;
+  bool rollback_datapath = false, rollback_vswitchd = false;
 };
 
 std::string FromEnv(const char* name, const char* fallback) {
@@ -111,17 +111,20 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
       ->type_name("NEWBIN");
 
   auto* upgrade = sub("upgrade",
-                      "replace the running hsw-datapath by NEWBIN without losing a packet: "
-                      "upgrade-check, hot handover, health check, automatic rollback if it "
-                      "fails; the running binary is kept for hsw-ctl rollback");
+                      "replace the running hsw-datapath and/or hsw-vswitchd by NEWBIN without "
+                      "losing a packet: upgrade-check, hot handover (datapath, first) or "
+                      "hitless restart (hsw-vswitchd), health check within --timeout, automatic "
+                      "rollback if it fails; the running binary is kept for hsw-ctl rollback");
   upgrade->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
-      ->type_name("NEWBIN")
-      ->required();
+      ->type_name("NEWBIN");
+  upgrade->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
+      ->type_name("NEWBIN");
   auto* rollback = sub("rollback",
-                       "hand the datapath back to the binary the last upgrade replaced (hot "
-                       "handover and health check, as upgrade)");
-  rollback->add_flag("--datapath", a.rollback_datapath,
-                     "the datapath (the only part rolled back so far, and the default)");
+                       "go back to the binaries the last upgrades replaced (hot handover or "
+                       "hitless restart, and health check, as upgrade); with neither flag, "
+                       "every part that has a kept binary");
+  rollback->add_flag("--datapath", a.rollback_datapath, "roll back hsw-datapath");
+  rollback->add_flag("--vswitchd", a.rollback_vswitchd, "roll back hsw-vswitchd");
 }
 
 // The commands of AddLifecycleCommands; nullopt for any other.
@@ -141,8 +144,13 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     options.datapath_args = command.datapath_args;
     return StartCommand(ctx, options);
   }
-  if (name == "upgrade") return UpgradeCommand(ctx, UpgradeOptions{command.datapath_bin});
-  if (name == "rollback") return RollbackCommand(ctx);
+  if (name == "upgrade") {
+    return UpgradeCommand(ctx, UpgradeOptions{command.datapath_bin, command.vswitchd_bin});
+  }
+  if (name == "rollback") {
+    return RollbackCommand(ctx, RollbackOptions{command.rollback_datapath,
+                                                command.rollback_vswitchd});
+  }
   if (name == "upgrade-check") {
     return UpgradeCheckCommand(ctx, UpgradeCheckOptions{command.datapath_bin,
                                                         command.vswitchd_bin});
@@ -449,6 +457,8 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   command.datapath_args = a.datapath_args;
   command.datapath_bin = a.datapath_bin;
   command.vswitchd_bin = a.vswitchd_bin;
+  command.rollback_datapath = a.rollback_datapath;
+  command.rollback_vswitchd = a.rollback_vswitchd;
   // Waiting for a daemon to stop has its own default: a stop that takes
   // longer than 30 s is stuck, while a big restore may well take a minute.
   bool stop_wait = command.name == "stop" || command.name == "wait-stopped";

@@ -45,7 +45,8 @@ struct Command {
   bool all = false;                                       // stop --all
   bool wait = false;                                      // start --wait
   std::vector<std::string> vswitchd_args, datapath_args;  // start, restart
-  std::string datapath_bin, vswitchd_bin;                 // upgrade-check NEWBINs
+  std::string datapath_bin, vswitchd_bin;                 // upgrade(-check) NEWBINs
+  bool rollback_datapath = false, rollback_vswitchd = false;  // rollback's parts
 };
 
 // Parses argv.  Returns the Command, or an exit code when parsing alone

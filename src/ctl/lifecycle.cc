@@ -462,11 +462,14 @@ int RestoreAndClear(const Lifecycle& ctx, const std::string& dir, const SavedFlo
   return kExitOk;
 }
 
-// start's work, with hsw-ctl.lock held.
+}  // namespace
+
+// (lifecycle.h)
 int StartLocked(const Lifecycle& ctx, const StartOptions& options) {
   auto datapath = FindDaemonBinary(kDatapath, options.bindir);
   if (!datapath) return Fail(ctx, datapath.error().ToString());
-  auto vswitchd = FindDaemonBinary(kVswitchd, options.bindir);
+  auto vswitchd = options.vswitchd_bin.empty() ? FindDaemonBinary(kVswitchd, options.bindir)
+                                               : Result<std::string>(options.vswitchd_bin);
   if (!vswitchd) return Fail(ctx, vswitchd.error().ToString());
   if (int code = EnsureDatapath(ctx, *datapath, options.datapath_args)) return code;
 
@@ -486,6 +489,8 @@ int StartLocked(const Lifecycle& ctx, const StartOptions& options) {
   }
   return saved ? RestoreAndClear(ctx, options.restore_dir, *saved) : kExitOk;
 }
+
+namespace {
 
 // Waits, with SIGTERM/SIGINT able to end the wait, until nobody runs a
 // start, stop or restart.
@@ -770,16 +775,23 @@ int StartCommand(const Lifecycle& ctx, const StartOptions& options) {
 }
 
 int RestartCommand(const Lifecycle& ctx, const RestartOptions& options) {
-  auto since = Clock::now();
-  std::string dir = options.save_dir.empty() ? ctx.statedir + "/restart-flows" : options.save_dir;
   // Whatever can fail before the stop fails here, while the old one runs.
-  for (const char* program : {kDatapath, kVswitchd}) {
-    if (auto found = FindDaemonBinary(program, options.bindir); !found) {
+  if (auto found = FindDaemonBinary(kDatapath, options.bindir); !found) {
+    return Fail(ctx, found.error().ToString());
+  }
+  if (options.vswitchd_bin.empty()) {
+    if (auto found = FindDaemonBinary(kVswitchd, options.bindir); !found) {
       return Fail(ctx, found.error().ToString());
     }
   }
   auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);
   if (!lock) return Fail(ctx, lock.error().ToString());
+  return RestartLocked(ctx, options);
+}
+
+int RestartLocked(const Lifecycle& ctx, const RestartOptions& options) {
+  auto since = Clock::now();
+  std::string dir = RestartFlowsDir(ctx, options);
   auto holder = LockHolder(LockOf(ctx, kVswitchd));
   if (!holder) return Fail(ctx, holder.error().ToString());
   if (!*holder) return Fail(ctx, "hsw-vswitchd is not running (hsw-ctl start starts it)");
@@ -791,9 +803,14 @@ int RestartCommand(const Lifecycle& ctx, const RestartOptions& options) {
   start.restore_dir = dir;
   start.vswitchd_args = options.vswitchd_args;
   start.bindir = options.bindir;
+  start.vswitchd_bin = options.vswitchd_bin;
   if (int code = StartLocked(ctx, start)) return code;
   Say(ctx, fmt::format("restarted hsw-vswitchd in {}", Seconds(Clock::now() - since)));
   return kExitOk;
+}
+
+std::string RestartFlowsDir(const Lifecycle& ctx, const RestartOptions& options) {
+  return options.save_dir.empty() ? ctx.statedir + "/restart-flows" : options.save_dir;
 }
 
 }  // namespace hsw::ctl

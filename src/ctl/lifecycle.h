@@ -60,15 +60,28 @@ struct StartOptions {
   bool wait = false;        // stay until hsw-vswitchd exits
   std::vector<std::string> vswitchd_args, datapath_args;
   std::string bindir;  // where the daemons are; "" = FindDaemonBinary's search
+  // The hsw-vswitchd binary itself, overriding `bindir` for it ("" = none):
+  // `hsw-ctl upgrade --vswitchd NEWBIN` and its rollback.
+  std::string vswitchd_bin;
 };
 int StartCommand(const Lifecycle& ctx, const StartOptions& options);
 
 struct RestartOptions {
   std::string save_dir;  // "" = <statedir>/restart-flows
   std::vector<std::string> vswitchd_args;
-  std::string bindir;  // as in StartOptions
+  std::string bindir;        // as in StartOptions
+  std::string vswitchd_bin;  // as in StartOptions
 };
 int RestartCommand(const Lifecycle& ctx, const RestartOptions& options);
+
+// start's and restart's work, for a caller that holds hsw-ctl.lock already
+// (hsw-ctl upgrade).  StartLocked starts hsw-vswitchd only if it is not
+// running; RestartLocked fails if it is not.  Both return an exit code and
+// say every step, as the commands do.  A restart whose start fails leaves
+// the flows saved in RestartFlowsDir(), for a StartLocked that restores them.
+int StartLocked(const Lifecycle& ctx, const StartOptions& options);
+int RestartLocked(const Lifecycle& ctx, const RestartOptions& options);
+std::string RestartFlowsDir(const Lifecycle& ctx, const RestartOptions& options);
 
 // --- Building blocks, exposed for tests. ---
 

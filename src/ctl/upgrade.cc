@@ -9,6 +9,8 @@
 
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -16,8 +18,12 @@
 
 #include <filesystem>
 
+#include "common/daemon.h"
 #include "common/fd.h"
 #include "common/version.h"
+#include "ctl/control_client.h"
+#include "ctl/ctl.h"
+#include "dpif/dp_actions.h"
 #include "dpif/dpif_client.h"
 #include "dpif/handover_wire.h"
 #include "packet/flow_key.h"
@@ -159,45 +165,31 @@ uint64_t CounterOf(const dpif::StatsReply& stats, std::string_view name) {
   return 0;
 }
 
-// The running datapath as a takeover must repeat it: its pid (from its
+// A running daemon as its replacement must repeat it: its pid (from its
 // instance lock), its binary (/proc/PID/exe, readable even when the file was
-// replaced on disk) and its arguments minus those of a one-off start.
-struct RunningDatapath {
+// replaced on disk) and the arguments it is to get again.
+struct RunningDaemon {
   pid_t pid = 0;
   std::string exe;
   std::vector<std::string> args;
 };
 
-Result<RunningDatapath> FindRunningDatapath(const Lifecycle& ctx) {
-  HSW_ASSIGN_OR_RETURN(auto holder, LockHolder(ctx.rundir + "/hsw-datapath.lock"));
-  if (!holder || *holder <= 0) return Err("hsw-datapath is not running under {}", ctx.rundir);
-  RunningDatapath running;
+Result<RunningDaemon> FindRunning(const Lifecycle& ctx, const std::string& program,
+                                  const ArgumentsNotRepeated& dropped) {
+  HSW_ASSIGN_OR_RETURN(auto holder, LockHolder(daemon::LockPath(ctx.rundir, program)));
+  if (!holder || *holder <= 0) return Err("{} is not running under {}", program, ctx.rundir);
+  RunningDaemon running;
   running.pid = *holder;
   running.exe = fmt::format("/proc/{}/exe", running.pid);
   std::ifstream in(fmt::format("/proc/{}/cmdline", running.pid), std::ios::binary);
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (cmdline.empty()) {
-    return Err("cannot read the arguments of hsw-datapath (pid {}): is it in another pid "
-               "namespace?",
-               running.pid);
+    return Err("cannot read the arguments of {} (pid {}): is it in another pid namespace?",
+               program, running.pid);
   }
-  std::vector<std::string> argv;
-  for (size_t start = 0; start < cmdline.size();) {
-    size_t end = cmdline.find('\0', start);
-    if (end == std::string::npos) end = cmdline.size();
-    argv.push_back(cmdline.substr(start, end - start));
-    start = end + 1;
-  }
-  for (size_t i = 1; i < argv.size(); ++i) {
-    const std::string& arg = argv[i];
-    if (arg == "--takeover" || arg == "--detach" || arg.rfind("--test-", 0) == 0) continue;
-    if (arg == "--claim-handover-version") {
-      ++i;  // and its value
-      continue;
-    }
-    if (arg.rfind("--claim-handover-version=", 0) == 0) continue;
-    running.args.push_back(arg);
-  }
+  std::vector<std::string> argv = SplitCmdline(cmdline);
+  argv.erase(argv.begin());
+  running.args = ArgumentsToRepeat(argv, dropped);
   return running;
 }
 
@@ -217,11 +209,45 @@ Status KeepBinary(const std::string& from, const std::string& to) {
   return Ok();
 }
 
-// `bin --takeover --detach ARGS`: 0 once the new datapath forwards.
-Result<int> TakeOverWith(const std::string& bin, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {bin, "--takeover", "--detach"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return RunAndWait(argv);
+std::string PreviousBinary(const Lifecycle& ctx, const std::string& program) {
+  return ctx.statedir + "/upgrade/previous/" + program;
+}
+
+// How a switch onto another binary ended.
+enum class Switched {
+  kDone,       // the new process runs; its health is checked next
+  kUnchanged,  // it failed, and the running process carries on as it was
+  kFailed,     // it failed after the running process was stopped
+};
+
+// One daemon, as `hsw-ctl upgrade` and `rollback` replace it: how, and how
+// the result is checked.
+struct Part {
+  std::string program;  // "hsw-datapath"
+  std::string how;      // "takeover", "restart": what failed, in messages
+  ArgumentsNotRepeated dropped;
+  // The hitless switch from `running` onto `bin`, with `running`'s
+  // arguments; `why` is set when it did not end kDone.
+  std::function<Switched(const std::string& bin, const RunningDaemon& running, std::string& why)>
+      switch_to;
+  // Whether what runs now is a healthy successor of `replaced_pid` (0: any
+  // process) of `version` ("": any).
+  std::function<Status(pid_t replaced_pid, const std::string& version)> check_health;
+  std::string if_rollback_fails;  // what the operator is told then
+};
+
+// ---------------------------------------------------------------------------
+// hsw-datapath: hot handover
+
+// A minimal Ethernet frame of an EtherType nobody forwards (0x88b5, local
+// experimental), as if it came in on the datapath's first port.
+dpif::Execute ProbeFrame(const dpif::StatsReply& stats) {
+  dpif::Execute probe;
+  probe.in_port = stats.ports.empty() ? 0 : stats.ports.front().port_no;
+  probe.packet.assign(60, 0);
+  probe.packet[12] = 0x88;
+  probe.packet[13] = 0xb5;
+  return probe;
 }
 
 // Whether the datapath now answering is a healthy successor of `old_pid`:
@@ -244,13 +270,9 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
   if (had_owner && CounterOf(stats, "owner_connected") == 0) {
     return Err("hsw-vswitchd is no longer connected to it");
   }
-  // A minimal Ethernet frame, executed with no actions: through extraction
-  // and the action engine, out of no port.
-  dpif::Execute probe;
-  probe.in_port = stats.ports.empty() ? 0 : stats.ports.front().port_no;
-  probe.packet.assign(60, 0);
-  probe.packet[12] = 0x88;  // an EtherType nobody forwards (local experimental)
-  probe.packet[13] = 0xb5;
+  // Executed with no actions: through extraction and the action engine, out
+  // of no port.
+  dpif::Execute probe = ProbeFrame(stats);
   if (auto executed = (*client)->Execute({probe}); !executed) {
     return Err("it does not execute a probe packet: {}", executed.error().ToString());
   }
@@ -276,119 +298,357 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
   return Ok();
 }
 
-std::string PreviousDatapath(const Lifecycle& ctx) {
-  return ctx.statedir + "/upgrade/previous/hsw-datapath";
-}
-
-// Replaces the running datapath by `bin` (hitless), keeping the running
-// binary as the previous one; rolls back if the result is unhealthy.
-int ReplaceDatapath(const Lifecycle& ctx, const std::string& bin, const std::string& version,
-                    const char* verb) {
-  auto running = FindRunningDatapath(ctx);
-  if (!running) {
-    ctx.err << "hsw-ctl: " << running.error().ToString() << "\n";
-    return 1;
-  }
+Part DatapathPart(const Lifecycle& ctx) {
+  Part part;
+  part.program = "hsw-datapath";
+  part.how = "takeover";
+  part.dropped.flags = {"--takeover", "--detach"};
+  part.dropped.with_value = {"--claim-handover-version"};
+  part.dropped.flag_prefix = "--test-";
+  part.switch_to = [](const std::string& bin, const RunningDaemon& running, std::string& why) {
+    std::vector<std::string> argv = {bin, "--takeover", "--detach"};
+    argv.insert(argv.end(), running.args.begin(), running.args.end());
+    // --detach: returns 0 once the new datapath forwards.
+    auto taken = RunAndWait(argv);
+    if (taken && *taken == 0) return Switched::kDone;
+    why = taken ? fmt::format("exit status {}, its reason is above", *taken)
+                : taken.error().ToString();
+    return Switched::kUnchanged;  // until it confirmed, the running one lost nothing
+  };
   bool had_owner = false;
   if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock",
                                               dpif::Role::kMonitor, "hsw-ctl upgrade")) {
     if (auto stats = (*client)->GetStats()) had_owner = CounterOf(*stats, "owner_connected") != 0;
   }
+  part.check_health = [&ctx, had_owner](pid_t replaced_pid, const std::string& version) {
+    return CheckDatapathHealth(ctx, replaced_pid, version, had_owner);
+  };
+  part.if_rollback_fails = "the new hsw-datapath still forwards. Check its log";
+  return part;
+}
+
+// ---------------------------------------------------------------------------
+// hsw-vswitchd: hitless restart
+
+// The probe rule: in the last table, which a packet reaches only through an
+// explicit goto_table:253, matching a metadata value only a write_metadata of
+// exactly that value could give a packet; the cookie ("hsw-upgr") finds it.
+constexpr const char* kProbeRule =
+    "table=253,priority=1,cookie=0x6873772d75706772,metadata=0x6873772d75706772,actions=drop";
+constexpr const char* kProbeRuleMatch = "table=253,cookie=0x6873772d75706772";
+
+// Action upcalls hsw-vswitchd received, from its `show` counters.
+uint64_t ActionUpcalls(const nlohmann::json& show) {
+  for (const auto& counter : show.value("counters", json::array())) {
+    if (counter.is_array() && counter.size() == 2 && counter[0] == "upcalls_action" &&
+        counter[1].is_number_unsigned()) {
+      return counter[1].get<uint64_t>();
+    }
+  }
+  return 0;
+}
+
+// Adds the probe rule to `bridge`, checks it is there, deletes it and checks
+// it is gone.
+Status ProbeFlowMod(ControlClient& client, const std::string& bridge) {
+  auto dumped = [&]() -> Result<size_t> {
+    HSW_ASSIGN_OR_RETURN(json lines,
+                         client.Call("dump-flows", {{"bridge", bridge}, {"match", kProbeRuleMatch}}));
+    return lines.is_array() ? lines.size() : 0;
+  };
+  if (auto added = client.Call("add-flow", {{"bridge", bridge}, {"flow", kProbeRule}}); !added) {
+    return Err("it does not accept a flow-mod (a probe rule in table 253 of {}): {}", bridge,
+               added.error().message);
+  }
+  HSW_ASSIGN_OR_RETURN(size_t after_add, dumped());
+  if (after_add != 1) {
+    return Err("the probe rule it accepted is not in table 253 of {} ({} found)", bridge, after_add);
+  }
+  if (auto deleted = client.Call("del-flows", {{"bridge", bridge}, {"match", kProbeRuleMatch}});
+      !deleted) {
+    return Err("it does not delete the probe rule from {}: {}", bridge, deleted.error().message);
+  }
+  HSW_ASSIGN_OR_RETURN(size_t after_delete, dumped());
+  if (after_delete != 0) return Err("the probe rule is still in table 253 of {}", bridge);
+  return Ok();
+}
+
+// Whether the hsw-vswitchd running now is a healthy successor of
+// `replaced_pid`: a new process, of `version`, answering on its control
+// socket with its tables loaded, the owner of the datapath that answers on
+// datapath.sock, taking and deleting a probe rule, and handling an upcall.
+// All within ctx.timeout.
+Status CheckVswitchdHealth(const Lifecycle& ctx, pid_t replaced_pid, const std::string& version) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + ctx.timeout;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      deadline - Clock::now()));
+  };
+  HSW_ASSIGN_OR_RETURN(auto holder, LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd")));
+  if (!holder || *holder <= 0) return Err("it is not running");
+  const pid_t pid = *holder;
+  if (pid == replaced_pid) return Err("the old process (pid {}) still runs", replaced_pid);
+
+  auto client = ControlClient::Connect(ctx.rundir + "/vswitchd.ctl", left());
+  if (!client) return Err("it does not answer on its control socket: {}", client.error().message);
+  auto show = client->Call("show");
+  if (!show) return Err("it does not answer on its control socket: {}", show.error().message);
+  if (show->value("pid", 0) != pid) {
+    return Err("pid {} answers on {}/vswitchd.ctl, not pid {}", show->value("pid", 0), ctx.rundir,
+               pid);
+  }
+  if (!version.empty() && show->value("version", std::string()) != version) {
+    return Err("it is version {}, not {}", show->value("version", std::string("?")), version);
+  }
+  if (!show->value("tables_loaded", false)) return Err("its tables are not loaded");
+
+  // Connected, in its own eyes and in the datapath's: the datapath has one
+  // owner at most, and the old hsw-vswitchd is gone, so an owner is this one.
+  const json datapath = show->value("datapath", json::object());
+  if (!datapath.value("connected", false)) return Err("it is not connected to hsw-datapath");
+  auto dp = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+                                      "hsw-ctl upgrade");
+  if (!dp) return Err("hsw-datapath does not answer: {}", dp.error().ToString());
+  (*dp)->set_timeout(left());
+  HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, (*dp)->GetStats());
+  if (CounterOf(stats, "owner_connected") == 0) {
+    return Err("hsw-datapath has no owner: it does not see hsw-vswitchd connected");
+  }
+  if (datapath.value("pid", 0u) != (*dp)->hello().datapath_pid) {
+    return Err("it is connected to hsw-datapath pid {}, but pid {} answers on datapath.sock",
+               datapath.value("pid", 0u), (*dp)->hello().datapath_pid);
+  }
+
+  const json bridges = show->value("bridges", json::array());
+  if (!bridges.empty()) HSW_TRY(ProbeFlowMod(*client, bridges[0].value("name", std::string())));
+
+  // An upcall: a probe frame executed by the datapath with a userspace
+  // action whose userdata is no controller's, so that hsw-vswitchd counts
+  // it and drops it (no packet-in, no flow).  It travels the misses' way:
+  // through the datapath's queue to the owner.
+  dpif::Execute probe = ProbeFrame(stats);
+  const std::string userdata = "hsw-ctl upgrade probe";
+  probe.actions.push_back(DpUserspace{std::vector<uint8_t>(userdata.begin(), userdata.end())});
+  const uint64_t before = ActionUpcalls(*show);
+  if (auto executed = (*dp)->Execute({probe}); !executed) {
+    return Err("hsw-datapath does not execute the probe upcall: {}", executed.error().ToString());
+  }
+  // The upcall is read on hsw-vswitchd's event loop, not before the reply
+  // to a request: ask again until it shows (no event to wait on instead).
+  for (;;) {
+    auto now = client->Call("show");
+    if (!now) return Err("it stopped answering: {}", now.error().message);
+    if (ActionUpcalls(*now) > before) return Ok();
+    if (Clock::now() >= deadline) {
+      return Err("it did not handle a probe upcall within {} ms", ctx.timeout.count());
+    }
+    usleep(10 * 1000);
+  }
+}
+
+// hsw-vswitchd's switch onto `bin`: the restart of `hsw-ctl restart` when it
+// runs; when it does not (a start failed), the start that `restart` would
+// have done, restoring what its stop saved.
+Switched RestartVswitchdOnto(const Lifecycle& ctx, const std::string& bin,
+                             const RunningDaemon& running, std::string& why) {
+  RestartOptions restart;
+  restart.vswitchd_args = running.args;
+  restart.vswitchd_bin = bin;
+  auto holder = LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd"));
+  int code;
+  if (holder && *holder) {
+    code = RestartLocked(ctx, restart);
+  } else {
+    StartOptions start;
+    start.restore_dir = RestartFlowsDir(ctx, restart);
+    start.vswitchd_args = running.args;
+    start.vswitchd_bin = bin;
+    code = StartLocked(ctx, start);
+  }
+  if (code == kExitOk) return Switched::kDone;
+  why = "its reason is above";
+  // A restart that failed before its stop changed nothing.
+  auto now = LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd"));
+  return now && *now && **now == running.pid ? Switched::kUnchanged : Switched::kFailed;
+}
+
+Part VswitchdPart(const Lifecycle& ctx) {
+  Part part;
+  part.program = "hsw-vswitchd";
+  part.how = "restart";
+  // start adds --detach, --pidfile, --rundir, --statedir and, with a save to
+  // restore, --flow-restore-wait itself.
+  part.dropped.flags = {"--detach", "--flow-restore-wait"};
+  part.dropped.with_value = {"--rundir", "--statedir"};
+  part.dropped.with_optional_value = {"--pidfile"};
+  part.dropped.flag_prefix = "--test-";
+  part.switch_to = [&ctx](const std::string& bin, const RunningDaemon& running,
+                          std::string& why) { return RestartVswitchdOnto(ctx, bin, running, why); };
+  part.check_health = [&ctx](pid_t replaced_pid, const std::string& version) {
+    return CheckVswitchdHealth(ctx, replaced_pid, version);
+  };
+  part.if_rollback_fails =
+      "check hsw-vswitchd's log; `hsw-ctl start` starts the kept binary's directory's "
+      "hsw-vswitchd, the datapath forwards meanwhile";
+  return part;
+}
+
+// ---------------------------------------------------------------------------
+// The replacement, for either part
+
+int Fail(const Lifecycle& ctx, const std::string& message) {
+  ctx.err << "hsw-ctl: " << message << "\n" << std::flush;
+  return 1;
+}
+
+// Replaces the running `part` by `bin` (hitless), keeping the running binary
+// as the previous one once `bin` proved itself; rolls back if it did not.
+// `verb` is "upgrade" or "rollback".
+int Replace(const Lifecycle& ctx, const Part& part, const std::string& bin,
+            const std::string& version, const char* verb) {
+  auto running = FindRunning(ctx, part.program, part.dropped);
+  if (!running) return Fail(ctx, running.error().ToString());
   // Kept beside the final name first: the previous binary is replaced only
   // once the new one has proved itself.
-  std::string previous = PreviousDatapath(ctx);
+  std::string previous = PreviousBinary(ctx, part.program);
   std::string keeping = previous + ".new";
   if (auto kept = KeepBinary(running->exe, keeping); !kept) {
-    ctx.err << "hsw-ctl: " << kept.error().ToString() << "; nothing was changed\n";
-    return 1;
+    return Fail(ctx, kept.error().ToString() + "; nothing was changed");
   }
-  ctx.out << fmt::format("{}: {} takes over from hsw-datapath pid {}\n", verb, bin, running->pid)
+  ctx.out << fmt::format("{}: {} replaces {} pid {} ({})\n", verb, bin, part.program,
+                         running->pid, part.how)
           << std::flush;
   auto started = std::chrono::steady_clock::now();
-  auto taken = TakeOverWith(bin, running->args);
-  if (!taken || *taken != 0) {
+  std::string why;
+  Switched switched = part.switch_to(bin, *running, why);
+  if (switched == Switched::kUnchanged) {
     unlink(keeping.c_str());
-    ctx.err << fmt::format("hsw-ctl: {} failed during the takeover ({}); the running "
-                           "hsw-datapath (pid {}) carries on, nothing was changed\n",
-                           verb,
-                           taken ? fmt::format("exit status {}, its reason is above", *taken)
-                                 : taken.error().ToString(),
-                           running->pid);
-    return 1;
+    return Fail(ctx, fmt::format("{} failed during the {} ({}); the running {} (pid {}) carries "
+                                 "on, nothing was changed",
+                                 verb, part.how, why, part.program, running->pid));
   }
-  auto healthy = CheckDatapathHealth(ctx, running->pid, version, had_owner);
+  Status healthy = switched == Switched::kDone ? part.check_health(running->pid, version) : Ok();
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                   .count();
-  if (healthy) {
+  if (switched == Switched::kDone && healthy) {
     if (rename(keeping.c_str(), previous.c_str()) < 0) {
       ctx.err << fmt::format("hsw-ctl: warning: cannot keep the previous binary as {}: {}\n",
                              previous, std::strerror(errno));
     }
-    ctx.out << fmt::format("{} done in {:.0f} ms: the new hsw-datapath forwards and passed the "
-                           "health check; the previous binary is kept as {} (hsw-ctl rollback)\n",
-                           verb, ms, previous);
+    ctx.out << fmt::format("{} done in {:.0f} ms: {} runs {} and passed the health check; the "
+                           "binary it replaced is kept as {} (hsw-ctl rollback)\n",
+                           verb, ms, part.program, bin, previous);
     return 0;
   }
-  ctx.err << fmt::format("hsw-ctl: the new hsw-datapath failed its health check: {}; rolling "
-                         "back to the previous binary\n",
-                         healthy.error().message);
-  auto back = TakeOverWith(keeping, running->args);
-  if (back && *back == 0 && CheckDatapathHealth(ctx, 0, "", had_owner)) {
-    ctx.err << "hsw-ctl: rolled back: the previous hsw-datapath forwards again\n";
+  const char* which = std::string_view(verb) == "upgrade" ? "new" : "kept";
+  Fail(ctx, fmt::format("the {} {} {}; rolling back to the binary it replaced", which,
+                        part.program,
+                        healthy ? fmt::format("failed during the {} ({})", part.how, why)
+                                : "failed its health check: " + healthy.error().message));
+  std::string back_why;
+  Status back = part.switch_to(keeping, *running, back_why) == Switched::kDone
+                    ? part.check_health(0, "")
+                    : Status(Err("the {} failed ({})", part.how, back_why));
+  if (back) {
+    Fail(ctx, fmt::format("rolled back: {} runs the binary it ran before and passed the health "
+                          "check",
+                          part.program));
   } else {
-    ctx.err << "hsw-ctl: the rollback failed too; the new hsw-datapath still forwards. Check "
-               "its log\n";
+    Fail(ctx, fmt::format("the rollback failed too: {}; {}", back.error().message,
+                          part.if_rollback_fails));
   }
+  unlink(keeping.c_str());
   return 1;
 }
 
+struct NewVersions {
+  std::optional<BinaryVersion> datapath, vswitchd;
+};
+
 int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
-                 std::optional<BinaryVersion>* new_datapath_out);
+                 NewVersions* new_versions_out);
 
 }  // namespace
 
 int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
-  if (options.datapath_bin.empty()) {
-    ctx.err << "hsw-ctl: upgrade needs --datapath NEWBIN (for hsw-vswitchd, run the new "
-               "release's hsw-ctl restart: it starts the hsw-vswitchd beside it)\n";
+  if (options.datapath_bin.empty() && options.vswitchd_bin.empty()) {
+    ctx.err << "hsw-ctl: upgrade needs --datapath NEWBIN and/or --vswitchd NEWBIN\n";
     return 2;
   }
   auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);  // no start/stop/restart meanwhile
-  if (!lock) {
-    ctx.err << "hsw-ctl: " << lock.error().ToString() << "\n";
-    return 1;
-  }
+  if (!lock) return Fail(ctx, lock.error().ToString());
   ctx.out << "checking:\n";
-  std::optional<BinaryVersion> info;
-  if (int check = CheckUpgrade(ctx, UpgradeCheckOptions{options.datapath_bin, ""}, &info);
+  NewVersions versions;
+  if (int check = CheckUpgrade(ctx, UpgradeCheckOptions{options.datapath_bin,
+                                                        options.vswitchd_bin},
+                               &versions);
       check != 0) {
     return check;
   }
-  return ReplaceDatapath(ctx, options.datapath_bin, info ? info->version : "", "upgrade");
+  if (!options.datapath_bin.empty()) {
+    int code = Replace(ctx, DatapathPart(ctx), options.datapath_bin,
+                       versions.datapath ? versions.datapath->version : "", "upgrade");
+    if (code != 0) {
+      if (!options.vswitchd_bin.empty()) {
+        ctx.err << "hsw-ctl: hsw-vswitchd was not upgraded: the datapath went first and failed\n";
+      }
+      return code;
+    }
+  }
+  if (!options.vswitchd_bin.empty()) {
+    int code = Replace(ctx, VswitchdPart(ctx), options.vswitchd_bin,
+                       versions.vswitchd ? versions.vswitchd->version : "", "upgrade");
+    if (code != 0 && !options.datapath_bin.empty()) {
+      ctx.err << fmt::format("hsw-ctl: the new hsw-datapath stays: it passed its own health "
+                             "check and the previous hsw-vswitchd works with it; `hsw-ctl "
+                             "rollback --datapath` takes it back to {}\n",
+                             PreviousBinary(ctx, "hsw-datapath"));
+    }
+    return code;
+  }
+  return 0;
 }
 
-int RollbackCommand(const Lifecycle& ctx) {
-  std::string previous = PreviousDatapath(ctx);
-  if (access(previous.c_str(), X_OK) != 0) {
-    ctx.err << fmt::format("hsw-ctl: no previous hsw-datapath kept at {} (none was upgraded)\n",
-                           previous);
-    return 1;
+int RollbackCommand(const Lifecycle& ctx, const RollbackOptions& options) {
+  // Either part named, or every part with a kept binary; hsw-vswitchd first,
+  // the reverse of the upgrade's order.
+  bool any_named = options.datapath || options.vswitchd;
+  std::vector<std::string> programs;
+  for (auto [program, named] : {std::pair{"hsw-vswitchd", options.vswitchd},
+                                std::pair{"hsw-datapath", options.datapath}}) {
+    bool kept = access(PreviousBinary(ctx, program).c_str(), X_OK) == 0;
+    if (named && !kept) {
+      return Fail(ctx, fmt::format("no previous {} kept at {} (none was upgraded); nothing was "
+                                   "changed",
+                                   program, PreviousBinary(ctx, program)));
+    }
+    if (kept && (named || !any_named)) programs.push_back(program);
+  }
+  if (programs.empty()) {
+    return Fail(ctx, fmt::format("no previous binary kept in {}/upgrade/previous (none was "
+                                 "upgraded); nothing was changed",
+                                 ctx.statedir));
   }
   auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);
-  if (!lock) {
-    ctx.err << "hsw-ctl: " << lock.error().ToString() << "\n";
-    return 1;
+  if (!lock) return Fail(ctx, lock.error().ToString());
+  for (const std::string& program : programs) {
+    std::string previous = PreviousBinary(ctx, program);
+    auto info = AskVersion(previous);
+    Part part = program == "hsw-datapath" ? DatapathPart(ctx) : VswitchdPart(ctx);
+    if (int code = Replace(ctx, part, previous, info ? info->version : "", "rollback")) {
+      return code;
+    }
   }
-  auto info = AskVersion(previous);
-  return ReplaceDatapath(ctx, previous, info ? info->version : "", "rollback");
+  return 0;
 }
 
 namespace {
 
-// upgrade-check; when it passes, *new_datapath_out (if given) is what the new
-// datapath binary said of itself.
+// upgrade-check; when it passes, *new_versions_out (if given) is what the new
+// binaries said of themselves.
 int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
-                 std::optional<BinaryVersion>* new_datapath_out) {
+                 NewVersions* new_versions_out) {
   if (options.datapath_bin.empty() && options.vswitchd_bin.empty()) {
     ctx.err << "hsw-ctl: upgrade-check needs --datapath NEWBIN and/or --vswitchd NEWBIN\n";
     return 2;
@@ -502,7 +762,7 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
     return 1;
   }
   ctx.out << "upgrade possible\n";
-  if (new_datapath_out) *new_datapath_out = std::move(new_datapath);
+  if (new_versions_out) *new_versions_out = NewVersions{std::move(new_datapath), std::move(new_vswitchd)};
   return 0;
 }
 
@@ -510,6 +770,41 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
 
 int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options) {
   return CheckUpgrade(ctx, options, nullptr);
+}
+
+std::vector<std::string> ArgumentsToRepeat(const std::vector<std::string>& args,
+                                           const ArgumentsNotRepeated& dropped) {
+  auto named = [](const std::vector<std::string>& names, const std::string& arg) {
+    for (const std::string& name : names) {
+      if (arg == name || arg.rfind(name + "=", 0) == 0) return true;
+    }
+    return false;
+  };
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    bool separate_value = arg.find('=') == std::string::npos && i + 1 < args.size();
+    if (named(dropped.with_value, arg)) {
+      if (separate_value) ++i;
+    } else if (named(dropped.with_optional_value, arg)) {
+      if (separate_value && args[i + 1].rfind('-', 0) != 0) ++i;
+    } else if (!named(dropped.flags, arg) &&
+               (dropped.flag_prefix.empty() || arg.rfind(dropped.flag_prefix, 0) != 0)) {
+      kept.push_back(arg);
+    }
+  }
+  return kept;
+}
+
+std::vector<std::string> SplitCmdline(std::string_view cmdline) {
+  std::vector<std::string> words;
+  for (size_t start = 0; start < cmdline.size();) {
+    size_t end = cmdline.find('\0', start);
+    if (end == std::string_view::npos) end = cmdline.size();
+    words.emplace_back(cmdline.substr(start, end - start));
+    start = end + 1;
+  }
+  return words;
 }
 
 }  // namespace hsw::ctl

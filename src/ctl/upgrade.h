@@ -15,6 +15,8 @@
 #pragma once
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ctl/lifecycle.h"
 
@@ -29,21 +31,70 @@ struct UpgradeCheckOptions {
 // check could not be made.
 int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options);
 
-// hsw-ctl upgrade --datapath NEWBIN: upgrade-check; the running binary kept
-// as <statedir>/upgrade/previous/hsw-datapath; NEWBIN --takeover with the
-// running datapath's own arguments; then a health check of the new process
-// (it is the process started, answers, still has its
-// owner, executes a probe packet, takes and removes a probe flow; each step
-// bounded by --timeout).  If the health check fails, the previous binary takes over again (hitless too).
-// A new binary that fails during the takeover changes nothing: the running
-// datapath carries on.  (--vswitchd is not built yet.)
+// hsw-ctl upgrade [--datapath NEWBIN] [--vswitchd NEWBIN]: upgrade-check of
+// what is given, then each part in turn, the datapath first (the new
+// hsw-vswitchd then starts against a datapath that speaks its protocol):
+//
+//   1. the running binary (/proc/PID/exe, readable even when the file was
+//      replaced on disk) is copied beside <statedir>/upgrade/previous/<program>;
+//   2. the hitless switch onto NEWBIN, with the running process's own
+//      arguments: for hsw-datapath NEWBIN --takeover (a takeover that fails
+//      changes nothing: the running datapath carries on); for hsw-vswitchd the
+//      restart of `hsw-ctl restart` (save-flows, stop, start NEWBIN
+//      --flow-restore-wait, restore, clear) -- a start that fails leaves the
+//      save for step 4;
+//   3. a health check of the new process, within --timeout: the datapath
+//      (it is the process started, of the version NEWBIN reported, answers,
+//      still has its owner, executes a probe packet, takes and removes a
+//      probe flow); hsw-vswitchd (it is a new process, answers on
+//      vswitchd.ctl with its tables loaded, is connected to the datapath,
+//      which sees it as its owner, takes a probe rule and deletes it again,
+//      handles a probe upcall);
+//   4. passed: the copy of step 1 becomes the kept previous binary (replacing
+//      the older one only now).  Failed: the same hitless switch back onto
+//      the copy, its health checked, and exit status 1.
+//
+// When both are given and hsw-vswitchd fails, only hsw-vswitchd is rolled
+// back: the new datapath passed its own health check and the previous
+// hsw-vswitchd speaks its protocol (upgrade-check checked both pairings'
+// datapath protocol before anything was touched); `hsw-ctl rollback
+// --datapath` takes it back too.
 struct UpgradeOptions {
-  std::string datapath_bin;
+  std::string datapath_bin;  // "" = not upgraded
+  std::string vswitchd_bin;  // "" = not upgraded
 };
 int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options);
 
-// hsw-ctl rollback --datapath: the kept previous binary takes over from the
-// running one, which is kept in its turn (a second rollback undoes the first).
-int RollbackCommand(const Lifecycle& ctx);
+// hsw-ctl rollback [--datapath] [--vswitchd]: each part named (neither =
+// every part that has a kept previous binary) goes back to its kept binary
+// the way upgrade switches (takeover, hitless restart), health check
+// included; the binary it replaces becomes the kept one, so a second
+// rollback undoes the first.  hsw-vswitchd before the datapath: the reverse
+// of the upgrade's order.
+struct RollbackOptions {
+  bool datapath = false;
+  bool vswitchd = false;
+};
+int RollbackCommand(const Lifecycle& ctx, const RollbackOptions& options);
+
+// --- Building blocks, exposed for tests. ---
+
+// The arguments a replacement does not get again from its running
+// predecessor: those its starter passes itself and those of one start only.
+struct ArgumentsNotRepeated {
+  std::vector<std::string> flags;       // "--detach"
+  std::vector<std::string> with_value;  // "--rundir DIR" or "--rundir=DIR"
+  // "--pidfile", "--pidfile=FILE" or "--pidfile FILE" (a next word that does
+  // not start with '-' is the value: the daemons take no positional argument).
+  std::vector<std::string> with_optional_value;
+  std::string flag_prefix;  // e.g. "--test-": the hidden test flags (all flags)
+};
+
+// `args` (argv without argv[0]) minus what `dropped` names, in order.
+std::vector<std::string> ArgumentsToRepeat(const std::vector<std::string>& args,
+                                           const ArgumentsNotRepeated& dropped);
+
+// /proc/PID/cmdline's NUL-separated words.
+std::vector<std::string> SplitCmdline(std::string_view cmdline);
 
 }  // namespace hsw::ctl

@@ -208,6 +208,9 @@ void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options) {
                  "seconds after which an uncleared flow-restore-wait clears itself, with an "
                  "error logged (default 60; 0 = never)")
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--test-refuse-flow-mods", options.refuse_flow_mods_for_testing,
+               "(testing) refuse every add-flow request on the control socket")
+      ->group("");
 }
 
 Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config)
@@ -707,6 +710,9 @@ void Vswitchd::RegisterMethods() {
   c.Register("add-flow", [this](const json& params) -> Result<json> {
     HSW_ASSIGN_OR_RETURN(ofproto::Bridge * bridge, GetBridge(params));
     HSW_ASSIGN_OR_RETURN(std::string flow, StringParam(params, "flow"));
+    if (options_.refuse_flow_mods_for_testing) {
+      return Err("add-flow {}: refused (--test-refuse-flow-mods)", bridge->name());
+    }
     auto flow_mod = ofp::ParseFlowMod(flow, ofp::FlowModCommand::kAdd, PortsOf(bridge));
     if (!flow_mod) {
       return MakeError(FlowError("add-flow", bridge->name(), flow, flow_mod.error().message));

@@ -92,6 +92,10 @@ struct VswitchdOptions {
   // hsw-vswitchd itself (with an ERR): a crashed restore must not leave the
   // switch frozen.  0 = never.
   double flow_restore_wait_timeout_s = 60;
+  // --test-refuse-flow-mods (hidden; tests only): the control socket's
+  // add-flow fails, so that `hsw-ctl upgrade --vswitchd`'s health check has
+  // a binary that starts fine and is still unhealthy.
+  bool refuse_flow_mods_for_testing = false;
 };
 
 void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options);
