@@ -579,6 +579,10 @@ std::vector<std::pair<std::string, uint64_t>> DpServer::Counters() const {
   counters.push_back({"clients", conns_.size()});
   counters.push_back({"owner_connected", owner_ ? 1u : 0u});
   counters.push_back({"protocol_errors", protocol_errors_});
+  // Who serves: a client whose connection was handed to a successor
+  // (handover) tells the new process from the old one by these.
+  counters.push_back({"datapath_pid", static_cast<uint64_t>(getpid())});
+  counters.push_back({"datapath_instance_id", instance_id_});
   return counters;
 }
 

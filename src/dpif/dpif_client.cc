@@ -75,13 +75,14 @@ DpifClient::DpifClient(UniqueFd fd, std::string peer, std::chrono::milliseconds 
 DpifClient::~DpifClient() = default;
 
 Result<std::unique_ptr<DpifClient>> DpifClient::Connect(const std::string& socket_path, Role role,
-                                                        const std::string& client_name) {
+                                                        const std::string& client_name,
+                                                        std::chrono::milliseconds timeout) {
   auto fd = ConnectUnix(socket_path);
   if (!fd) {
     return MakeError(fmt::format("cannot reach the datapath: {}", fd.error().message),
                      fd.error().code);
   }
-  auto client = Open(std::move(*fd), role, client_name);
+  auto client = Open(std::move(*fd), role, client_name, timeout);
   if (!client) {
     return MakeError(fmt::format("datapath {}: {}", socket_path, client.error().message),
                      client.error().code);
@@ -145,6 +146,11 @@ tl::unexpected<Error> DpifClient::Break(Error error) {
   if (!broken_) {
     vlog.Err("datapath connection {} broken: {}", peer_, error.ToString());
     broken_ = error;
+    // The datapath must see the end now, not when this object goes: a
+    // datapath that merely stopped answering still counts this connection as
+    // its owner, and would refuse our reconnection (EBUSY) until then.  The
+    // fd itself stays open, so its number is not reused under the event loop.
+    if (fd_.get() >= 0) shutdown(fd_.get(), SHUT_RDWR);
   }
   return tl::unexpected(std::move(error));
 }

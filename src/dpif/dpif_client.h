@@ -16,7 +16,8 @@
 // only that call, with the datapath's errno and message.  A timeout, a closed
 // connection or a message that does not decode breaks the connection: every
 // later call fails with the same error, and the owner reconnects (a fresh
-// DpifClient).  Not thread-safe; one thread uses a client.
+// DpifClient); the socket is shut down at once, so that the datapath frees
+// the owner's place for that reconnection.  Not thread-safe; one thread uses a client.
 #pragma once
 
 #include <chrono>
@@ -39,9 +40,10 @@ class DpifClient : public Dpif {
   // Connects to the datapath socket and performs the Hello handshake.
   // Fails (with the datapath's explanation) if the datapath refuses: no
   // common protocol version (EPROTONOSUPPORT), a FlowKey size mismatch, or a
-  // second owner (EBUSY).
-  static Result<std::unique_ptr<DpifClient>> Connect(const std::string& socket_path, Role role,
-                                                     const std::string& client_name);
+  // second owner (EBUSY).  `timeout` bounds each reply, the Hello's too.
+  static Result<std::unique_ptr<DpifClient>> Connect(
+      const std::string& socket_path, Role role, const std::string& client_name,
+      std::chrono::milliseconds timeout = kDefaultTimeout);
   // The same over an already-connected stream socket (tests use a
   // socketpair).  `hello` lets a test offer other versions than ours.
   static Result<std::unique_ptr<DpifClient>> Open(

@@ -49,6 +49,9 @@ Result<uint32_t> FakeDpif::PortAdd(const std::string& name, uint32_t port_no) {
   calls_.push_back(dpif::PortAdd{name, "af_packet", port_no});
   HSW_TRY(CheckFailure("PortAdd"));
   if (name.empty()) return MakeError("port add: empty interface name", EINVAL);
+  if (name == missing_interface_) {
+    return MakeError(fmt::format("port add {}: no such interface", name), ENODEV);
+  }
   for (const auto& [no, info] : ports_) {
     if (info.name == name) {
       return MakeError(fmt::format("port add {}: already datapath port {}", name, no), EEXIST);

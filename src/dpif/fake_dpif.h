@@ -91,6 +91,10 @@ class FakeDpif : public Dpif {
   void AddPortForTest(const std::string& name, uint32_t port_no);
   const std::map<uint32_t, PortInfo>& ports() const { return ports_; }
 
+  // PortAdd of this interface fails with ENODEV, as the real datapath's does
+  // for an interface that no longer exists ("" = none).
+  void set_missing_interface(std::string name) { missing_interface_ = std::move(name); }
+
   // Puts fail with ENOSPC once this many flows exist.
   void set_flow_limit(size_t limit) { flow_limit_ = limit; }
   // Counters returned by GetStats in addition to n_flows and n_masks.
@@ -121,6 +125,7 @@ class FakeDpif : public Dpif {
   std::vector<dpif::Execute> executed_;
   std::vector<std::pair<std::string, uint64_t>> counters_;
   size_t flow_limit_ = 1u << 20;
+  std::string missing_interface_;
   std::optional<Error> failure_;
   UniqueFd event_fd_;
   bool event_fd_signalled_ = false;

@@ -21,6 +21,19 @@
 // until SetTablesLoaded(true) -- the daemon's tables may still be empty while
 // they are being restored -- and only then revalidated.
 //
+// Reconciliation: the datapath behind the switch can change under it.  Its
+// connection may break (the datapath crashed, or was killed in the middle of
+// a hot handover) and a new one be handed to Reconnect(); or the connection
+// stays while the process behind it is a new one (a hot handover hands the
+// connection itself to the successor), which the periodic stats pull notices
+// from the datapath's `datapath_instance_id` counter.  Either way the switch
+// makes its state match what the datapath now holds: configured ports it
+// lacks are re-added, ukeys of flows it no longer has are forgotten, flows it
+// has that the switch does not know are adopted, and every flow is then
+// revalidated against the current tables (so flow-mods made while the
+// datapath was unreachable take effect).  Between the loss and Reconnect the
+// tables keep taking flow-mods; only the datapath-facing work waits.
+//
 // Threading: everything runs on the daemon's event loop thread.
 #pragma once
 
@@ -113,6 +126,24 @@ struct SwitchOptions {
   std::chrono::milliseconds stats_interval{1000};     // pull datapath stats this often
   std::chrono::milliseconds revalidate_delay{0};      // after a table change (0 = next loop turn)
   size_t upcall_batch = 64;
+  // Asks whoever serves the datapath socket now who it is (a monitor's
+  // Hello).  Used only when the datapath behind a kept connection changed,
+  // because the stats that reveal the change carry numbers, not the new
+  // binary's version string.  Unset or failing: the version is "unknown".
+  std::function<Result<dpif::HelloReply>()> identify_datapath;
+};
+
+// What a reconciliation with the datapath found and did (Reconnect(), or a
+// new datapath noticed behind a kept connection).
+struct DatapathReconciliation {
+  uint32_t datapath_pid = 0;
+  std::string datapath_version;
+  size_t n_ports = 0;            // ports of the bridges, in the datapath afterwards
+  size_t n_ports_readded = 0;    // configured here, missing there, added again
+  size_t n_ports_failed = 0;     // could not be added again: taken out of their bridge
+  size_t n_flows = 0;            // flows the datapath held
+  size_t n_flows_adopted = 0;    // held there, unknown here: adopted
+  size_t n_flows_forgotten = 0;  // known here, gone there: ukeys dropped
 };
 
 class Switch {
@@ -161,9 +192,21 @@ class Switch {
   // upcalls then in flight are lost, as they always were.
   virtual void DrainUpcallsForExit() = 0;
 
-  // False once the datapath connection is lost.
+  // False once the datapath connection is lost, until Reconnect().
   virtual bool datapath_connected() const = 0;
-  virtual dpif::Dpif& dpif() = 0;
+  // The datapath as last identified: its Hello at connect time, with the pid,
+  // instance id and version of a successor noticed behind the connection.
+  virtual const dpif::HelloReply& datapath_hello() const = 0;
+
+  // After the connection was lost: takes a new connection (Hello done) to
+  // whatever datapath now serves the socket -- the same process, a restarted
+  // one with no ports and no flows, or a successor that took everything
+  // over -- reconciles with it (see "Reconciliation" above) and resumes
+  // upcall handling.  Logs what it found.  If the new connection fails
+  // meanwhile, the switch is disconnected again with nothing half-applied
+  // that the next Reconnect does not redo, and the error says why.  An error
+  // too when the connection is not lost.
+  virtual Result<DatapathReconciliation> Reconnect(std::unique_ptr<dpif::Dpif> dpif) = 0;
 
   // Counters for operators: upcalls handled, flows installed, revalidations...
   virtual std::vector<std::pair<std::string, uint64_t>> Counters() const = 0;

@@ -51,7 +51,7 @@ Result<std::unique_ptr<Switch>> Switch::Create(EventLoop& loop, std::unique_ptr<
 }
 
 SwitchImpl::SwitchImpl(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif, SwitchOptions options)
-    : loop_(loop), dpif_(std::move(dpif)), options_(options) {
+    : loop_(loop), dpif_(std::move(dpif)), datapath_hello_(dpif_->hello()), options_(options) {
   if (options_.upcall_batch == 0) options_.upcall_batch = 64;
 }
 
@@ -76,14 +76,7 @@ Status SwitchImpl::Init() {
               ukeys_.size());
   }
 
-  int fd = dpif_->upcall_fd();
-  if (fd >= 0) {
-    std::weak_ptr<bool> alive = alive_;
-    HSW_TRY(loop_.Add(fd, EPOLLIN, [this, alive](uint32_t) {
-      if (alive.lock() && *alive.lock()) HandleUpcalls();
-    }));
-    watched_fd_ = fd;
-  }
+  HSW_TRY(WatchUpcallFd());
   if (options_.stats_interval.count() > 0) {
     std::weak_ptr<bool> alive = alive_;
     periodic_timer_ = loop_.AddTimer(
@@ -94,6 +87,19 @@ Status SwitchImpl::Init() {
         /*repeat=*/true);
   }
   KickUpcalls();
+  return Ok();
+}
+
+Status SwitchImpl::WatchUpcallFd() {
+  int fd = dpif_->upcall_fd();
+  if (fd < 0) return Ok();
+  std::weak_ptr<bool> alive = alive_;
+  // While the tables are not loaded the fd is registered but not watched
+  // (SetTablesLoaded turns it on).
+  HSW_TRY(loop_.Add(fd, tables_loaded_ ? uint32_t{EPOLLIN} : 0u, [this, alive](uint32_t) {
+    if (alive.lock() && *alive.lock()) HandleUpcalls();
+  }));
+  watched_fd_ = fd;
   return Ok();
 }
 
@@ -125,6 +131,8 @@ Status SwitchImpl::DeleteBridge(const std::string& name) {
         vlog.Warn("bridge {}: removing interface {} from the datapath: {}", name, port.name,
                   r.error().ToString());
       }
+    } else {
+      ports_deleted_while_lost_.push_back(port.name);
     }
     dp_ports_.erase(port.dp_port);
   }
@@ -243,6 +251,8 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
       vlog.Warn("bridge {}: removing interface {} from the datapath: {}", bridge, iface,
                 r.error().ToString());
     }
+  } else {
+    ports_deleted_while_lost_.push_back(iface);
   }
   ports.erase(*ofport);
   br->macs().ForgetPort(*ofport);
@@ -663,29 +673,49 @@ void SwitchImpl::PullStats() {
   }
   ++n_stats_pulls_;
   last_stats_pull_ = Now();
+  std::vector<UkeyId> idle;
+  DumpMatch match = MatchDump(*flows, tables_loaded_ ? &idle : nullptr);
+  if (!idle.empty()) {
+    n_flows_evicted_ += idle.size();
+    DeleteUkeys(idle);
+  }
+  if (match.n_adopted && tables_loaded_ && !adoption_pending_) ScheduleRevalidation();
+  // Upcalls that arrived during the dump wait in the client's buffer, where
+  // the upcall fd does not announce them.
+  KickUpcalls();
+}
+
+SwitchImpl::DumpMatch SwitchImpl::MatchDump(const std::vector<dpif::DpFlow>& flows,
+                                            std::vector<UkeyId>* idle) {
+  DumpMatch match;
   int64_t now_ms = MonotonicMs();
   int64_t max_idle = options_.max_idle.count();
-  bool evict_ok = tables_loaded_;
   uint64_t seq = ++dump_seq_;
-  std::vector<UkeyId> idle;
-  bool adopted_new = false;
-  for (const dpif::DpFlow& flow : *flows) {
+  for (const dpif::DpFlow& flow : flows) {
     UkeyId id{ApplyMask(flow.key, flow.mask), flow.mask};
     auto it = ukeys_.find(id);
     if (it == ukeys_.end()) {
-      // Installed by someone else (hsw-ctl, a previous daemon): take it in
-      // and let revalidation decide.
+      // Installed by someone else (hsw-ctl, a previous daemon, a datapath
+      // we lost track of): take it in and let revalidation decide.
       AdoptFlow(flow);
       ukeys_.find(id)->second.dump_seq = seq;
-      adopted_new = true;
+      ++match.n_adopted;
       continue;
     }
     Ukey& u = it->second;
     u.dump_seq = seq;
     CreditStats(u, flow.stats);
-    if (evict_ok && !u.adopted) {
+    if (u.actions != flow.actions) {
+      // Revalidation compares translations with u.actions, so u.actions
+      // must be what the datapath really does.
+      u.actions = flow.actions;
+      u.adopted = true;
+      ++match.n_adopted;
+      continue;
+    }
+    if (idle && !u.adopted) {
       int64_t last = std::max<int64_t>(u.created_ms, static_cast<int64_t>(flow.stats.used_ms));
-      if (now_ms - last > max_idle) idle.push_back(id);
+      if (now_ms - last > max_idle) idle->push_back(id);
     }
   }
   // Flows the datapath no longer has (deleted by an operator, or the
@@ -693,18 +723,13 @@ void SwitchImpl::PullStats() {
   for (auto it = ukeys_.begin(); it != ukeys_.end();) {
     if (it->second.dump_seq != seq) {
       it = ukeys_.erase(it);
+      ++match.n_forgotten;
     } else {
       ++it;
     }
   }
-  if (!idle.empty()) {
-    n_flows_evicted_ += idle.size();
-    DeleteUkeys(idle);
-  }
-  if (adopted_new && tables_loaded_ && !adoption_pending_) ScheduleRevalidation();
-  // Upcalls that arrived during the dump wait in the client's buffer, where
-  // the upcall fd does not announce them.
-  KickUpcalls();
+  n_flows_forgotten_ += match.n_forgotten;
+  return match;
 }
 
 void SwitchImpl::ExpireRules() {
@@ -735,6 +760,7 @@ void SwitchImpl::ExpireRules() {
 
 void SwitchImpl::Periodic() {
   if (!connected_) return;
+  if (!CheckDatapathInstance()) return;
   PullStats();
   ExpireRules();
   KickUpcalls();
@@ -743,11 +769,210 @@ void SwitchImpl::Periodic() {
 void SwitchImpl::Lost(const Error& error) {
   if (!connected_) return;
   connected_ = false;
+  ++n_datapath_losses_;
   vlog.Err("datapath connection lost: {}", error.ToString());
   if (watched_fd_ >= 0) {
     loop_.Remove(watched_fd_);
     watched_fd_ = -1;
   }
+}
+
+// --- a new datapath: reconnection, or a successor behind the connection ---
+
+namespace {
+
+// "P ports (K re-added), F flows (A adopted, D forgotten)", the part of the
+// log line that says what a reconciliation did.
+std::string DescribeReconciliation(const DatapathReconciliation& r) {
+  return fmt::format("{} ports ({} re-added{}), {} flows ({} adopted, {} forgotten)", r.n_ports,
+                     r.n_ports_readded,
+                     r.n_ports_failed ? fmt::format(", {} could not be", r.n_ports_failed) : "",
+                     r.n_flows, r.n_flows_adopted, r.n_flows_forgotten);
+}
+
+std::optional<uint64_t> FindCounter(const dpif::StatsReply& stats, std::string_view name) {
+  for (const auto& [counter, value] : stats.counters) {
+    if (counter == name) return value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<DatapathReconciliation> SwitchImpl::Reconnect(std::unique_ptr<dpif::Dpif> dpif) {
+  if (!dpif) return Err("ofproto: no datapath");
+  if (connected_) return Err("ofproto: reconnect while the datapath connection is up");
+  // The broken connection goes here; its fd left the event loop in Lost().
+  dpif_ = std::move(dpif);
+  datapath_hello_ = dpif_->hello();
+  connected_ = true;
+  auto report = Reconcile();
+  if (!report) return report;
+  if (auto watched = WatchUpcallFd(); !watched) {
+    Lost(watched.error());
+    return tl::unexpected(watched.error());
+  }
+  ++n_datapath_reconnects_;
+  vlog.Info("reconnected to hsw-datapath pid {} (version {}): {}", report->datapath_pid,
+            report->datapath_version, DescribeReconciliation(*report));
+  // The misses that waited in the datapath, against the current tables.
+  if (tables_loaded_) HandleUpcalls();
+  return report;
+}
+
+bool SwitchImpl::CheckDatapathInstance() {
+  auto stats = dpif_->GetStats();
+  if (!stats) {
+    Lost(stats.error());
+    return false;
+  }
+  // A datapath older than the counter cannot be told apart; it is not
+  // replaced behind a connection either (handover came with the counter).
+  std::optional<uint64_t> instance = FindCounter(*stats, "datapath_instance_id");
+  if (!instance || *instance == datapath_hello_.instance_id) return true;
+
+  dpif::HelloReply successor = datapath_hello_;  // same connection: same protocol version
+  successor.instance_id = *instance;
+  successor.datapath_pid = static_cast<uint32_t>(FindCounter(*stats, "datapath_pid").value_or(0));
+  successor.datapath_version = "unknown";
+  if (options_.identify_datapath) {
+    // Another handover may have happened since the stats: believe the
+    // answer only if it is about the same instance.
+    auto probed = options_.identify_datapath();
+    if (probed && probed->instance_id == *instance) {
+      successor.datapath_version = probed->datapath_version;
+    } else if (!probed) {
+      vlog.Warn("cannot ask the new hsw-datapath for its version: {}",
+                probed.error().ToString());
+    }
+  }
+  vlog.Info("hsw-datapath changed: pid {} (version {}) → pid {} (version {})",
+            datapath_hello_.datapath_pid, datapath_hello_.datapath_version,
+            successor.datapath_pid, successor.datapath_version);
+  datapath_hello_ = successor;
+  ++n_datapath_changes_;
+  auto report = Reconcile();
+  if (!report) return false;
+  vlog.Info("reconciled with hsw-datapath pid {}: {}", report->datapath_pid,
+            DescribeReconciliation(*report));
+  return true;
+}
+
+Result<DatapathReconciliation> SwitchImpl::Reconcile() {
+  DatapathReconciliation report;
+  report.datapath_pid = datapath_hello_.datapath_pid;
+  report.datapath_version = datapath_hello_.datapath_version;
+  HSW_TRY(ReconcilePorts(report));
+
+  auto flows = dpif_->FlowDump();
+  if (!flows) {
+    Lost(flows.error());
+    return tl::unexpected(flows.error());
+  }
+  report.n_flows = flows->size();
+  DumpMatch match = MatchDump(*flows, nullptr);
+  report.n_flows_adopted = match.n_adopted;
+  report.n_flows_forgotten = match.n_forgotten;
+  last_stats_pull_ = Now();
+
+  // Every flow against the current tables: they may have changed while the
+  // datapath was unreachable, adopted flows have never been checked, and
+  // port numbers may have moved.  (During flow-restore-wait this waits for
+  // SetTablesLoaded(true), which does the same.)
+  Revalidate(true);
+  if (!connected_) return Err("datapath connection lost while revalidating");
+  return report;
+}
+
+Status SwitchImpl::ReconcilePorts(DatapathReconciliation& report) {
+  auto listed = dpif_->PortList();
+  if (!listed) {
+    Lost(listed.error());
+    return tl::unexpected(listed.error());
+  }
+  std::unordered_map<std::string, dpif::PortInfo> dp_by_name;
+  for (dpif::PortInfo& info : *listed) dp_by_name[info.name] = std::move(info);
+
+  for (const std::string& name : ports_deleted_while_lost_) {
+    auto it = dp_by_name.find(name);
+    if (it == dp_by_name.end()) continue;
+    if (auto deleted = dpif_->PortDel(it->second.port_no); !deleted) {
+      vlog.Warn("removing interface {}, deleted while the datapath was unreachable: {}", name,
+                deleted.error().ToString());
+    } else {
+      vlog.Info("removed interface {} from the datapath (deleted while it was unreachable)",
+                name);
+    }
+    dp_by_name.erase(it);
+  }
+  ports_deleted_while_lost_.clear();
+
+  // Datapath port numbers are the datapath's: a restarted one may number
+  // the ports it is given differently, so the map is rebuilt.
+  dp_ports_.clear();
+  for (const auto& [bridge_name, br] : bridges_) {
+    bool changed = false;
+    std::vector<std::pair<uint32_t, std::string>> failed;  // ofport, why
+    for (auto& [ofport, port] : br->ports()) {
+      auto found = dp_by_name.find(port.name);
+      if (found != dp_by_name.end()) {
+        changed |= found->second.port_no != port.dp_port;
+        port.dp_port = found->second.port_no;
+        port.info = found->second;
+      } else {
+        // Ask for the number it had, so that the datapath's numbering (in
+        // dp-dump-flows, for an operator) stays the same; any will do.
+        auto added = dpif_->PortAdd(port.name, port.dp_port);
+        if (!added && added.error().code == EEXIST) added = dpif_->PortAdd(port.name, 0);
+        if (!added) {
+          failed.emplace_back(ofport, added.error().message);
+          continue;
+        }
+        changed = true;
+        ++report.n_ports_readded;
+        ++n_ports_readded_;
+        vlog.Info("bridge {}: re-added interface {} to the datapath as datapath port {} "
+                  "(OpenFlow port {})",
+                  bridge_name, port.name, *added, ofport);
+        port.dp_port = *added;
+        port.info = dpif::PortInfo{};
+        port.info.port_no = *added;
+        port.info.name = port.name;
+      }
+      dp_ports_[port.dp_port] = PortOwner{br.get(), ofport};
+    }
+    for (const auto& [ofport, why] : failed) DropPort(*br, ofport, why);
+    report.n_ports_failed += failed.size();
+    report.n_ports += br->ports().size();
+    if (changed || !failed.empty()) {
+      br->RebuildPortMap();
+      br->BumpPortGeneration();
+    }
+  }
+  if (report.n_ports_readded > 0) {
+    // The addresses and MTUs of the re-added ports, for port descriptions.
+    auto relisted = dpif_->PortList();
+    if (!relisted) {
+      Lost(relisted.error());
+      return tl::unexpected(relisted.error());
+    }
+    for (const dpif::PortInfo& info : *relisted) {
+      auto owner = dp_ports_.find(info.port_no);
+      if (owner == dp_ports_.end()) continue;
+      owner->second.bridge->ports()[owner->second.ofport].info = info;
+    }
+  }
+  return Ok();
+}
+
+void SwitchImpl::DropPort(BridgeImpl& bridge, uint32_t ofport, const std::string& why) {
+  BridgeImpl::Port port = bridge.ports()[ofport];
+  bridge.ports().erase(ofport);
+  bridge.macs().ForgetPort(ofport);
+  vlog.Err("bridge {}: interface {} (OpenFlow port {}) could not be added to the new datapath, "
+           "so it is no longer a port of the bridge (it stays configured): {}",
+           bridge.name(), port.name, ofport, why);
+  bridge.NotifyPortStatus(ofp::kPortStatusDelete, bridge.MakePortDesc(ofport, port));
 }
 
 std::vector<std::pair<std::string, uint64_t>> SwitchImpl::Counters() const {
@@ -763,6 +988,7 @@ std::vector<std::pair<std::string, uint64_t>> SwitchImpl::Counters() const {
       {"flows_deleted", n_flows_deleted_},
       {"flows_evicted_idle", n_flows_evicted_},
       {"flows_adopted", n_flows_adopted_},
+      {"flows_forgotten", n_flows_forgotten_},
       {"ukeys", ukeys_.size()},
       {"revalidations", n_revalidations_},
       {"ukeys_revalidated", n_ukeys_revalidated_},
@@ -772,6 +998,10 @@ std::vector<std::pair<std::string, uint64_t>> SwitchImpl::Counters() const {
       {"executes", n_executes_},
       {"rules", n_rules},
       {"rules_expired", n_rules_expired_},
+      {"datapath_losses", n_datapath_losses_},
+      {"datapath_reconnects", n_datapath_reconnects_},
+      {"datapath_changes", n_datapath_changes_},
+      {"ports_readded", n_ports_readded_},
   };
 }
 

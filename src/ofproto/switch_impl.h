@@ -10,7 +10,14 @@
 // by a previous hsw-vswitchd) become "adopted" ukeys: nothing is known about
 // the rules behind them, so they are neither revalidated nor evicted until
 // SetTablesLoaded(true) says the tables are complete; then each is
-// re-translated and kept, updated or deleted like any other.
+// re-translated and kept, updated or deleted like any other.  A ukey whose
+// actions differ from what a dump finds in the datapath takes the datapath's
+// actions and is marked adopted again, so that revalidation puts it right.
+//
+// Datapath changes (ofproto.h, "Reconciliation"): Reconnect() and a new
+// instance id in the datapath's stats both run Reconcile(): ports first (a
+// flow's in_port is a datapath port number, so flows are matched to bridges
+// only once the ports are), then the flow dump, then a full revalidation.
 #pragma once
 
 #include <deque>
@@ -123,7 +130,8 @@ class SwitchImpl : public Switch {
   bool tables_loaded() const override { return tables_loaded_; }
   void DrainUpcallsForExit() override;
   bool datapath_connected() const override { return connected_; }
-  dpif::Dpif& dpif() override { return *dpif_; }
+  const dpif::HelloReply& datapath_hello() const override { return datapath_hello_; }
+  Result<DatapathReconciliation> Reconnect(std::unique_ptr<dpif::Dpif> dpif) override;
   std::vector<std::pair<std::string, uint64_t>> Counters() const override;
 
   // --- for BridgeImpl ---
@@ -177,13 +185,40 @@ class SwitchImpl : public Switch {
   void ScheduleRevalidation();
   void CreditStats(Ukey& ukey, const dpif::FlowStats& now_stats);
   void AdoptFlow(const dpif::DpFlow& flow);
+  // Matches the ukeys to a flow dump: stats credited, unknown flows adopted,
+  // ukeys of flows not in the dump forgotten.  With `idle`, collects the
+  // flows unused for max_idle.
+  struct DumpMatch {
+    size_t n_adopted = 0;    // flows new to the ukeys, or with other actions
+    size_t n_forgotten = 0;
+  };
+  DumpMatch MatchDump(const std::vector<dpif::DpFlow>& flows, std::vector<UkeyId>* idle);
+  // Watches the current connection's upcall fd (readable only while the
+  // tables are loaded).
+  Status WatchUpcallFd();
+  // Compares the datapath's instance id (stats) with the one known; on a
+  // change, logs it and reconciles.  false if the connection was lost.
+  bool CheckDatapathInstance();
+  // Ports, flows, full revalidation (see the file comment).  An error means
+  // the connection was lost meanwhile (Lost() has run).
+  Result<DatapathReconciliation> Reconcile();
+  Status ReconcilePorts(DatapathReconciliation& report);
+  // Takes a port the datapath would not add again out of its bridge, as
+  // DeletePort does, minus the datapath call.
+  void DropPort(BridgeImpl& bridge, uint32_t ofport, const std::string& why);
   void DeleteUkeys(const std::vector<UkeyId>& ids);
   BridgeImpl* BridgeById(uint32_t id);
   void Lost(const Error& error);
   void KickUpcalls();
 
   EventLoop& loop_;
+  // After a loss, the broken connection stays here (closed for writing by
+  // DpifClient) until Reconnect replaces it: every use is behind connected_.
   std::unique_ptr<dpif::Dpif> dpif_;
+  dpif::HelloReply datapath_hello_;
+  // Interfaces deleted from bridges while the datapath was unreachable: a
+  // datapath that took over still has them and is told on reconciliation.
+  std::vector<std::string> ports_deleted_while_lost_;
   SwitchOptions options_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::map<std::string, std::unique_ptr<BridgeImpl>> bridges_;
@@ -209,6 +244,8 @@ class SwitchImpl : public Switch {
            n_flows_deleted_ = 0, n_flows_evicted_ = 0, n_flows_adopted_ = 0;
   uint64_t n_revalidations_ = 0, n_ukeys_revalidated_ = 0, n_stats_pulls_ = 0;
   uint64_t n_packet_ins_ = 0, n_packet_outs_ = 0, n_rules_expired_ = 0, n_executes_ = 0;
+  uint64_t n_flows_forgotten_ = 0, n_datapath_losses_ = 0, n_datapath_reconnects_ = 0,
+           n_datapath_changes_ = 0, n_ports_readded_ = 0;
 };
 
 }  // namespace hsw::ofproto

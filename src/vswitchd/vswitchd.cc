@@ -24,6 +24,11 @@ using json = nlohmann::json;
 
 constexpr const char* kFlowRestoreWait = "flow-restore-wait";
 
+// How long a datapath may take to answer a Hello when we identify or
+// reconnect to it.  Short: the event loop (OpenFlow, the control socket)
+// waits meanwhile, and a datapath still in a handover is simply tried again.
+constexpr std::chrono::milliseconds kDatapathHelloTimeout{1000};
+
 // flow_text's errors read "flow '<text>': <problem>"; the control socket's
 // say which command and bridge: "add-flow br0 '<text>': <problem>".
 std::string FlowError(const std::string& command, const std::string& bridge,
@@ -189,6 +194,11 @@ std::vector<ofp::FlowMod> ReplacementBatch(const std::vector<ofp::FlowMod>& curr
   return batch;
 }
 
+std::string DatapathSocketPath(const daemon::Dirs& dirs, const VswitchdOptions& options) {
+  return options.datapath_socket.empty() ? dirs.rundir + "/datapath.sock"
+                                         : options.datapath_socket;
+}
+
 Result<bool> ParseBool(const std::string& key, const std::string& value) {
   if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
   if (value == "false" || value == "0" || value == "no" || value == "off") return false;
@@ -208,6 +218,11 @@ void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options) {
                  "seconds after which an uncleared flow-restore-wait clears itself, with an "
                  "error logged (default 60; 0 = never)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--datapath-reconnect-timeout", options.datapath_reconnect_timeout_s,
+                 "when the connection to hsw-datapath is lost, keep serving OpenFlow and retry "
+                 "the datapath socket for this many seconds before exiting with status 1 "
+                 "(default 60; 0 = exit at once)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--test-refuse-flow-mods", options.refuse_flow_mods_for_testing,
                "(testing) refuse every add-flow request on the control socket")
       ->group("");
@@ -218,8 +233,7 @@ Vswitchd::Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, 
       dirs_(std::move(dirs)),
       options_(std::move(options)),
       config_(std::move(config)) {
-  datapath_socket_ =
-      options_.datapath_socket.empty() ? dirs_.rundir + "/datapath.sock" : options_.datapath_socket;
+  datapath_socket_ = DatapathSocketPath(dirs_, options_);
 }
 
 Vswitchd::~Vswitchd() {
@@ -257,6 +271,13 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
             hello.n_flows);
 
   ofproto::SwitchOptions switch_options;
+  switch_options.identify_datapath = [socket = datapath_socket_]() -> Result<dpif::HelloReply> {
+    // A monitor's Hello: the new datapath's version, which its stats lack.
+    HSW_ASSIGN_OR_RETURN(auto monitor,
+                         dpif::DpifClient::Connect(socket, dpif::Role::kMonitor, "hsw-vswitchd",
+                                                   kDatapathHelloTimeout));
+    return monitor->hello();
+  };
   auto sw = ofproto::Switch::Create(loop_, std::move(dpif), switch_options);
   if (!sw) return Err("cannot start the switch: {}", sw.error().ToString());
   switch_ = std::move(*sw);
@@ -580,7 +601,7 @@ json Vswitchd::Show() {
   }
   json counters = json::array();
   for (const auto& [name, value] : switch_->Counters()) counters.push_back({name, value});
-  const dpif::HelloReply& hello = switch_->dpif().hello();
+  const dpif::HelloReply& hello = switch_->datapath_hello();
   return {{"version", kVersion},
           {"pid", getpid()},
           {"tables_loaded", switch_->tables_loaded()},
@@ -909,6 +930,101 @@ void Vswitchd::RegisterMethods() {
   });
 }
 
+namespace {
+
+// Keeps hsw-vswitchd alive when its datapath connection is lost: OpenFlow and
+// the control socket go on being served (flow-mods change the tables; the
+// Switch holds back what needs the datapath) while datapath.sock is tried
+// again with a growing pause, until the deadline.  A new connection goes to
+// Switch::Reconnect, which reconciles ports and flows with whatever datapath
+// answered.  There is no supervisor to restart us, and the datapath that
+// answers is usually a restarted or successor process holding the same socket.
+class DatapathReconnector {
+ public:
+  static constexpr std::chrono::milliseconds kFirstPause{50};
+  static constexpr std::chrono::milliseconds kLongestPause{1000};
+  static constexpr std::chrono::milliseconds kLossCheckInterval{200};
+
+  // `give_up` runs once the deadline has passed without a datapath.
+  DatapathReconnector(EventLoop& loop, ofproto::Switch& sw, std::string socket,
+                      std::chrono::milliseconds deadline, std::function<void()> give_up)
+      : loop_(loop),
+        sw_(sw),
+        socket_(std::move(socket)),
+        deadline_(deadline),
+        give_up_(std::move(give_up)) {
+    // The Switch notices the loss (upcall socket EOF, a failed call); this
+    // notices the Switch.
+    loop_.AddTimer(kLossCheckInterval, [this] { CheckConnection(); }, /*repeat=*/true);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void CheckConnection() {
+    if (retrying_ || sw_.datapath_connected()) return;
+    if (deadline_.count() == 0) {
+      vlog.Err("lost the connection to hsw-datapath; exiting (--datapath-reconnect-timeout 0)");
+      give_up_();
+      return;
+    }
+    retrying_ = true;
+    lost_at_ = Clock::now();
+    pause_ = kFirstPause;
+    last_failure_.clear();
+    vlog.Err("lost the connection to hsw-datapath; trying {} again for up to {} s (OpenFlow "
+             "is still served; table changes reach the datapath once it is back)",
+             socket_, std::chrono::duration<double>(deadline_).count());
+    Attempt();
+  }
+
+  void Attempt() {
+    auto client = dpif::DpifClient::Connect(socket_, dpif::Role::kOwner, "hsw-vswitchd",
+                                            kDatapathHelloTimeout);
+    std::string failure;
+    if (client) {
+      (*client)->set_timeout(dpif::DpifClient::kDefaultTimeout);
+      auto reconnected = sw_.Reconnect(std::move(*client));
+      if (reconnected) {
+        retrying_ = false;
+        vlog.Info("datapath connection restored {:.3f} s after it was lost",
+                  std::chrono::duration<double>(Clock::now() - lost_at_).count());
+        return;
+      }
+      failure = "reconciliation failed: " + reconnected.error().ToString();
+    } else {
+      failure = client.error().ToString();
+    }
+    auto waited = Clock::now() - lost_at_;
+    if (waited >= deadline_) {
+      vlog.Err("no hsw-datapath at {} for {:.1f} s (last: {}); exiting with status 1", socket_,
+               std::chrono::duration<double>(waited).count(), failure);
+      give_up_();
+      return;
+    }
+    // Once per kind of failure, not once per try: "no such file" while the
+    // datapath is down, then perhaps "refused" while it starts.
+    if (failure != last_failure_) {
+      vlog.Info("hsw-datapath not reachable yet: {}; trying again", failure);
+      last_failure_ = failure;
+    }
+    loop_.AddTimer(pause_, [this] { Attempt(); });
+    pause_ = std::min(pause_ * 2, kLongestPause);
+  }
+
+  EventLoop& loop_;
+  ofproto::Switch& sw_;
+  std::string socket_;
+  std::chrono::milliseconds deadline_;
+  std::function<void()> give_up_;
+  bool retrying_ = false;
+  Clock::time_point lost_at_{};
+  std::chrono::milliseconds pause_ = kFirstPause;
+  std::string last_failure_;
+};
+
+}  // namespace
+
 int VswitchdMain(int argc, char** argv) {
   CLI::App app{"hsw-vswitchd: the hsw switch's control plane (OpenFlow, configuration)",
                "hsw-vswitchd"};
@@ -986,21 +1102,13 @@ int VswitchdMain(int argc, char** argv) {
       }
     }
   });
-  // The datapath's death is noticed by the Switch (upcall socket EOF, a
-  // failed call); this turns it into an exit for the supervisor.
-  ofproto::Switch* sw = &(*vswitchd)->sw();
-  loop.AddTimer(
-      std::chrono::milliseconds(200),
+  DatapathReconnector reconnector(
+      loop, (*vswitchd)->sw(), DatapathSocketPath(*dirs, options),
+      std::chrono::milliseconds(static_cast<int64_t>(options.datapath_reconnect_timeout_s * 1000)),
       [&] {
-        if (!sw->datapath_connected()) {
-          vlog.Err(
-              "lost the connection to hsw-datapath; exiting so that a supervisor "
-              "restarts hsw-vswitchd");
-          exit_code = 1;
-          loop.Stop();
-        }
-      },
-      /*repeat=*/true);
+        exit_code = 1;
+        loop.Stop();
+      });
 
   daemon::NotifyReady();
   vlog.Info("hsw-vswitchd ready");
@@ -1008,7 +1116,7 @@ int VswitchdMain(int argc, char** argv) {
 
   // A graceful stop (signal or `exit`): the upcalls the datapath has already
   // sent us are handled before we go, and the rest wait in its miss queue
-  // for our successor.  Losing the datapath leaves nothing to drain.
+  // for our successor.  A datapath that never came back leaves nothing to drain.
   if (exit_code == 0) (*vswitchd)->sw().DrainUpcallsForExit();
   vswitchd->reset();
   daemon::Cleanup();

@@ -62,8 +62,16 @@
 // (Switch::DrainUpcallsForExit), so a graceful stop loses no miss; then the
 // control and OpenFlow sockets close and the process exits 0, leaving the
 // datapath and its flows alone so that traffic keeps flowing.
-// SIGHUP reopens the log file.  Losing the datapath is an ERR and exit 1 (a
-// supervisor restarts us).
+// SIGHUP reopens the log file.
+//
+// Losing the datapath connection is an ERR, not an exit: OpenFlow and the
+// control socket are still served (table changes wait for the datapath)
+// while datapath.sock is tried again with a growing pause (50 ms to 1 s);
+// the new connection is reconciled by Switch::Reconnect (ports re-added,
+// flows adopted or forgotten, everything revalidated).  Only after
+// --datapath-reconnect-timeout seconds (default 60) without a datapath does
+// hsw-vswitchd exit with status 1.  A datapath replaced behind a kept
+// connection (a hot handover) is noticed by the Switch from its stats.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -92,6 +100,10 @@ struct VswitchdOptions {
   // hsw-vswitchd itself (with an ERR): a crashed restore must not leave the
   // switch frozen.  0 = never.
   double flow_restore_wait_timeout_s = 60;
+  // After the datapath connection is lost, how long to keep trying to
+  // reconnect (serving OpenFlow meanwhile) before exiting with status 1.
+  // 0 = exit at once.
+  double datapath_reconnect_timeout_s = 60;
   // --test-refuse-flow-mods (hidden; tests only): the control socket's
   // add-flow fails, so that `hsw-ctl upgrade --vswitchd`'s health check has
   // a binary that starts fine and is still unhealthy.

@@ -128,7 +128,11 @@ class FakeSwitch : public Switch {
   void SetTableChangeObserver(TableChangeObserver) override {}
   void DrainUpcallsForExit() override {}
   bool datapath_connected() const override { return true; }
-  dpif::Dpif& dpif() override { std::abort(); }
+  const dpif::HelloReply& datapath_hello() const override { return hello_; }
+  Result<DatapathReconciliation> Reconnect(std::unique_ptr<dpif::Dpif>) override {
+    return Err("not a real switch");
+  }
+  dpif::HelloReply hello_;
   std::vector<std::pair<std::string, uint64_t>> Counters() const override { return {}; }
   int syncs = 0;
   bool tables_loaded_ = true;

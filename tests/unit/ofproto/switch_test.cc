@@ -80,6 +80,34 @@ class SwitchTest : public ::testing::Test {
     for (int i = 0; i < 5; ++i) loop_.RunOnce(0);
   }
   const dpif::DpFlow* FlowFor(const FlowKey& key) { return fake().Lookup(key); }
+  uint64_t Counter(const std::string& name) const {
+    for (const auto& [counter, value] : sw_->Counters()) {
+      if (counter == name) return value;
+    }
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+  // The datapath goes away (the next call fails, as on a closed socket).
+  void LoseDatapath() {
+    fake().SetFailure(Error{ECONNRESET, "datapath gone"});
+    impl().RunPeriodicForTest();
+    ASSERT_FALSE(sw_->datapath_connected());
+  }
+  // Reconnects to `next`, which fake() is from now on.
+  Result<DatapathReconciliation> ReconnectTo(std::unique_ptr<dpif::FakeDpif> next) {
+    fake_ = next.get();
+    return sw_->Reconnect(std::move(next));
+  }
+  // A datapath that took everything over: ports p1..p3 as 1..3 and a copy of
+  // fake()'s flows.
+  std::unique_ptr<dpif::FakeDpif> Successor() {
+    auto successor = std::make_unique<dpif::FakeDpif>();
+    for (uint32_t i = 1; i <= 3; ++i) successor->AddPortForTest("p" + std::to_string(i), i);
+    for (const dpif::DpFlow& flow : fake().flows()) {
+      successor->AddFlowForTest(flow.key, flow.mask, flow.actions, flow.stats);
+    }
+    return successor;
+  }
   static const dpif::FlowPutBatch* LastPut(const dpif::FakeDpif& f) {
     for (auto it = f.calls().rbegin(); it != f.calls().rend(); ++it) {
       if (auto* p = std::get_if<dpif::FlowPutBatch>(&*it)) return p;
@@ -532,6 +560,183 @@ TEST_F(SwitchTest, DrainUpcallsForExitDuringFlowRestoreWaitTranslatesNothing) {
   EXPECT_EQ(fake().CountCalls(MsgType::kUpcallPause), 1u);
   EXPECT_EQ(fake().CountCalls(MsgType::kFlowPut), 0u);
   EXPECT_EQ(fake().executed().size(), 0u);
+}
+
+// --- a new datapath: reconnection, or a successor behind the connection ---
+
+// The datapath crashed and was started again: no ports, no flows.  The
+// switch re-adds its ports with the numbers they had, forgets its ukeys, and
+// a flow-mod made while the datapath was gone decides the next miss.
+TEST_F(SwitchTest, ReconnectToARestartedDatapathReaddsPortsAndForgetsFlows) {
+  Start();
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  Spin();
+  ASSERT_EQ(impl().n_ukeys(), 1u);
+  LoseDatapath();
+  // OpenFlow goes on while the datapath is away: the tables change.
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(3))));
+  sw_->Sync();
+  rec_.port_status.clear();
+
+  auto report = ReconnectTo(std::make_unique<dpif::FakeDpif>());
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_TRUE(sw_->datapath_connected());
+  EXPECT_EQ(report->n_ports, 3u);
+  EXPECT_EQ(report->n_ports_readded, 3u);
+  EXPECT_EQ(report->n_ports_failed, 0u);
+  EXPECT_EQ(report->n_flows, 0u);
+  EXPECT_EQ(report->n_flows_adopted, 0u);
+  EXPECT_EQ(report->n_flows_forgotten, 1u);
+  EXPECT_EQ(impl().n_ukeys(), 0u);
+  ASSERT_EQ(fake().ports().size(), 3u);
+  for (uint32_t i = 1; i <= 3; ++i) EXPECT_EQ(fake().ports().at(i).name, "p" + std::to_string(i));
+  // The OpenFlow ports did not change: controllers hear nothing.
+  EXPECT_TRUE(rec_.port_status.empty());
+
+  // Upcalls are handled again, with the table as it is now.
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  Spin();
+  const dpif::DpFlow* flow = FlowFor(TcpKey(1, 80));
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->actions, (DpActions{DpOutput{3}}));
+  EXPECT_EQ(Counter("datapath_losses"), 1u);
+  EXPECT_EQ(Counter("datapath_reconnects"), 1u);
+  EXPECT_EQ(Counter("ports_readded"), 3u);
+  EXPECT_EQ(Counter("flows_forgotten"), 1u);
+}
+
+// The old datapath was killed in the middle of a hot handover: the successor
+// has the ports and the flows it was given, on a new connection.
+TEST_F(SwitchTest, ReconnectToASuccessorAdoptsItsFlowsAndRevalidatesEverything) {
+  Start();
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(2), Output(1))));
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(3), Output(2))));
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  fake().InjectUpcall(Miss(TcpKey(2, 80)));
+  Spin();
+  ASSERT_EQ(impl().n_ukeys(), 2u);
+  LoseDatapath();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(3))));
+  sw_->Sync();
+
+  auto successor = Successor();
+  // It lacks p2's flow (never copied, or evicted) and has one for p3 that
+  // this switch never installed, with actions the tables do not give.
+  const dpif::DpFlow* p2_flow = successor->Lookup(TcpKey(2, 80));
+  ASSERT_NE(p2_flow, nullptr);
+  ASSERT_TRUE(successor->FlowDel({dpif::FlowId{p2_flow->key, p2_flow->mask}}));
+  successor->AddFlowForTest(TcpKey(3, 80), InPortEthTypeMask(), DpActions{DpOutput{1}});
+  successor->ClearCalls();
+
+  auto report = ReconnectTo(std::move(successor));
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_EQ(report->n_ports, 3u);
+  EXPECT_EQ(report->n_ports_readded, 0u);
+  EXPECT_EQ(fake().CountCalls(MsgType::kPortAdd), 0u);
+  EXPECT_EQ(report->n_flows, 2u);
+  EXPECT_EQ(report->n_flows_adopted, 1u);
+  EXPECT_EQ(report->n_flows_forgotten, 1u);
+  EXPECT_EQ(impl().n_ukeys(), 2u);
+  // The flow-mod made while disconnected reached the flow it affects, and
+  // the adopted flow was put right.
+  ASSERT_NE(FlowFor(TcpKey(1, 80)), nullptr);
+  EXPECT_EQ(FlowFor(TcpKey(1, 80))->actions, (DpActions{DpOutput{3}}));
+  ASSERT_NE(FlowFor(TcpKey(3, 80)), nullptr);
+  EXPECT_EQ(FlowFor(TcpKey(3, 80))->actions, (DpActions{DpOutput{2}}));
+  EXPECT_EQ(FlowFor(TcpKey(2, 80)), nullptr);
+}
+
+TEST_F(SwitchTest, ReconnectRemovesPortsDeletedMeanwhileAndDropsPortsThatCannotBeAdded) {
+  Start();
+  Bridge* br = MakeBridge();
+  LoseDatapath();
+  ASSERT_TRUE(sw_->DeletePort("br0", "p3"));
+  rec_.port_status.clear();
+  // The successor still has p3; p2's interface is gone from the system.
+  auto successor = std::make_unique<dpif::FakeDpif>();
+  successor->AddPortForTest("p1", 1);
+  successor->AddPortForTest("p3", 3);
+  successor->set_missing_interface("p2");
+
+  auto report = ReconnectTo(std::move(successor));
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_EQ(report->n_ports, 1u);
+  EXPECT_EQ(report->n_ports_readded, 0u);
+  EXPECT_EQ(report->n_ports_failed, 1u);
+  ASSERT_EQ(fake().ports().size(), 1u);
+  EXPECT_EQ(fake().ports().begin()->second.name, "p1");
+  ASSERT_EQ(br->ListPorts().size(), 1u);
+  EXPECT_EQ(br->ListPorts()[0].name, "p1");
+  ASSERT_EQ(rec_.port_status.size(), 1u);
+  EXPECT_EQ(rec_.port_status[0].reason, ofp::kPortStatusDelete);
+  EXPECT_EQ(rec_.port_status[0].desc.port_no, 2u);
+}
+
+TEST_F(SwitchTest, AFailedReconnectLeavesTheSwitchDisconnectedForTheNextTry) {
+  Start();
+  MakeBridge();
+  LoseDatapath();
+  auto failing = std::make_unique<dpif::FakeDpif>();
+  failing->SetFailure(Error{ECONNRESET, "gone again"});
+  EXPECT_FALSE(ReconnectTo(std::move(failing)));
+  EXPECT_FALSE(sw_->datapath_connected());
+
+  auto report = ReconnectTo(std::make_unique<dpif::FakeDpif>());
+  ASSERT_TRUE(report) << report.error().ToString();
+  EXPECT_EQ(report->n_ports_readded, 3u);
+  EXPECT_TRUE(sw_->datapath_connected());
+  EXPECT_EQ(Counter("datapath_losses"), 2u);
+  EXPECT_EQ(Counter("datapath_reconnects"), 1u);
+  // Only a lost connection is replaced.
+  EXPECT_FALSE(sw_->Reconnect(std::make_unique<dpif::FakeDpif>()));
+  EXPECT_TRUE(sw_->datapath_connected());
+}
+
+// A hot handover gives the successor our connection itself: the stats pull
+// notices the new instance and reconciles with what the successor holds.
+TEST_F(SwitchTest, ANewDatapathBehindTheConnectionIsNoticedAndReconciled) {
+  SwitchOptions options;
+  int n_identified = 0;
+  options.identify_datapath = [&n_identified]() -> Result<dpif::HelloReply> {
+    ++n_identified;
+    dpif::HelloReply hello;
+    hello.datapath_pid = 4242;
+    hello.instance_id = 99;
+    hello.datapath_version = "0.2.0";
+    return hello;
+  };
+  Start(options);
+  Bridge* br = MakeBridge();
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(2), Output(1))));
+  fake().InjectUpcall(Miss(TcpKey(1, 80)));
+  Spin();
+  impl().RunPeriodicForTest();
+  EXPECT_EQ(Counter("datapath_changes"), 0u);
+  EXPECT_EQ(n_identified, 0);
+  uint32_t old_pid = sw_->datapath_hello().datapath_pid;
+
+  fake().SetCounter("datapath_pid", 4242);
+  fake().SetCounter("datapath_instance_id", 99);
+  fake().AddFlowForTest(TcpKey(2, 80), InPortEthTypeMask(), DpActions{DpOutput{3}});
+  impl().RunPeriodicForTest();
+  EXPECT_EQ(Counter("datapath_changes"), 1u);
+  EXPECT_EQ(n_identified, 1);
+  EXPECT_NE(old_pid, 4242u);
+  EXPECT_EQ(sw_->datapath_hello().datapath_pid, 4242u);
+  EXPECT_EQ(sw_->datapath_hello().instance_id, 99u);
+  EXPECT_EQ(sw_->datapath_hello().datapath_version, "0.2.0");
+  EXPECT_TRUE(sw_->datapath_connected());
+  EXPECT_EQ(impl().n_ukeys(), 2u);
+  ASSERT_NE(FlowFor(TcpKey(2, 80)), nullptr);
+  EXPECT_EQ(FlowFor(TcpKey(2, 80))->actions, (DpActions{DpOutput{1}}));
+
+  impl().RunPeriodicForTest();
+  EXPECT_EQ(Counter("datapath_changes"), 1u);
 }
 
 }  // namespace
