@@ -987,7 +987,7 @@ class DatapathReconnector {
       auto reconnected = sw_.Reconnect(std::move(*client));
       if (reconnected) {
         retrying_ = false;
-        vlog.Info("datapath connection restored {:.3f} s after it was lost",
+        vlog.Info("datapath connection restored {:.3f} s after its loss was noticed",
                   std::chrono::duration<double>(Clock::now() - lost_at_).count());
         return;
       }

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""hsw-datapath goes away and comes back; hsw-vswitchd stays.
+
+kill -9 of hsw-datapath under traffic, then a new hsw-datapath: the same
+hsw-vswitchd process reconnects, re-adds the ports the new datapath lacks,
+and forwards established and new 5-tuples again, including through a rule
+added with ovs-ofctl while the datapath was down.  Traffic is lost while no
+datapath runs; only the recovery is asserted.  A hot handover keeps the
+connection but changes the process behind it: hsw-vswitchd notices and
+reconciles.  And a datapath that does not come back within
+--datapath-reconnect-timeout makes hsw-vswitchd exit with status 1."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hswtest  # noqa: E402
+
+RECONNECTED = re.compile(r"reconnected to hsw-datapath pid (\d+) \(version (\S+)\): "
+                         r"(\d+) ports \((\d+) re-added\), (\d+) flows \((\d+) adopted, "
+                         r"(\d+) forgotten\)")
+CHANGED = re.compile(r"hsw-datapath changed: pid (\d+) \(version (\S+)\) → pid (\d+) "
+                     r"\(version (\S+)\)")
+RECONCILED = re.compile(r"reconciled with hsw-datapath pid (\d+): (\d+) ports \((\d+) "
+                        r"re-added\), (\d+) flows \((\d+) adopted, (\d+) forgotten\)")
+
+
+class DatapathReconnectTest(hswtest.HswTestCase):
+
+    def vswitchd_log(self):
+        with open(os.path.join(self.w.logdir, "hsw-vswitchd.log"), errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout, what):
+        """Waits for a line matching `pattern` (a compiled regex or a plain
+        string) in hsw-vswitchd's log; returns the match."""
+        found = []
+
+        def seen():
+            text = self.vswitchd_log()
+            m = pattern.search(text) if hasattr(pattern, "search") else (
+                pattern if pattern in text else None)
+            if m:
+                found.append(m)
+            return bool(m)
+        hswtest.wait_for(seen, timeout, "hsw-vswitchd to log " + what, interval=0.05)
+        return found[0]
+
+    def assert_same_vswitchd(self, pid):
+        self.assertEqual(self.w.daemon_pid("hsw-vswitchd"), pid)
+        self.assertTrue(hswtest.process_alive(pid), "hsw-vswitchd exited:\n" + self.w.logs())
+
+    def test_datapath_killed_and_restarted_under_traffic(self):
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        vswitchd = w.daemon_pid("hsw-vswitchd")
+        old_datapath = w.daemon_pid("hsw-datapath")
+
+        # Traffic on one 5-tuple across the datapath's death and rebirth.
+        rx = w.recv("h2", 9200, announce=500)
+        sender = w.start_send("h1", "h2", 9200, 1000, 6.0, "--src-port", "40000")
+        rx.wait_received(500)
+        w.stop_daemon("hsw-datapath", signal.SIGKILL)
+        self.wait_log("lost the connection to hsw-datapath", 10, "the loss")
+        self.assert_same_vswitchd(vswitchd)
+
+        # OpenFlow is still served: a rule (h1 -> h3, UDP 9400) goes into the
+        # tables now and reaches the datapath once there is one.
+        w.ofctl("add-flow", "priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
+        self.assertIn("tp_dst=9400", w.ofctl("dump-flows").stdout)
+
+        w.start_daemon("hsw-datapath")
+        new_datapath = w.daemon_pid("hsw-datapath")
+        self.assertNotEqual(new_datapath, old_datapath)
+        m = self.wait_log(RECONNECTED, 10, "the reconnection")
+        hswtest.log("hsw-vswitchd: %s" % m.group(0))
+        self.assertEqual(int(m.group(1)), new_datapath)
+        # A datapath started from scratch: every port re-added, no flow to adopt.
+        self.assertEqual((int(m.group(3)), int(m.group(4))), (3, 3), m.group(0))
+        self.assertEqual(int(m.group(6)), 0, m.group(0))
+        self.assert_same_vswitchd(vswitchd)
+        dp = w.ctl("dp-show").stdout
+        for port in ("p1", "p2", "p3"):
+            self.assertIn(port, dp)
+
+        # The 5-tuple that was established before the kill forwards again:
+        # the sender's end markers, sent after the restart, arrive.
+        report = rx.result()
+        sent = self.sender_report(sender)
+        hswtest.log("across the datapath's restart: %s" % report)
+        self.assertTrue(report["end_seen"], report)
+        self.assertGreater(report["received"], 500, report)
+        self.assertEqual(report["sent"], sent["sent"], report)
+        # And again with nothing lost, now that the datapath is back.
+        rx = w.recv("h2", 9200)
+        sent = w.send("h1", "h2", 9200, 1000, 0.5, "--src-port", "40000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        # A new 5-tuple (a miss, a new datapath flow).
+        rx = w.recv("h2", 9201)
+        sent = w.send("h1", "h2", 9201, 1000, 0.3, "--src-port", "41000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        # The rule added while the datapath was down.
+        rx = w.recv("h3", 9400)
+        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+
+        show = w.ctl("show").stdout
+        self.assertIn("datapath_reconnects", show)
+        self.assert_same_vswitchd(vswitchd)
+
+    def test_hot_handover_is_noticed_and_reconciled(self):
+        """The successor gets hsw-vswitchd's connection itself; the stats
+        pull finds a new instance behind it."""
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        rx = w.recv("h2", 9200)
+        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        vswitchd = w.daemon_pid("hsw-vswitchd")
+        old = w.daemon_pid("hsw-datapath")
+
+        w.start_daemon("hsw-datapath", ["--takeover"], binary="hsw-datapath-next")
+        hswtest.wait_for(lambda: not hswtest.process_alive(old), 10, "the old datapath to exit")
+        new = w.daemon_pid("hsw-datapath")
+        m = self.wait_log(CHANGED, 10, "the new datapath")
+        hswtest.log("hsw-vswitchd: %s" % m.group(0))
+        self.assertEqual((int(m.group(1)), int(m.group(3))), (old, new), m.group(0))
+        self.assertNotEqual(m.group(2), m.group(4), "the versions of the two binaries")
+        self.assertTrue(m.group(4).endswith("+next"), m.group(0))
+        r = self.wait_log(RECONCILED, 10, "the reconciliation")
+        hswtest.log("hsw-vswitchd: %s" % r.group(0))
+        # The successor holds what its predecessor held: nothing to re-add,
+        # adopt or forget.
+        self.assertEqual(int(r.group(1)), new)
+        self.assertEqual([int(g) for g in r.group(2, 3, 5, 6)], [3, 0, 0, 0], r.group(0))
+        self.assertNotIn("lost the connection", self.vswitchd_log())
+        self.assert_same_vswitchd(vswitchd)
+        self.assert_new_flows_work()
+
+    def test_no_datapath_within_the_timeout_is_an_exit(self):
+        w = self.w
+        w.stop_daemon("hsw-vswitchd")
+        w.start_daemon("hsw-vswitchd", ["--datapath-reconnect-timeout", "1"])
+        w.stop_daemon("hsw-datapath", signal.SIGKILL)
+        lock = os.path.join(w.rundir, "hsw-vswitchd.lock")
+        # Free once hsw-vswitchd has exited: about a second after the loss.
+        p = subprocess.run(["flock", "--shared", "--wait", "10", lock, "true"],
+                           capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, "hsw-vswitchd still runs:\n" + w.logs())
+        log = self.vswitchd_log()
+        self.assertIn("lost the connection to hsw-datapath", log)
+        self.assertIn("exiting with status 1", log)
+        self.assertIn("hsw-vswitchd exiting (status 1)", log)
+
+
+if __name__ == "__main__":
+    hswtest.main()
