@@ -7,7 +7,8 @@ and forwards established and new 5-tuples again, including through a rule
 added with ovs-ofctl while the datapath was down.  Traffic is lost while no
 datapath runs; only the recovery is asserted.  A hot handover keeps the
 connection but changes the process behind it: hsw-vswitchd notices and
-reconciles.  And a datapath that does not come back within
+reconciles; an old datapath killed in the middle of a handover leaves the
+successor, to which hsw-vswitchd reconnects.  And a datapath that does not come back within
 --datapath-reconnect-timeout makes hsw-vswitchd exit with status 1."""
 
 import os
@@ -26,6 +27,15 @@ CHANGED = re.compile(r"hsw-datapath changed: pid (\d+) \(version (\S+)\) → pid
                      r"\(version (\S+)\)")
 RECONCILED = re.compile(r"reconciled with hsw-datapath pid (\d+): (\d+) ports \((\d+) "
                         r"re-added\), (\d+) flows \((\d+) adopted, (\d+) forgotten\)")
+
+
+def process_state(pid):
+    """The state letter of /proc/<pid>/stat ("T": stopped), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
 
 
 class DatapathReconnectTest(hswtest.HswTestCase):
@@ -111,6 +121,46 @@ class DatapathReconnectTest(hswtest.HswTestCase):
         show = w.ctl("show").stdout
         self.assertIn("datapath_reconnects", show)
         self.assert_same_vswitchd(vswitchd)
+
+    def test_old_datapath_killed_mid_handover(self):
+        """The successor has the ports and the flows of the snapshot, but
+        the client connections were still the old process's: hsw-vswitchd
+        loses its connection and reconnects to the successor, which holds
+        datapath.sock by then."""
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        rx = w.recv("h2", 9200)
+        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        vswitchd = w.daemon_pid("hsw-vswitchd")
+        old = w.daemon_pid("hsw-datapath")
+
+        # The successor stops itself (SIGSTOP) once the snapshot is in, so
+        # that the kill lands there.
+        console = open(os.path.join(w.logdir, "successor.console"), "ab")
+        self.addCleanup(console.close)
+        cmd = w.ns_cmd("sw", [w.bin("hsw-datapath"), "--takeover", "--pidfile", "--log-file",
+                              "--test-stop-at", "snapshot"])
+        successor = w.track(subprocess.Popen(cmd, stdout=console, stderr=console, env=w.env))
+        hswtest.wait_for(lambda: process_state(successor.pid) == "T" or
+                         successor.poll() is not None, 10, "the successor to stop")
+        self.assertIsNone(successor.poll(), "the successor exited:\n" + w.logs())
+        os.kill(old, signal.SIGKILL)
+        hswtest.wait_for(lambda: not hswtest.process_alive(old), 10, "the old datapath to die")
+        os.kill(successor.pid, signal.SIGCONT)
+
+        m = self.wait_log(RECONNECTED, 15, "the reconnection to the successor")
+        hswtest.log("hsw-vswitchd: %s" % m.group(0))
+        self.assertEqual(int(m.group(1)), successor.pid)
+        # Ports came with the handover; flows with the snapshot.
+        self.assertEqual((int(m.group(3)), int(m.group(4))), (3, 0), m.group(0))
+        self.assertGreater(int(m.group(5)), 0, m.group(0))
+        self.assert_same_vswitchd(vswitchd)
+        rx = w.recv("h2", 9200)
+        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_new_flows_work()
 
     def test_hot_handover_is_noticed_and_reconciled(self):
         """The successor gets hsw-vswitchd's connection itself; the stats
