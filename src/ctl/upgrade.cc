@@ -1,6 +1,7 @@
 #include "ctl/upgrade.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -8,15 +9,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include <filesystem>
 
 #include "common/daemon.h"
 #include "common/fd.h"
@@ -77,12 +75,13 @@ Result<BinaryVersion> AskVersion(const std::string& bin) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out) return Err("{} --version --json did not answer within {} ms", bin,
-                            kVersionTimeoutMs);
+  if (timed_out)
+    return Err("{} --version --json did not answer within {} ms", bin, kVersionTimeoutMs);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return Err("{} --version --json failed (exit status {}): is it an hsw binary of this "
-               "generation?",
-               bin, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    return Err(
+        "{} --version --json failed (exit status {}): is it an hsw binary of this "
+        "generation?",
+        bin, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
   }
   auto info = ParseVersionJson(out);
   if (!info) return Err("{} --version --json: {}", bin, info.error().message);
@@ -106,8 +105,8 @@ Result<json> ProbeDatapath(const std::string& rundir, const BinaryVersion& succe
                                   {"dpif_min", range("dpif").min},
                                   {"dpif_max", range("dpif").max},
                                   {"flow_key_size", successor.flow_key_size}}));
-  HSW_ASSIGN_OR_RETURN(auto reply, handover::Expect(fd.get(), handover::MsgType::kHelloReply,
-                                                    timeout_ms));
+  HSW_ASSIGN_OR_RETURN(auto reply,
+                       handover::Expect(fd.get(), handover::MsgType::kHelloReply, timeout_ms));
   return reply.Json();
 }
 
@@ -184,8 +183,8 @@ Result<RunningDaemon> FindRunning(const Lifecycle& ctx, const std::string& progr
   std::ifstream in(fmt::format("/proc/{}/cmdline", running.pid), std::ios::binary);
   std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (cmdline.empty()) {
-    return Err("cannot read the arguments of {} (pid {}): is it in another pid namespace?",
-               program, running.pid);
+    return Err("cannot read the arguments of {} (pid {}): is it in another pid namespace?", program,
+               running.pid);
   }
   std::vector<std::string> argv = SplitCmdline(cmdline);
   argv.erase(argv.begin());
@@ -202,8 +201,9 @@ Status KeepBinary(const std::string& from, const std::string& to) {
   std::string tmp = to + ".tmp";
   fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
   if (ec) return Err("cannot keep {} as {}: {}", from, to, ec.message());
-  fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                           fs::perms::others_read | fs::perms::others_exec,
+  fs::permissions(tmp,
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                      fs::perms::others_read | fs::perms::others_exec,
                   ec);
   if (rename(tmp.c_str(), to.c_str()) < 0) return ErrnoErr("rename {} to {}", tmp, to);
   return Ok();
@@ -316,8 +316,8 @@ Part DatapathPart(const Lifecycle& ctx) {
     return Switched::kUnchanged;  // until it confirmed, the running one lost nothing
   };
   bool had_owner = false;
-  if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock",
-                                              dpif::Role::kMonitor, "hsw-ctl upgrade")) {
+  if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+                                              "hsw-ctl upgrade")) {
     if (auto stats = (*client)->GetStats()) had_owner = CounterOf(*stats, "owner_connected") != 0;
   }
   part.check_health = [&ctx, had_owner](pid_t replaced_pid, const std::string& version) {
@@ -352,8 +352,8 @@ uint64_t ActionUpcalls(const nlohmann::json& show) {
 // it is gone.
 Status ProbeFlowMod(ControlClient& client, const std::string& bridge) {
   auto dumped = [&]() -> Result<size_t> {
-    HSW_ASSIGN_OR_RETURN(json lines,
-                         client.Call("dump-flows", {{"bridge", bridge}, {"match", kProbeRuleMatch}}));
+    HSW_ASSIGN_OR_RETURN(
+        json lines, client.Call("dump-flows", {{"bridge", bridge}, {"match", kProbeRuleMatch}}));
     return lines.is_array() ? lines.size() : 0;
   };
   if (auto added = client.Call("add-flow", {{"bridge", bridge}, {"flow", kProbeRule}}); !added) {
@@ -362,7 +362,8 @@ Status ProbeFlowMod(ControlClient& client, const std::string& bridge) {
   }
   HSW_ASSIGN_OR_RETURN(size_t after_add, dumped());
   if (after_add != 1) {
-    return Err("the probe rule it accepted is not in table 253 of {} ({} found)", bridge, after_add);
+    return Err("the probe rule it accepted is not in table 253 of {} ({} found)", bridge,
+               after_add);
   }
   if (auto deleted = client.Call("del-flows", {{"bridge", bridge}, {"match", kProbeRuleMatch}});
       !deleted) {
@@ -382,8 +383,8 @@ Status CheckVswitchdHealth(const Lifecycle& ctx, pid_t replaced_pid, const std::
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + ctx.timeout;
   auto left = [&] {
-    return std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      deadline - Clock::now()));
+    return std::max(std::chrono::milliseconds(1),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   };
   HSW_ASSIGN_OR_RETURN(auto holder, LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd")));
   if (!holder || *holder <= 0) return Err("it is not running");
@@ -483,8 +484,9 @@ Part VswitchdPart(const Lifecycle& ctx) {
   part.dropped.with_value = {"--rundir", "--statedir"};
   part.dropped.with_optional_value = {"--pidfile"};
   part.dropped.flag_prefix = "--test-";
-  part.switch_to = [&ctx](const std::string& bin, const RunningDaemon& running,
-                          std::string& why) { return RestartVswitchdOnto(ctx, bin, running, why); };
+  part.switch_to = [&ctx](const std::string& bin, const RunningDaemon& running, std::string& why) {
+    return RestartVswitchdOnto(ctx, bin, running, why);
+  };
   part.check_health = [&ctx](pid_t replaced_pid, const std::string& version) {
     return CheckVswitchdHealth(ctx, replaced_pid, version);
   };
@@ -516,8 +518,8 @@ int Replace(const Lifecycle& ctx, const Part& part, const std::string& bin,
   if (auto kept = KeepBinary(running->exe, keeping); !kept) {
     return Fail(ctx, kept.error().ToString() + "; nothing was changed");
   }
-  ctx.out << fmt::format("{}: {} replaces {} pid {} ({})\n", verb, bin, part.program,
-                         running->pid, part.how)
+  ctx.out << fmt::format("{}: {} replaces {} pid {} ({})\n", verb, bin, part.program, running->pid,
+                         part.how)
           << std::flush;
   auto started = std::chrono::steady_clock::now();
   std::string why;
@@ -529,21 +531,21 @@ int Replace(const Lifecycle& ctx, const Part& part, const std::string& bin,
                                  verb, part.how, why, part.program, running->pid));
   }
   Status healthy = switched == Switched::kDone ? part.check_health(running->pid, version) : Ok();
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   if (switched == Switched::kDone && healthy) {
     if (rename(keeping.c_str(), previous.c_str()) < 0) {
       ctx.err << fmt::format("hsw-ctl: warning: cannot keep the previous binary as {}: {}\n",
                              previous, std::strerror(errno));
     }
-    ctx.out << fmt::format("{} done in {:.0f} ms: {} runs {} and passed the health check; the "
-                           "binary it replaced is kept as {} (hsw-ctl rollback)\n",
-                           verb, ms, part.program, bin, previous);
+    ctx.out << fmt::format(
+        "{} done in {:.0f} ms: {} runs {} and passed the health check; the "
+        "binary it replaced is kept as {} (hsw-ctl rollback)\n",
+        verb, ms, part.program, bin, previous);
     return 0;
   }
   const char* which = std::string_view(verb) == "upgrade" ? "new" : "kept";
-  Fail(ctx, fmt::format("the {} {} {}; rolling back to the binary it replaced", which,
-                        part.program,
+  Fail(ctx, fmt::format("the {} {} {}; rolling back to the binary it replaced", which, part.program,
                         healthy ? fmt::format("failed during the {} ({})", part.how, why)
                                 : "failed its health check: " + healthy.error().message));
   std::string back_why;
@@ -580,8 +582,7 @@ int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
   if (!lock) return Fail(ctx, lock.error().ToString());
   ctx.out << "checking:\n";
   NewVersions versions;
-  if (int check = CheckUpgrade(ctx, UpgradeCheckOptions{options.datapath_bin,
-                                                        options.vswitchd_bin},
+  if (int check = CheckUpgrade(ctx, UpgradeCheckOptions{options.datapath_bin, options.vswitchd_bin},
                                &versions);
       check != 0) {
     return check;
@@ -591,7 +592,7 @@ int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
                        versions.datapath ? versions.datapath->version : "", "upgrade");
     if (code != 0) {
       if (!options.vswitchd_bin.empty()) {
-        ctx.err << "hsw-ctl: hsw-vswitchd was not upgraded: the datapath went first and failed\n";
+        Fail(ctx, "hsw-vswitchd was not upgraded: the datapath went first and failed");
       }
       return code;
     }
@@ -600,10 +601,10 @@ int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options) {
     int code = Replace(ctx, VswitchdPart(ctx), options.vswitchd_bin,
                        versions.vswitchd ? versions.vswitchd->version : "", "upgrade");
     if (code != 0 && !options.datapath_bin.empty()) {
-      ctx.err << fmt::format("hsw-ctl: the new hsw-datapath stays: it passed its own health "
-                             "check and the previous hsw-vswitchd works with it; `hsw-ctl "
-                             "rollback --datapath` takes it back to {}\n",
-                             PreviousBinary(ctx, "hsw-datapath"));
+      Fail(ctx, fmt::format("the new hsw-datapath stays: it passed its own health check and the "
+                            "previous hsw-vswitchd works with it; `hsw-ctl rollback --datapath` "
+                            "takes it back to {}",
+                            PreviousBinary(ctx, "hsw-datapath")));
     }
     return code;
   }
@@ -615,8 +616,8 @@ int RollbackCommand(const Lifecycle& ctx, const RollbackOptions& options) {
   // the reverse of the upgrade's order.
   bool any_named = options.datapath || options.vswitchd;
   std::vector<std::string> programs;
-  for (auto [program, named] : {std::pair{"hsw-vswitchd", options.vswitchd},
-                                std::pair{"hsw-datapath", options.datapath}}) {
+  for (auto [program, named] :
+       {std::pair{"hsw-vswitchd", options.vswitchd}, std::pair{"hsw-datapath", options.datapath}}) {
     bool kept = access(PreviousBinary(ctx, program).c_str(), X_OK) == 0;
     if (named && !kept) {
       return Fail(ctx, fmt::format("no previous {} kept at {} (none was upgraded); nothing was "
@@ -710,9 +711,8 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
 
   if (new_vswitchd) {
     ctx.out << "hsw-vswitchd (hitless restart):\n";
-    const VersionRange dpif = new_vswitchd->accepts.count("dpif")
-                                  ? new_vswitchd->accepts.at("dpif")
-                                  : VersionRange{};
+    const VersionRange dpif =
+        new_vswitchd->accepts.count("dpif") ? new_vswitchd->accepts.at("dpif") : VersionRange{};
     // The datapath it will talk to: the new one when both are upgraded.
     VersionRange datapath_dpif{running->value("dpif_min", 0u), running->value("dpif_max", 0u)};
     std::string which = "the running hsw-datapath";
@@ -734,16 +734,15 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
       report.Bad(fmt::format("flow key layout: the new hsw-vswitchd has {} bytes, {} {}",
                              new_vswitchd->flow_key_size, which, key_size));
     }
-    for (auto [name, file, read] :
-         {std::tuple{"journal", "flows.journal", &JournalVersion},
-          std::tuple{"config", "conf.json", &ConfigVersion}}) {
+    for (auto [name, file, read] : {std::tuple{"journal", "flows.journal", &JournalVersion},
+                                    std::tuple{"config", "conf.json", &ConfigVersion}}) {
       auto on_disk = read(ctx.statedir);
       if (!on_disk) {
         report.Bad(on_disk.error().message);
         continue;
       }
-      VersionRange accepted = new_vswitchd->accepts.count(name) ? new_vswitchd->accepts.at(name)
-                                                                 : VersionRange{};
+      VersionRange accepted =
+          new_vswitchd->accepts.count(name) ? new_vswitchd->accepts.at(name) : VersionRange{};
       if (*on_disk == 0) {
         report.Ok(fmt::format("no {} yet in {}", file, ctx.statedir));
       } else if (accepted.Contains(*on_disk)) {
@@ -762,7 +761,8 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
     return 1;
   }
   ctx.out << "upgrade possible\n";
-  if (new_versions_out) *new_versions_out = NewVersions{std::move(new_datapath), std::move(new_vswitchd)};
+  if (new_versions_out)
+    *new_versions_out = NewVersions{std::move(new_datapath), std::move(new_vswitchd)};
   return 0;
 }
 

@@ -70,7 +70,8 @@ int UpgradeCommand(const Lifecycle& ctx, const UpgradeOptions& options);
 // the way upgrade switches (takeover, hitless restart), health check
 // included; the binary it replaces becomes the kept one, so a second
 // rollback undoes the first.  hsw-vswitchd before the datapath: the reverse
-// of the upgrade's order.
+// of the upgrade's order; a part that fails (and is rolled forward again)
+// stops the command there.
 struct RollbackOptions {
   bool datapath = false;
   bool vswitchd = false;

@@ -10,11 +10,14 @@ scripts around that copy."""
 
 import os
 import shutil
-import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hswtest  # noqa: E402
+# Its ways of running hsw-ctl upgrade and of watching traffic, borrowed as
+# they are.  Only the module is bound here, never its TestCase class, so
+# that unittest runs this file's tests alone.
+import test_handover  # noqa: E402
 
 
 def exe(pid):
@@ -30,6 +33,10 @@ def cmdline(pid):
 class UpgradeVswitchdTest(hswtest.HswTestCase):
 
     # -- helpers -------------------------------------------------------------
+    script = test_handover.HandoverTest.script  # (name, body): an executable sh script
+    ctl_spawning = test_handover.HandoverTest.ctl_spawning  # (*args): (exit status, output)
+    finish = test_handover.HandoverTest.finish  # (rx, sender): stops it; none lost
+
     def new_copy(self, name):
         """A copy of the build's `name` in <tmp>/new: the "new release"."""
         directory = os.path.join(self.w.tmp, "new")
@@ -38,47 +45,12 @@ class UpgradeVswitchdTest(hswtest.HswTestCase):
         shutil.copy2(self.w.bin(name), path)
         return path
 
-    def script(self, name, body):
-        path = os.path.join(self.w.tmp, name)
-        with open(path, "w") as f:
-            f.write("#!/bin/sh\n" + body + "\n")
-        os.chmod(path, 0o755)
-        return path
-
-    def ctl_spawning(self, *args):
-        """hsw-ctl for a command that starts daemons: they keep hsw-ctl's
-        stdout and stderr, so both go to a file, not a pipe that would never
-        reach EOF.  Returns (exit status, what it printed)."""
-        w = self.w
-        path = os.path.join(w.logdir, "hsw-ctl-upgrade.console")
-        with open(path, "ab") as console:
-            offset = console.tell()
-            p = hswtest.subprocess.run(w.ns_cmd("sw", [w.bin("hsw-ctl")] + list(args)),
-                                       stdout=console, stderr=console, env=w.env, timeout=180)
-        with open(path, "rb") as f:
-            f.seek(offset)
-            out = f.read().decode(errors="replace")
-        hswtest.log("hsw-ctl %s (exit %d):\n%s" % (" ".join(args), p.returncode, out))
-        return p.returncode, out
-
     def traffic(self):
-        """h1 -> h2 at 5k packets/s over an in_port rule, flowing once this
+        """h1 -> h2 at 5k packets/s over in_port rules, flowing once this
         returns; stop it with finish()."""
-        w = self.w
-        w.static_arp()
+        self.w.static_arp()
         self.connect_pairs(("h1", "h2"))
-        rx = w.recv("h2", 9300, announce=500)
-        sender = w.start_send("h1", "h2", 9300, 5000, 600, "--src-port", "41000")
-        rx.wait_received(500)
-        return rx, sender
-
-    def finish(self, rx, sender):
-        """Stops the sender; every packet sent must have arrived, once."""
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        report = rx.result()
-        self.assert_no_loss(report, sent=sent["sent"])
-        return report
+        return test_handover.HandoverTest.traffic(self)
 
     def pid(self, daemon):
         return self.w.daemon_pid(daemon)
@@ -86,23 +58,42 @@ class UpgradeVswitchdTest(hswtest.HswTestCase):
     def previous(self, daemon):
         return os.path.join(self.w.statedir, "upgrade", "previous", daemon)
 
+    def refusing_vswitchd(self, binary):
+        """`binary` run with the hidden --test-refuse-flow-mods."""
+        return self.script("hsw-vswitchd-refusing",
+                           'exec %s --test-refuse-flow-mods "$@"' % binary)
+
+    def failed_upgrade_under_traffic(self, *args):
+        """`hsw-ctl upgrade ARGS` under traffic, which must fail (exit 1)
+        with hsw-vswitchd rolled back; returns (the pid of the hsw-vswitchd
+        that ran before, hsw-ctl's output, the traffic)."""
+        traffic = self.traffic()
+        running = self.pid("hsw-vswitchd")
+        code, out = self.ctl_spawning("upgrade", *args)
+        self.assertEqual(code, 1, out)
+        self.assertIn("rolled back: hsw-vswitchd runs the binary it ran before and passed the "
+                      "health check", out)
+        self.assertNotEqual(self.pid("hsw-vswitchd"), running)
+        return running, out, traffic
+
+    def wait_datapath_replaced(self, old):
+        hswtest.wait_for(lambda: not hswtest.process_alive(old), 10,
+                         "the datapath pid %d to exit" % old)
+        hswtest.wait_for(lambda: self.pid("hsw-datapath") not in (None, old), 10,
+                         "the new datapath's pidfile")
+
     def assert_switch_works(self):
         """The hsw-vswitchd running now programs the datapath: its rules are
         all there (the probe rule is not), and a new rule and a new 5-tuple
-        that needs a new datapath flow get through."""
-        w = self.w
-        flows = w.ctl("dump-flows", "br0").stdout
+        get through."""
+        flows = self.w.ctl("dump-flows", "br0").stdout
         self.assertIn("in_port=1", flows)
         self.assertIn("in_port=2", flows)
         self.assertNotIn("table=253", flows)
-        self.add_flow("priority=40000,in_port=1,udp,tp_dst=9400,actions=output:3")
-        rx = w.recv("h3", 9400)
-        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_new_flows_work()
 
     # -- tests ---------------------------------------------------------------
     def test_upgrade_under_traffic_then_rollback(self):
-        w = self.w
         rx, sender = self.traffic()
         first = self.pid("hsw-vswitchd")
         datapath = self.pid("hsw-datapath")
@@ -139,48 +130,33 @@ class UpgradeVswitchdTest(hswtest.HswTestCase):
 
     def test_binary_that_crashes_at_startup_is_rolled_back(self):
         w = self.w
-        rx, sender = self.traffic()
-        running = self.pid("hsw-vswitchd")
         # It answers --version (so upgrade-check passes), then fails to start.
         crashing = self.script("hsw-vswitchd-crashing", '''case "$1" in
   --version) exec %s "$@";;
 esac
 echo "hsw-vswitchd-crashing: exiting at startup (test)" >&2
 exit 1''' % w.bin("hsw-vswitchd"))
-        code, out = self.ctl_spawning("upgrade", "--vswitchd", crashing)
-        self.assertEqual(code, 1, out)
+        _, out, traffic = self.failed_upgrade_under_traffic("--vswitchd", crashing)
         self.assertIn("exiting at startup (test)", out)
         self.assertIn("the new hsw-vswitchd failed during the restart", out)
-        self.assertIn("rolled back: hsw-vswitchd runs the binary it ran before and passed the "
-                      "health check", out)
-        now = self.pid("hsw-vswitchd")
-        self.assertNotEqual(now, running)
-        self.assertIn(os.path.join(w.statedir, "upgrade", "previous"), exe(now))
+        self.assertIn(os.path.join(w.statedir, "upgrade", "previous"),
+                      exe(self.pid("hsw-vswitchd")))
         # No upgrade succeeded: nothing is kept for a rollback.
         self.assertFalse(os.path.exists(self.previous("hsw-vswitchd")))
-        self.finish(rx, sender)
+        self.finish(*traffic)
         self.assert_switch_works()
 
     def test_binary_that_fails_its_health_check_is_rolled_back(self):
-        w = self.w
-        rx, sender = self.traffic()
-        running = self.pid("hsw-vswitchd")
-        refusing = self.script("hsw-vswitchd-refusing", 'exec %s --test-refuse-flow-mods "$@"'
-                               % self.new_copy("hsw-vswitchd"))
-        code, out = self.ctl_spawning("upgrade", "--vswitchd", refusing)
-        self.assertEqual(code, 1, out)
+        refusing = self.refusing_vswitchd(self.new_copy("hsw-vswitchd"))
+        _, out, traffic = self.failed_upgrade_under_traffic("--vswitchd", refusing)
         self.assertIn("the new hsw-vswitchd failed its health check: it does not accept a "
                       "flow-mod", out)
         self.assertIn("refused (--test-refuse-flow-mods)", out)
-        self.assertIn("rolled back", out)
-        now = self.pid("hsw-vswitchd")
-        self.assertNotEqual(now, running)
-        self.assertNotIn("--test-refuse-flow-mods", cmdline(now))
-        self.finish(rx, sender)
+        self.assertNotIn("--test-refuse-flow-mods", cmdline(self.pid("hsw-vswitchd")))
+        self.finish(*traffic)
         self.assert_switch_works()
 
     def test_both_together_then_rollback_each(self):
-        w = self.w
         rx, sender = self.traffic()
         datapath, vswitchd = self.pid("hsw-datapath"), self.pid("hsw-vswitchd")
         new_datapath, new_vswitchd = self.new_copy("hsw-datapath"), self.new_copy("hsw-vswitchd")
@@ -191,10 +167,7 @@ exit 1''' % w.bin("hsw-vswitchd"))
         self.assertLess(out.index("replaces hsw-datapath pid"),
                         out.index("replaces hsw-vswitchd pid"), out)
         self.assertEqual(out.count("passed the health check"), 2, out)
-        hswtest.wait_for(lambda: not hswtest.process_alive(datapath), 10,
-                         "the old datapath to exit")
-        hswtest.wait_for(lambda: self.pid("hsw-datapath") not in (None, datapath), 10,
-                         "the new datapath's pidfile")
+        self.wait_datapath_replaced(datapath)
         self.assertEqual(exe(self.pid("hsw-datapath")), new_datapath)
         self.assertEqual(exe(self.pid("hsw-vswitchd")), new_vswitchd)
         self.assertNotEqual(self.pid("hsw-vswitchd"), vswitchd)
@@ -212,32 +185,23 @@ exit 1''' % w.bin("hsw-vswitchd"))
         self.assertLess(back.index("replaces hsw-vswitchd pid"),
                         back.index("replaces hsw-datapath pid"), back)
         self.assertEqual(back.count("rollback done"), 2, back)
-        hswtest.wait_for(lambda: not hswtest.process_alive(upgraded_datapath), 10,
-                         "the upgraded datapath to exit")
+        self.wait_datapath_replaced(upgraded_datapath)
         self.finish(rx, sender)
         self.assert_switch_works()
 
     def test_both_with_a_failing_vswitchd_keeps_the_new_datapath(self):
-        w = self.w
-        rx, sender = self.traffic()
         datapath = self.pid("hsw-datapath")
         new_datapath = self.new_copy("hsw-datapath")
-        refusing = self.script("hsw-vswitchd-refusing", 'exec %s --test-refuse-flow-mods "$@"'
-                               % w.bin("hsw-vswitchd"))
-        code, out = self.ctl_spawning("upgrade", "--datapath", new_datapath, "--vswitchd",
-                                      refusing)
-        self.assertEqual(code, 1, out)
+        refusing = self.refusing_vswitchd(self.w.bin("hsw-vswitchd"))
+        _, out, traffic = self.failed_upgrade_under_traffic("--datapath", new_datapath,
+                                                            "--vswitchd", refusing)
         self.assertIn("failed its health check: it does not accept a flow-mod", out)
-        self.assertIn("rolled back", out)
         self.assertIn("the new hsw-datapath stays", out)
-        hswtest.wait_for(lambda: not hswtest.process_alive(datapath), 10,
-                         "the old datapath to exit")
-        hswtest.wait_for(lambda: self.pid("hsw-datapath") not in (None, datapath), 10,
-                         "the new datapath's pidfile")
+        self.wait_datapath_replaced(datapath)
         self.assertEqual(exe(self.pid("hsw-datapath")), new_datapath)
         self.assertTrue(os.access(self.previous("hsw-datapath"), os.X_OK))
         self.assertFalse(os.path.exists(self.previous("hsw-vswitchd")))
-        self.finish(rx, sender)
+        self.finish(*traffic)
         self.assert_switch_works()
 
     def test_bad_input_changes_nothing(self):

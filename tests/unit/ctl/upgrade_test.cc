@@ -29,8 +29,15 @@ ArgumentsNotRepeated VswitchdDropped() {
 }
 
 TEST(ArgumentsToRepeat, KeepsWhatMattersDropsWhatStartAddsAgain) {
-  Args running = {"--detach",   "--pidfile",        "--log-file", "--rundir", "/run/x",
-                  "--statedir=/var/s", "--flow-restore-wait", "--log-level", "dbg",
+  Args running = {"--detach",
+                  "--pidfile",
+                  "--log-file",
+                  "--rundir",
+                  "/run/x",
+                  "--statedir=/var/s",
+                  "--flow-restore-wait",
+                  "--log-level",
+                  "dbg",
                   "--datapath-socket=/run/x/dp.sock"};
   EXPECT_EQ(ArgumentsToRepeat(running, VswitchdDropped()),
             (Args{"--log-file", "--log-level", "dbg", "--datapath-socket=/run/x/dp.sock"}));
@@ -134,8 +141,9 @@ TEST(UpgradeRun, ANewBinaryThatIsNotThereIsNamedAndNothingChanges) {
   Ran r = RunCtl({"--rundir", rundir.c_str(), "--statedir", statedir.c_str(), "upgrade",
                   "--vswitchd", "/nonexistent/hsw-vswitchd"});
   EXPECT_EQ(r.code, kExitFailure);
-  EXPECT_EQ(r.err, "hsw-ctl: /nonexistent/hsw-vswitchd is not an executable file (No such file "
-                   "or directory)\n");
+  EXPECT_EQ(r.err,
+            "hsw-ctl: /nonexistent/hsw-vswitchd is not an executable file (No such file "
+            "or directory)\n");
   EXPECT_FALSE(std::filesystem::exists(statedir + "/upgrade"));
 }
 
@@ -146,8 +154,8 @@ TEST(UpgradeRun, RollbackWithNothingKeptSaysSo) {
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_EQ(r.err, "hsw-ctl: no previous binary kept in " + statedir +
                        "/upgrade/previous (none was upgraded); nothing was changed\n");
-  r = RunCtl({"--rundir", rundir.c_str(), "--statedir", statedir.c_str(), "rollback",
-              "--vswitchd"});
+  r = RunCtl(
+      {"--rundir", rundir.c_str(), "--statedir", statedir.c_str(), "rollback", "--vswitchd"});
   EXPECT_EQ(r.code, kExitFailure);
   EXPECT_EQ(r.err, "hsw-ctl: no previous hsw-vswitchd kept at " + statedir +
                        "/upgrade/previous/hsw-vswitchd (none was upgraded); nothing was changed\n");
