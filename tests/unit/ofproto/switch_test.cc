@@ -79,6 +79,16 @@ class SwitchTest : public ::testing::Test {
   void Spin() {
     for (int i = 0; i < 5; ++i) loop_.RunOnce(0);
   }
+  // MakeBridge, a rule p1 -> p2 and, through a miss, its datapath flow.
+  Bridge* StartWithOneFlow() {
+    Start();
+    Bridge* br = MakeBridge();
+    EXPECT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+    fake().InjectUpcall(Miss(TcpKey(1, 80)));
+    Spin();
+    EXPECT_EQ(impl().n_ukeys(), 1u);
+    return br;
+  }
   const dpif::DpFlow* FlowFor(const FlowKey& key) { return fake().Lookup(key); }
   uint64_t Counter(const std::string& name) const {
     for (const auto& [counter, value] : sw_->Counters()) {
@@ -487,12 +497,7 @@ TEST_F(SwitchTest, NormalLearnsAddressesAndRevalidatesFloodedFlows) {
 }
 
 TEST_F(SwitchTest, FlowsGoneFromTheDatapathAreReinstalledOnTheNextMiss) {
-  Start();
-  Bridge* br = MakeBridge();
-  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
-  fake().InjectUpcall(Miss(TcpKey(1, 80)));
-  Spin();
-  ASSERT_EQ(impl().n_ukeys(), 1u);
+  StartWithOneFlow();
   ASSERT_TRUE(fake().FlowFlush());  // an operator's dp flush
   impl().RunPeriodicForTest();
   EXPECT_EQ(impl().n_ukeys(), 0u);
@@ -568,12 +573,7 @@ TEST_F(SwitchTest, DrainUpcallsForExitDuringFlowRestoreWaitTranslatesNothing) {
 // switch re-adds its ports with the numbers they had, forgets its ukeys, and
 // a flow-mod made while the datapath was gone decides the next miss.
 TEST_F(SwitchTest, ReconnectToARestartedDatapathReaddsPortsAndForgetsFlows) {
-  Start();
-  Bridge* br = MakeBridge();
-  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
-  fake().InjectUpcall(Miss(TcpKey(1, 80)));
-  Spin();
-  ASSERT_EQ(impl().n_ukeys(), 1u);
+  Bridge* br = StartWithOneFlow();
   LoseDatapath();
   // OpenFlow goes on while the datapath is away: the tables change.
   ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(3))));
@@ -610,12 +610,9 @@ TEST_F(SwitchTest, ReconnectToARestartedDatapathReaddsPortsAndForgetsFlows) {
 // The old datapath was killed in the middle of a hot handover: the successor
 // has the ports and the flows it was given, on a new connection.
 TEST_F(SwitchTest, ReconnectToASuccessorAdoptsItsFlowsAndRevalidatesEverything) {
-  Start();
-  Bridge* br = MakeBridge();
-  ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(1), Output(2))));
+  Bridge* br = StartWithOneFlow();
   ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(2), Output(1))));
   ASSERT_TRUE(br->FlowMod(AddFlow(0, 100, MatchInPort(3), Output(2))));
-  fake().InjectUpcall(Miss(TcpKey(1, 80)));
   fake().InjectUpcall(Miss(TcpKey(2, 80)));
   Spin();
   ASSERT_EQ(impl().n_ukeys(), 2u);
