@@ -29,15 +29,6 @@ RECONCILED = re.compile(r"reconciled with hsw-datapath pid (\d+): (\d+) ports \(
                         r"re-added\), (\d+) flows \((\d+) adopted, (\d+) forgotten\)")
 
 
-def process_state(pid):
-    """The state letter of /proc/<pid>/stat ("T": stopped), or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-
-
 class DatapathReconnectTest(hswtest.HswTestCase):
 
     def vswitchd_log(self):
@@ -58,6 +49,21 @@ class DatapathReconnectTest(hswtest.HswTestCase):
             return bool(m)
         hswtest.wait_for(seen, timeout, "hsw-vswitchd to log " + what, interval=0.05)
         return found[0]
+
+    def assert_forwards(self, src, dst, port, src_port):
+        """One 5-tuple from `src` to `dst` gets through, every packet."""
+        rx = self.w.recv(dst, port)
+        sent = self.w.send(src, dst, port, 1000, 0.3, "--src-port", str(src_port))
+        self.assert_no_loss(rx.result(), sent=sent["sent"])
+
+    def forwarding_h1_h2(self):
+        """h1 <-> h2 connected and a datapath flow for one 5-tuple; returns
+        the pids of hsw-vswitchd and hsw-datapath."""
+        w = self.w
+        w.static_arp()
+        self.connect_pairs(("h1", "h2"))
+        self.assert_forwards("h1", "h2", 9200, 40000)
+        return w.daemon_pid("hsw-vswitchd"), w.daemon_pid("hsw-datapath")
 
     def assert_same_vswitchd(self, pid):
         self.assertEqual(self.w.daemon_pid("hsw-vswitchd"), pid)
@@ -106,17 +112,11 @@ class DatapathReconnectTest(hswtest.HswTestCase):
         self.assertGreater(report["received"], 500, report)
         self.assertEqual(report["sent"], sent["sent"], report)
         # And again with nothing lost, now that the datapath is back.
-        rx = w.recv("h2", 9200)
-        sent = w.send("h1", "h2", 9200, 1000, 0.5, "--src-port", "40000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_forwards("h1", "h2", 9200, 40000)
         # A new 5-tuple (a miss, a new datapath flow).
-        rx = w.recv("h2", 9201)
-        sent = w.send("h1", "h2", 9201, 1000, 0.3, "--src-port", "41000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_forwards("h1", "h2", 9201, 41000)
         # The rule added while the datapath was down.
-        rx = w.recv("h3", 9400)
-        sent = w.send("h1", "h3", 9400, 1000, 0.3, "--src-port", "42000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_forwards("h1", "h3", 9400, 42000)
 
         show = w.ctl("show").stdout
         self.assertIn("datapath_reconnects", show)
@@ -128,23 +128,22 @@ class DatapathReconnectTest(hswtest.HswTestCase):
         loses its connection and reconnects to the successor, which holds
         datapath.sock by then."""
         w = self.w
-        w.static_arp()
-        self.connect_pairs(("h1", "h2"))
-        rx = w.recv("h2", 9200)
-        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
-        vswitchd = w.daemon_pid("hsw-vswitchd")
-        old = w.daemon_pid("hsw-datapath")
+        vswitchd, old = self.forwarding_h1_h2()
 
         # The successor stops itself (SIGSTOP) once the snapshot is in, so
-        # that the kill lands there.
+        # that the kill lands there; it says so in the log just before.
         console = open(os.path.join(w.logdir, "successor.console"), "ab")
         self.addCleanup(console.close)
         cmd = w.ns_cmd("sw", [w.bin("hsw-datapath"), "--takeover", "--pidfile", "--log-file",
                               "--test-stop-at", "snapshot"])
         successor = w.track(subprocess.Popen(cmd, stdout=console, stderr=console, env=w.env))
-        hswtest.wait_for(lambda: process_state(successor.pid) == "T" or
-                         successor.poll() is not None, 10, "the successor to stop")
+        datapath_log = os.path.join(w.logdir, "hsw-datapath.log")
+
+        def stopped():
+            with open(datapath_log, errors="replace") as f:
+                return "stopping (SIGSTOP) at the snapshot" in f.read()
+        hswtest.wait_for(lambda: stopped() or successor.poll() is not None, 10,
+                         "the successor to stop")
         self.assertIsNone(successor.poll(), "the successor exited:\n" + w.logs())
         os.kill(old, signal.SIGKILL)
         hswtest.wait_for(lambda: not hswtest.process_alive(old), 10, "the old datapath to die")
@@ -157,22 +156,14 @@ class DatapathReconnectTest(hswtest.HswTestCase):
         self.assertEqual((int(m.group(3)), int(m.group(4))), (3, 0), m.group(0))
         self.assertGreater(int(m.group(5)), 0, m.group(0))
         self.assert_same_vswitchd(vswitchd)
-        rx = w.recv("h2", 9200)
-        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
+        self.assert_forwards("h1", "h2", 9200, 40000)
         self.assert_new_flows_work()
 
     def test_hot_handover_is_noticed_and_reconciled(self):
         """The successor gets hsw-vswitchd's connection itself; the stats
         pull finds a new instance behind it."""
         w = self.w
-        w.static_arp()
-        self.connect_pairs(("h1", "h2"))
-        rx = w.recv("h2", 9200)
-        sent = w.send("h1", "h2", 9200, 1000, 0.3, "--src-port", "40000")
-        self.assert_no_loss(rx.result(), sent=sent["sent"])
-        vswitchd = w.daemon_pid("hsw-vswitchd")
-        old = w.daemon_pid("hsw-datapath")
+        vswitchd, old = self.forwarding_h1_h2()
 
         w.start_daemon("hsw-datapath", ["--takeover"], binary="hsw-datapath-next")
         hswtest.wait_for(lambda: not hswtest.process_alive(old), 10, "the old datapath to exit")
