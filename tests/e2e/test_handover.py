@@ -26,10 +26,20 @@ HANDOVERS = 20
 OLD, NEXT = "hsw-datapath", "hsw-datapath-next"
 HANDOVER_MAX = {OLD: 1, NEXT: 2}
 # test_handovers_while_flows_are_installed_and_misses_arrive
-N_NEW_RULES = 300
 BUSY_HANDOVERS = 6
-MISS_FLOWS = 5000   # h3 -> h1, one packet per 5-tuple: each one a miss
-MISS_RATE = 1000    # packets/s: the misses arrive over 5 s
+# Both streams go on until the last handover is done, however slow the build
+# (under ASan a handover takes 1-2 s): rules are added until then
+# (RULES_PER_HANDOVER more before each handover, at most MAX_NEW_RULES), and
+# misses arrive in chunks of MISS_CHUNK new 5-tuples, one packet each, at
+# MISS_RATE, each chunk its own sender and receiver (so that its end markers
+# travel on 5-tuples just set up, not evicted ones), until then too
+# (MISS_CHUNKS_PER_HANDOVER more before each handover).
+RULES_PER_HANDOVER = 20
+MAX_NEW_RULES = 3000
+MISS_CHUNK = 500
+MISS_RATE = 1000
+MISS_CHUNKS_PER_HANDOVER = 1
+MAX_MISS_CHUNKS = 80   # source ports 20000 .. 60000
 
 # A UDP receiver for `hswtest.World.ns_cmd`: binds every port in
 # [argv[2], argv[3]) on argv[1], says "listening", then prints the sorted
@@ -202,60 +212,77 @@ class HandoverTest(hswtest.HswTestCase):
         self.add_flow("priority=50000,in_port=3,udp,tp_src=1,actions=drop")
         rx, sender = self.traffic()  # established: h1 -> h2
         upcalls_before = self.counter(w.ctl("show").stdout, "upcalls_miss")
-        miss_rx = w.recv("h1", 9500)
-        miss_sender = w.start_send("h3", "h1", 9500, MISS_RATE, MISS_FLOWS / MISS_RATE,
-                                   "--flows", str(MISS_FLOWS), "--src-port", "20000",
-                                   "--src-port-step", "1", "--one-socket")
-        ports = list(range(30000, 30000 + N_NEW_RULES))
-        added, errors, stop = [], [], threading.Event()
+        chunks, errors, stop = [], [], threading.Event()
+
+        def send_misses():
+            try:
+                for k in range(MAX_MISS_CHUNKS):
+                    if stop.is_set():
+                        return
+                    chunk_rx = w.recv("h1", 9500 + k)
+                    sent = w.send("h3", "h1", 9500 + k, MISS_RATE, MISS_CHUNK / MISS_RATE,
+                                  "--flows", str(MISS_CHUNK), "--src-port",
+                                  str(20000 + k * MISS_CHUNK), "--src-port-step", "1",
+                                  "--one-socket")
+                    chunks.append((sent["sent"], chunk_rx.result()))
+            except Exception as e:  # noqa: BLE001 (reported by the test thread)
+                errors.append(e)
+        added = []
 
         def add_rules():
             try:
-                for port in ports:
+                for port in range(30000, 30000 + MAX_NEW_RULES):
                     if stop.is_set():
                         return
                     self.add_flow("priority=40000,in_port=1,udp,tp_dst=%d,actions=output:3" % port)
                     added.append(port)
             except Exception as e:  # noqa: BLE001 (reported by the test thread)
                 errors.append(e)
-        adder = threading.Thread(target=add_rules)
-        adder.start()
-        self.addCleanup(adder.join)
+        workers = [threading.Thread(target=add_rules), threading.Thread(target=send_misses)]
+        for worker in workers:
+            worker.start()
+            self.addCleanup(worker.join)
         self.addCleanup(stop.set)
+        adder, misser = workers
         for i in range(BUSY_HANDOVERS):
-            # Spread over the rule additions, each one while rules are being
-            # added and misses arrive.
-            due = (i + 1) * N_NEW_RULES // (BUSY_HANDOVERS + 2)
-            hswtest.wait_for(lambda: len(added) >= due or errors, 60,
-                             "%d rules added before handover %d" % (due, i))
+            # Each one after some more rules and misses, while both go on.
+            rules_due = (i + 1) * RULES_PER_HANDOVER
+            chunks_due = (i + 1) * MISS_CHUNKS_PER_HANDOVER
+            hswtest.wait_for(lambda: (len(added) >= rules_due and len(chunks) >= chunks_due) or
+                             errors, 120, "%d rules added and %d chunks of misses forwarded "
+                             "before handover %d" % (rules_due, chunks_due, i))
             self.assertFalse(errors)
             self.assertTrue(adder.is_alive(), "all rules were added before handover %d" % i)
-            self.assertIsNone(miss_sender.poll(), "the misses ended before handover %d" % i)
+            self.assertTrue(misser.is_alive(), "the misses ended before handover %d" % i)
             self.takeover_to((NEXT, OLD)[i % 2])
-        adder.join(120)
-        self.assertFalse(adder.is_alive())
+        stop.set()
+        for worker in workers:
+            worker.join(120)
+            self.assertFalse(worker.is_alive())
         self.assertFalse(errors)
-        self.assertEqual(added, ports)
+        ports = list(added)
+        self.assertEqual(ports, list(range(30000, 30000 + len(ports))))
 
         report = self.finish(rx, sender)
-        miss_sent = self.sender_report(miss_sender)
-        miss_report = miss_rx.result()
+        miss_sent = sum(sent for sent, _ in chunks)
+        miss_lost = sum(r["lost"] for _, r in chunks)
+        miss_duplicated = sum(r["duplicated"] for _, r in chunks)
         # How many misses waited in a queue at a switch-over (for the
         # record: it depends on timing).
         handed_over = sum(int(n) for n in re.findall(r"handed over to pid \d+ .*?(\d+) queued "
                                                      r"upcalls", self.datapath_log()))
         hswtest.log("%d handovers while adding %d rules: established flow sent %d, lost %d, "
-                    "duplicated %d, longest gap %s ms; new 5-tuples sent %d (%d flows), "
-                    "received %d, lost %d, duplicated %d; %d queued misses handed over" %
-                    (BUSY_HANDOVERS, N_NEW_RULES, report["sent"], report["lost"],
-                     report["duplicated"], report["max_gap_ms"], miss_sent["sent"], MISS_FLOWS,
-                     miss_report["received"], miss_report["lost"], miss_report["duplicated"],
-                     handed_over))
-        self.assert_no_loss(miss_report, sent=miss_sent["sent"])
-        self.assertEqual(miss_sent["sent"], MISS_FLOWS)
+                    "duplicated %d, longest gap %s ms; new 5-tuples sent %d in %d chunks, lost "
+                    "%d, duplicated %d; %d queued misses handed over" %
+                    (BUSY_HANDOVERS, len(ports), report["sent"], report["lost"],
+                     report["duplicated"], report["max_gap_ms"], miss_sent, len(chunks),
+                     miss_lost, miss_duplicated, handed_over))
+        for sent, chunk_report in chunks:
+            self.assert_no_loss(chunk_report, sent=sent)
+            self.assertEqual(sent, MISS_CHUNK)
         show = w.ctl("show").stdout
         # Each new 5-tuple was a miss (the test tests what it says).
-        self.assertGreaterEqual(self.counter(show, "upcalls_miss") - upcalls_before, MISS_FLOWS)
+        self.assertGreaterEqual(self.counter(show, "upcalls_miss") - upcalls_before, miss_sent)
         self.assertEqual(self.counter(show, "flow_put_errors"), 0, show)
 
         # Every rule is in the table ...
