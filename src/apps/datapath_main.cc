@@ -7,8 +7,9 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <thread>
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -75,6 +76,11 @@ int main(int argc, char** argv) {
   app.add_flag("--test-exit-after-snapshot", exit_after_snapshot,
                "(testing) with --takeover, die once the snapshot has arrived")
       ->group("");
+  bool die_after_accepting = false;
+  app.add_flag("--test-die-after-accepting", die_after_accepting,
+               "(testing) kill this datapath (SIGKILL) the moment it accepts a successor, before "
+               "it hands anything over")
+      ->group("");
   std::string stop_at;
   app.add_option("--test-stop-at", stop_at,
                  "(testing) with --takeover, stop (SIGSTOP) after the snapshot or after the ring "
@@ -140,6 +146,7 @@ int main(int argc, char** argv) {
   };
   std::unique_ptr<hsw::dp::Datapath> datapath;
   std::unique_ptr<hsw::dp::DpServer> server;
+  std::optional<hsw::dp::Takeover> taken;
   if (takeover) {
     hsw::dp::TakeoverOptions takeover_options;
     takeover_options.rundir = dirs->rundir;
@@ -147,8 +154,24 @@ int main(int argc, char** argv) {
     takeover_options.versions = handover_versions;
     takeover_options.exit_after_snapshot_for_testing = exit_after_snapshot;
     takeover_options.stop_at_for_testing = stop_at;
-    auto taken = hsw::dp::TakeOver(takeover_options);
-    if (!taken) return fail("takeover failed: " + taken.error().ToString());
+    auto took = hsw::dp::TakeOver(takeover_options);
+    if (!took && took.error().code == ESRCH) {
+      // Its ports, flows, misses and connections died with it.  Forwarding
+      // comes back as from a crash: hsw-vswitchd reconnects, adds the ports
+      // again, and each flow is set up again by its next packet.
+      vlog.Err("takeover failed: {}; starting afresh instead, as after a crash: ports come back "
+               "when hsw-vswitchd reconnects, flows with their next packets",
+               took.error().ToString());
+      if (auto locked = hsw::daemon::TakeInstanceLockAsOrphan(*dirs, "hsw-datapath"); !locked) {
+        return fail("cannot start afresh: " + locked.error().ToString());
+      }
+    } else if (!took) {
+      return fail("takeover failed: " + took.error().ToString());
+    } else {
+      taken = std::move(*took);
+    }
+  }
+  if (taken) {
     datapath = std::move(taken->datapath);
     server = std::move(taken->server);
     if (taken->predecessor_died) {
@@ -187,6 +210,7 @@ int main(int argc, char** argv) {
   }
   hsw::dp::HandoverServer handover(*datapath, *server, std::move(*handover_listener),
                                    handover_versions);
+  handover.set_die_after_accepting_for_testing(die_after_accepting);
   vlog.Info("hsw-datapath {} listening on {} (instance {:016x}; miss queue: {} packets, {} bytes, "
             "{} ms; handover version {}..{})",
             hsw::kVersion, socket_path, server->instance_id(), options.miss_queue.max_packets,

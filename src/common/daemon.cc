@@ -375,6 +375,10 @@ Status AdoptInstanceLock(UniqueFd fd, const std::string& path) {
   return Ok();
 }
 
+Status TakeInstanceLockAsOrphan(const Dirs& dirs, const std::string& program) {
+  return TakeInstanceLock(LockPath(dirs.rundir, program));
+}
+
 void LeavePidfileToSuccessor() { GetState().pidfile.clear(); }
 
 Status TakePidfileAfterPredecessor(const Options& options, const Dirs& dirs,

@@ -82,6 +82,9 @@ Status AdoptInstanceLock(UniqueFd fd, const std::string& path);
 // The predecessor's side, before exiting: its pidfile now names nobody, and
 // is left for the successor to take rather than unlinked under it.
 void LeavePidfileToSuccessor();
+// A successor whose predecessor died before it handed anything over: takes
+// the instance lock the way a fresh start does (the dead process let go).
+Status TakeInstanceLockAsOrphan(const Dirs& dirs, const std::string& program);
 // The successor's side, once the predecessor has gone: takes --pidfile,
 // waiting a few seconds for the predecessor to let go of it.
 Status TakePidfileAfterPredecessor(const Options& options, const Dirs& dirs,

@@ -1,6 +1,7 @@
 #include "datapath/handover.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -177,6 +178,10 @@ void HandoverServer::Step() {
     vlog.Info("handing over to pid {} (hsw-datapath {}, handover version {}): control frozen, "
               "forwarding goes on",
               s.peer_pid, s.peer_version, common);
+    if (die_after_accepting_) {
+      vlog.Err("dying (SIGKILL) after accepting the successor, as --test-die-after-accepting asks");
+      raise(SIGKILL);
+    }
     server_.Freeze();
     s.phase = Session::Phase::kQuiesce;
   }

@@ -84,6 +84,9 @@ class HandoverServer : public LoopTask {
   bool HasPendingWork() const override;
   void Process(std::span<pollfd> fds) override;
   bool handed_over() const;
+  // Tests: die (SIGKILL) right after accepting a successor, before anything
+  // is handed over: the successor must start afresh.
+  void set_die_after_accepting_for_testing(bool die) { die_after_accepting_ = die; }
 
  private:
   struct Session;
@@ -98,6 +101,7 @@ class HandoverServer : public LoopTask {
   HandoverVersions versions_;
   std::unique_ptr<Session> session_;
   bool handed_over_ = false;
+  bool die_after_accepting_ = false;
 };
 
 // The successor's side.
@@ -132,8 +136,9 @@ struct Takeover {
 // Connects to the running datapath under options.rundir and takes over
 // everything.  When this returns a Takeover, the predecessor has stopped
 // forwarding and is exiting, or has died midway (predecessor_died): run the
-// datapath at once.  On error nothing was taken: the predecessor goes on (or
-// died before it handed over its ports, and the error says so).
+// datapath at once.  On error nothing was taken: the predecessor goes on, or
+// it died before it handed over its ports (the error's code is ESRCH): then
+// there is nothing to take over, and the caller may start afresh.
 Result<Takeover> TakeOver(const TakeoverOptions& options);
 
 }  // namespace hsw::dp

@@ -373,9 +373,10 @@ Result<Takeover> TakeOver(const TakeoverOptions& options) {
     }
   }
   if (died && !stream.received().sockets) {
-    return Err("the running datapath (pid {}) died before it handed over its ports: nothing "
-               "was taken over; start hsw-datapath afresh",
-               predecessor_pid);
+    return MakeError(fmt::format("the running datapath (pid {}) died before it handed over its "
+                                 "ports: nothing was taken over",
+                                 predecessor_pid),
+                     ESRCH);
   }
   HSW_ASSIGN_OR_RETURN(Takeover t, stream.Finish());
   t.predecessor_pid = predecessor_pid;

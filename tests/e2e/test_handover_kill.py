@@ -140,6 +140,36 @@ class HandoverKillTest(hswtest.HswTestCase):
         self.assertEqual(report["duplicated"], 0, report)
         self.assert_new_flows_work()
 
+    def vswitchd_log(self):
+        with open(os.path.join(self.w.logdir, "hsw-vswitchd.log")) as f:
+            return f.read()
+
+    def test_old_datapath_killed_before_it_handed_anything_over(self):
+        # The window between accepting a successor and sending it the ports
+        # (microseconds) is hit with a datapath that kills itself there.  The
+        # successor has nothing to take over and starts afresh: hsw-vswitchd
+        # reconnects and adds the ports again, flows come back as they miss.
+        w = self.w
+        w.stop_daemon("hsw-datapath")
+        w.start_daemon("hsw-datapath", ["--test-die-after-accepting"])
+        doomed = w.daemon_pid("hsw-datapath")
+        hswtest.wait_for(lambda: "reconnected to hsw-datapath pid %d " % doomed in
+                         self.vswitchd_log(), 30, "hsw-vswitchd to reconnect to pid %d" % doomed)
+        w.start_daemon("hsw-datapath", ["--takeover"])
+        hswtest.wait_for(lambda: w.daemon_pid("hsw-datapath") not in (None, doomed), 10,
+                         "the successor to take the pidfile")
+        successor = w.daemon_pid("hsw-datapath")
+        self.assertFalse(hswtest.process_alive(doomed))
+        log = self.datapath_log()
+        self.assertIn("died before it handed over its ports", log)
+        self.assertIn("starting afresh instead", log)
+        hswtest.wait_for(lambda: "reconnected to hsw-datapath pid %d " % successor in
+                         self.vswitchd_log(), 30, "hsw-vswitchd to reconnect to the successor")
+        self.assert_new_flows_work()
+        # The established flow came back too (its packets in between are lost).
+        report = self.stop_traffic()
+        self.assertGreater(report["received"], 500, report)
+
 
 if __name__ == "__main__":
     hswtest.main()
