@@ -20,6 +20,7 @@
 #include "datapath/datapath.h"
 #include "datapath/dp_server.h"
 #include "datapath/handover.h"
+#include "dpif/dpif_client.h"
 #include "dpif/handover_wire.h"
 
 namespace {
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
   sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::string socket_path = dirs->rundir + "/datapath.sock";
+  std::string socket_path = hsw::dpif::DatapathSocketPath(dirs->rundir);
   auto fail = [&](const std::string& why) {
     vlog.Err("{}", why);
     hsw::daemon::NotifyFailed(why);

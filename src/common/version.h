@@ -4,6 +4,7 @@
 // itself (`--version --json`, read by `hsw-ctl upgrade-check`).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -26,6 +27,12 @@ struct VersionRange {
   uint32_t min = 0;
   uint32_t max = 0;
   bool Contains(uint32_t v) const { return v >= min && v <= max; }
+  // The highest version both ranges hold, or 0 when they do not meet (no
+  // protocol or format has a version 0).
+  uint32_t HighestCommon(const VersionRange& other) const {
+    uint32_t top = std::min(max, other.max);
+    return top >= std::max(min, other.min) ? top : 0;
+  }
   bool operator==(const VersionRange&) const = default;
 };
 

@@ -12,10 +12,11 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/version.h"
-#include "ctl/upgrade.h"
 #include "ctl/control_client.h"
 #include "ctl/dp_commands.h"
 #include "ctl/lifecycle.h"
+#include "ctl/upgrade.h"
+#include "dpif/dpif_client.h"
 
 namespace hsw::ctl {
 namespace {
@@ -474,7 +475,7 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
   };
   if (auto code = RunLifecycle(command, out, err)) return *code;
   if (command.name == "dp-show" || command.name == "dp-dump-flows") {
-    std::string socket = command.rundir + "/datapath.sock";
+    std::string socket = dpif::DatapathSocketPath(command.rundir);
     auto text = command.name == "dp-show" ? DpShow(socket, command.timeout)
                                           : DpDumpFlows(socket, command.timeout);
     if (!text) return fail(text.error().message);
@@ -495,7 +496,7 @@ int Run(const Command& command, std::istream& in, std::ostream& out, std::ostrea
     } else {
       code = fail(reply.error().message);
     }
-    auto datapath = DpVersion(command.rundir + "/datapath.sock", command.timeout);
+    auto datapath = DpVersion(dpif::DatapathSocketPath(command.rundir), command.timeout);
     if (datapath) {
       out << *datapath << "\n";
     } else {

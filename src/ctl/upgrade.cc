@@ -156,14 +156,6 @@ class Report {
   int problems_ = 0;
 };
 
-// A datapath counter by name (0 when the datapath has no such counter).
-uint64_t CounterOf(const dpif::StatsReply& stats, std::string_view name) {
-  for (const auto& [key, value] : stats.counters) {
-    if (key == name) return value;
-  }
-  return 0;
-}
-
 // A running daemon as its replacement must repeat it: its pid (from its
 // instance lock), its binary (/proc/PID/exe, readable even when the file was
 // replaced on disk) and the arguments it is to get again.
@@ -255,7 +247,7 @@ dpif::Execute ProbeFrame(const dpif::StatsReply& stats) {
 // probe packet through its actions and takes and removes a probe flow.
 Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::string& version,
                            bool had_owner) {
-  auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+  auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir), dpif::Role::kMonitor,
                                           "hsw-ctl upgrade");
   if (!client) return Err("it does not answer: {}", client.error().ToString());
   (*client)->set_timeout(ctx.timeout);
@@ -267,7 +259,7 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
     return Err("the datapath answering is version {}, not {}", hello.datapath_version, version);
   }
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, (*client)->GetStats());
-  if (had_owner && CounterOf(stats, "owner_connected") == 0) {
+  if (had_owner && stats.Counter("owner_connected").value_or(0) == 0) {
     return Err("hsw-vswitchd is no longer connected to it");
   }
   // Executed with no actions: through extraction and the action engine, out
@@ -278,7 +270,7 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
   }
   // The reply says the batch was valid; the counter says the packet ran.
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply after, (*client)->GetStats());
-  if (CounterOf(after, "executed") <= CounterOf(stats, "executed")) {
+  if (after.Counter("executed").value_or(0) <= stats.Counter("executed").value_or(0)) {
     return Err("it does not execute a probe packet (its 'executed' counter did not move)");
   }
   // A flow on a port number no port has, put and deleted.
@@ -316,9 +308,11 @@ Part DatapathPart(const Lifecycle& ctx) {
     return Switched::kUnchanged;  // until it confirmed, the running one lost nothing
   };
   bool had_owner = false;
-  if (auto client = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+  if (auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir), dpif::Role::kMonitor,
                                               "hsw-ctl upgrade")) {
-    if (auto stats = (*client)->GetStats()) had_owner = CounterOf(*stats, "owner_connected") != 0;
+    if (auto stats = (*client)->GetStats()) {
+      had_owner = stats->Counter("owner_connected").value_or(0) != 0;
+    }
   }
   part.check_health = [&ctx, had_owner](pid_t replaced_pid, const std::string& version) {
     return CheckDatapathHealth(ctx, replaced_pid, version, had_owner);
@@ -408,12 +402,12 @@ Status CheckVswitchdHealth(const Lifecycle& ctx, pid_t replaced_pid, const std::
   // owner at most, and the old hsw-vswitchd is gone, so an owner is this one.
   const json datapath = show->value("datapath", json::object());
   if (!datapath.value("connected", false)) return Err("it is not connected to hsw-datapath");
-  auto dp = dpif::DpifClient::Connect(ctx.rundir + "/datapath.sock", dpif::Role::kMonitor,
+  auto dp = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir), dpif::Role::kMonitor,
                                       "hsw-ctl upgrade");
   if (!dp) return Err("hsw-datapath does not answer: {}", dp.error().ToString());
   (*dp)->set_timeout(left());
   HSW_ASSIGN_OR_RETURN(dpif::StatsReply stats, (*dp)->GetStats());
-  if (CounterOf(stats, "owner_connected") == 0) {
+  if (stats.Counter("owner_connected").value_or(0) == 0) {
     return Err("hsw-datapath has no owner: it does not see hsw-vswitchd connected");
   }
   if (datapath.value("pid", 0u) != (*dp)->hello().datapath_pid) {
@@ -722,8 +716,7 @@ int CheckUpgrade(const Lifecycle& ctx, const UpgradeCheckOptions& options,
       which = "the new hsw-datapath";
       key_size = new_datapath->flow_key_size;
     }
-    uint32_t common = std::min(dpif.max, datapath_dpif.max);
-    if (common >= std::max(dpif.min, datapath_dpif.min) && common > 0) {
+    if (uint32_t common = dpif.HighestCommon(datapath_dpif)) {
       report.Ok(fmt::format("datapath protocol {} with {} ({}..{})", common, which,
                             datapath_dpif.min, datapath_dpif.max));
     } else {

@@ -289,9 +289,9 @@ void DpServer::Close(Conn& conn, const char* why) {
 void DpServer::HandleHello(Conn& conn, const dpif::MsgHeader& header, const dpif::Hello& hello) {
   using dpif::kProtocolVersionMax;
   using dpif::kProtocolVersionMin;
-  uint32_t version = std::min(hello.version_max, kProtocolVersionMax);
-  if (hello.version_min > hello.version_max ||
-      version < std::max(hello.version_min, kProtocolVersionMin)) {
+  uint32_t version = VersionRange{kProtocolVersionMin, kProtocolVersionMax}.HighestCommon(
+      {hello.version_min, hello.version_max});
+  if (version == 0) {
     std::string why = fmt::format(
         "no common protocol version: client '{}' speaks {}..{}, this datapath speaks {}..{}",
         hello.client_name, hello.version_min, hello.version_max, kProtocolVersionMin,

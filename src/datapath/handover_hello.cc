@@ -1,7 +1,5 @@
 #include "datapath/handover_hello.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "common/version.h"
@@ -26,9 +24,7 @@ Result<HelloJudgement> JudgeHello(const nlohmann::json& hello, HandoverVersions 
   } catch (const nlohmann::json::exception& e) {
     return Err("the successor's Hello: {}", e.what());
   }
-  // The highest version both ranges hold, if they meet.
-  uint32_t top = std::min(ours.max, theirs_max);
-  judged.version = top >= std::max(ours.min, theirs_min) ? top : 0;
+  judged.version = VersionRange{ours.min, ours.max}.HighestCommon({theirs_min, theirs_max});
   if (!judged.version) {
     judged.refusal = fmt::format(
         "no common handover version: this datapath ({}) speaks {}..{}, the successor ({}) {}..{}",

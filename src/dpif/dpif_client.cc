@@ -69,6 +69,8 @@ Result<T> Expect(std::vector<Body>&& bodies, MsgType type) {
 
 }  // namespace
 
+std::string DatapathSocketPath(const std::string& rundir) { return rundir + "/datapath.sock"; }
+
 DpifClient::DpifClient(UniqueFd fd, std::string peer, std::chrono::milliseconds timeout)
     : fd_(std::move(fd)), peer_(std::move(peer)), timeout_(timeout) {}
 

@@ -33,6 +33,9 @@
 
 namespace hsw::dpif {
 
+// <rundir>/datapath.sock, where hsw-datapath serves this protocol.
+std::string DatapathSocketPath(const std::string& rundir);
+
 class DpifClient : public Dpif {
  public:
   static constexpr std::chrono::milliseconds kDefaultTimeout{10000};

@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -220,6 +222,14 @@ struct StatsReply {
   // accounting, flow and mask counts.  Names are documented in docs/dpif-protocol.md.
   std::vector<std::pair<std::string, uint64_t>> counters;
   std::vector<PortInfo> ports;
+
+  // A counter by name; nullopt from a datapath that has no such counter.
+  std::optional<uint64_t> Counter(std::string_view name) const {
+    for (const auto& [counter, value] : counters) {
+      if (counter == name) return value;
+    }
+    return std::nullopt;
+  }
 };
 
 using Body = std::variant<Hello, HelloReply, ErrorReply, PortAdd, PortAddReply, PortDel, PortList,

@@ -790,13 +790,6 @@ std::string DescribeReconciliation(const DatapathReconciliation& r) {
                      r.n_flows, r.n_flows_adopted, r.n_flows_forgotten);
 }
 
-std::optional<uint64_t> FindCounter(const dpif::StatsReply& stats, std::string_view name) {
-  for (const auto& [counter, value] : stats.counters) {
-    if (counter == name) return value;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<DatapathReconciliation> SwitchImpl::Reconnect(std::unique_ptr<dpif::Dpif> dpif) {
@@ -828,12 +821,12 @@ bool SwitchImpl::CheckDatapathInstance() {
   }
   // A datapath older than the counter cannot be told apart; it is not
   // replaced behind a connection either (handover came with the counter).
-  std::optional<uint64_t> instance = FindCounter(*stats, "datapath_instance_id");
+  std::optional<uint64_t> instance = stats->Counter("datapath_instance_id");
   if (!instance || *instance == datapath_hello_.instance_id) return true;
 
   dpif::HelloReply successor = datapath_hello_;  // same connection: same protocol version
   successor.instance_id = *instance;
-  successor.datapath_pid = static_cast<uint32_t>(FindCounter(*stats, "datapath_pid").value_or(0));
+  successor.datapath_pid = static_cast<uint32_t>(stats->Counter("datapath_pid").value_or(0));
   successor.datapath_version = "unknown";
   if (options_.identify_datapath) {
     // Another handover may have happened since the stats: believe the

@@ -195,7 +195,7 @@ std::vector<ofp::FlowMod> ReplacementBatch(const std::vector<ofp::FlowMod>& curr
 }
 
 std::string DatapathSocketPath(const daemon::Dirs& dirs, const VswitchdOptions& options) {
-  return options.datapath_socket.empty() ? dirs.rundir + "/datapath.sock"
+  return options.datapath_socket.empty() ? dpif::DatapathSocketPath(dirs.rundir)
                                          : options.datapath_socket;
 }
 
