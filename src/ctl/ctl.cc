@@ -102,24 +102,22 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
       ->type_name("DIR");
   add_args(restart, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
 
-  auto* check = sub("upgrade-check",
-                    "say whether new binaries can replace the running hsw-datapath (hot "
-                    "handover) and hsw-vswitchd (hitless restart), and if not why; changes "
-                    "nothing");
-  check->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
-      ->type_name("NEWBIN");
-  check->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
-      ->type_name("NEWBIN");
+  auto add_new_binaries = [&a](CLI::App* command) {
+    command->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
+        ->type_name("NEWBIN");
+    command->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
+        ->type_name("NEWBIN");
+  };
+  add_new_binaries(sub("upgrade-check",
+                       "say whether new binaries can replace the running hsw-datapath (hot "
+                       "handover) and hsw-vswitchd (hitless restart), and if not why; changes "
+                       "nothing"));
 
-  auto* upgrade = sub("upgrade",
-                      "replace the running hsw-datapath and/or hsw-vswitchd by NEWBIN without "
-                      "losing a packet: upgrade-check, hot handover (datapath, first) or "
-                      "hitless restart (hsw-vswitchd), health check within --timeout, automatic "
-                      "rollback if it fails; the running binary is kept for hsw-ctl rollback");
-  upgrade->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
-      ->type_name("NEWBIN");
-  upgrade->add_option("--vswitchd", a.vswitchd_bin, "the new hsw-vswitchd binary")
-      ->type_name("NEWBIN");
+  add_new_binaries(sub("upgrade",
+                       "replace the running hsw-datapath and/or hsw-vswitchd by NEWBIN without "
+                       "losing a packet: upgrade-check, hot handover (datapath, first) or "
+                       "hitless restart (hsw-vswitchd), health check within --timeout, automatic "
+                       "rollback if it fails; the running binary is kept for hsw-ctl rollback"));
   auto* rollback = sub("rollback",
                        "go back to the binaries the last upgrades replaced (hot handover or "
                        "hitless restart, and health check, as upgrade); with neither flag, "

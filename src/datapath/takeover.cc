@@ -66,6 +66,15 @@ Result<dpif::Message> DatapathMessage(const Datagram& d) {
   return m;
 }
 
+// The flows a Flows or Stats message carries (a datapath-protocol
+// FlowDumpReply).
+Result<std::vector<dpif::DpFlow>> FlowsIn(const Datagram& d) {
+  HSW_ASSIGN_OR_RETURN(dpif::Message m, DatapathMessage(d));
+  auto* chunk = std::get_if<dpif::FlowDumpReply>(&m.body);
+  if (!chunk) return Err("a {} message holds no flows", MsgName(d.type));
+  return std::move(chunk->flows);
+}
+
 // Watches the predecessor's process, so that a handover socket that closed
 // can be told apart: a predecessor that gave up the handover (it carries on)
 // from one that died (its successor must carry on instead).
@@ -183,10 +192,8 @@ Status TakeoverStream::ApplySnapshot(Datagram& d) {
       return Ok();
     }
     case MsgType::kFlows: {
-      HSW_ASSIGN_OR_RETURN(dpif::Message m, DatapathMessage(d));
-      auto* chunk = std::get_if<dpif::FlowDumpReply>(&m.body);
-      if (!chunk) return Err("a Flows message holds no flows");
-      for (const dpif::DpFlow& flow : chunk->flows) {
+      HSW_ASSIGN_OR_RETURN(std::vector<dpif::DpFlow> flows, FlowsIn(d));
+      for (const dpif::DpFlow& flow : flows) {
         std::string why;
         if (int error = taken_.datapath->flows().Restore(flow, &why)) {
           return Err("cannot install a handed-over flow: {} ({})", why, std::strerror(error));
@@ -229,10 +236,8 @@ Status TakeoverStream::ApplySwitchOver(Datagram& d) {
       return Ok();
     }
     case MsgType::kStats: {
-      HSW_ASSIGN_OR_RETURN(dpif::Message m, DatapathMessage(d));
-      auto* chunk = std::get_if<dpif::FlowDumpReply>(&m.body);
-      if (!chunk) return Err("a Stats message holds no flows");
-      for (const dpif::DpFlow& flow : chunk->flows) {
+      HSW_ASSIGN_OR_RETURN(std::vector<dpif::DpFlow> flows, FlowsIn(d));
+      for (const dpif::DpFlow& flow : flows) {
         taken_.datapath->flows().SetStats(flow.key, flow.mask, flow.stats);
       }
       ++received_.stats;

@@ -171,15 +171,7 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name
     return ErrnoErr("setsockopt PACKET_RX_RING ({} frames of {} bytes) on {}", req.tp_frame_nr,
                     req.tp_frame_size, name);
   }
-  port->ring_size_ = size_t{req.tp_block_size} * req.tp_block_nr;
-  void* ring = mmap(nullptr, port->ring_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                    fd, 0);
-  if (ring == MAP_FAILED) return ErrnoErr("mmap of the RX ring of {}", name);
-  port->ring_ = static_cast<uint8_t*>(ring);
-  port->frame_size_ = req.tp_frame_size;
-  port->block_size_ = req.tp_block_size;
-  port->n_blocks_ = req.tp_block_nr;
-  port->n_frames_ = req.tp_frame_nr;
+  HSW_TRY(port->MapRing(req.tp_frame_size, req.tp_block_size, req.tp_block_nr, req.tp_frame_nr));
 
   // A switch port must see every frame, and must be up to pass any.
   HSW_ASSIGN_OR_RETURN(ifreq flags, IfReq(fd, name, SIOCGIFFLAGS, "SIOCGIFFLAGS"));
@@ -210,8 +202,6 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& name
     setsockopt(big, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   }
   HSW_TRY(AttachLengthFilter(big, port->ring_capacity_, true, name));
-  port->big_.resize(kBigBuffers);
-  for (auto& buffer : port->big_) buffer.resize(kBigHeadroom + kBigMax);
 
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
@@ -276,20 +266,28 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Adopt(const std::string& nam
   port->ifindex_ = state.ifindex;
   port->fd_ = std::move(fd);
   port->big_fd_ = std::move(big_fd);
-  port->frame_size_ = state.frame_size;
-  port->block_size_ = state.block_size;
-  port->n_blocks_ = state.block_nr;
-  port->n_frames_ = state.frame_nr;
   port->ring_capacity_ = state.ring_capacity;
   port->head_ = state.head;
-  port->ring_size_ = size_t{state.block_size} * state.block_nr;
-  void* ring = mmap(nullptr, port->ring_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                    port->fd_.get(), 0);
-  if (ring == MAP_FAILED) return ErrnoErr("mmap of the handed-over RX ring of {}", name);
-  port->ring_ = static_cast<uint8_t*>(ring);
-  port->big_.resize(kBigBuffers);
-  for (auto& buffer : port->big_) buffer.resize(kBigHeadroom + kBigMax);
+  HSW_TRY(port->MapRing(state.frame_size, state.block_size, state.block_nr, state.frame_nr));
   return port;
+}
+
+// The ring set up on fd_, mapped, and the buffers for big frames: what a
+// port needs whether it set the ring up itself or was handed it.
+Status AfPacketPort::MapRing(uint32_t frame_size, uint32_t block_size, uint32_t block_nr,
+                             uint32_t frame_nr) {
+  frame_size_ = frame_size;
+  block_size_ = block_size;
+  n_blocks_ = block_nr;
+  n_frames_ = frame_nr;
+  ring_size_ = size_t{block_size} * block_nr;
+  void* ring = mmap(nullptr, ring_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                    fd_.get(), 0);
+  if (ring == MAP_FAILED) return ErrnoErr("mmap of the RX ring of {}", name_);
+  ring_ = static_cast<uint8_t*>(ring);
+  big_.resize(kBigBuffers);
+  for (auto& buffer : big_) buffer.resize(kBigHeadroom + kBigMax);
+  return Ok();
 }
 
 AfPacketHandover AfPacketPort::ExportHandover() const {

@@ -104,6 +104,7 @@ class AfPacketPort : public Port {
  private:
   AfPacketPort() = default;
   size_t ReceiveBig(Packet* packets, size_t max);
+  Status MapRing(uint32_t frame_size, uint32_t block_size, uint32_t block_nr, uint32_t frame_nr);
   bool FindHead();
   uint8_t* Frame(uint32_t index) const { return ring_ + size_t{index} * frame_size_; }
 
