@@ -1,6 +1,6 @@
 // hsw-datapath-next: hsw-datapath built from the same sources but reporting
 // another release (HSW_NEXT_VERSION, set by CMake: "<release>+next") and
-// speaking handover versions 1..2, so that tests hand over between two
+// speaking handover versions 1..3, so that tests hand over between two
 // genuinely different binaries (tests/e2e/test_handover.py).  These two
 // definitions replace common/version_release.cc's and
 // datapath/handover_version.cc's: the linker takes those objects out of the
@@ -13,7 +13,7 @@ const char* const kVersion = HSW_NEXT_VERSION;
 }  // namespace hsw
 
 namespace hsw::dp {
-// Version 2 is version 1 on the wire: the difference is only what the
+// Version 3 is version 2 on the wire: the difference is only what the
 // binaries negotiate (the highest version both speak).
-const uint32_t kHandoverVersion = 2;
+const uint32_t kHandoverVersion = 3;
 }  // namespace hsw::dp

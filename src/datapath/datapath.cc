@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "datapath/dp_server.h"
+#include "datapath/ports/tap_port.h"
 #include "packet/flow_extract.h"
 
 namespace hsw::dp {
@@ -47,9 +48,10 @@ Datapath::~Datapath() {
 
 Result<uint32_t> Datapath::AddPort(const std::string& name, const std::string& type,
                                    uint32_t port_no) {
-  if (!type.empty() && type != "af_packet") {
-    return MakeError(fmt::format("port {}: unsupported port type '{}' (supported: af_packet)",
-                                 name, type),
+  const bool internal = type == TapPort::kType;
+  if (!type.empty() && type != "af_packet" && !internal) {
+    return MakeError(fmt::format("port {}: unsupported port type '{}' (supported: af_packet, {})",
+                                 name, type, TapPort::kType),
                      EINVAL);
   }
   for (const auto& [no, entry] : ports_) {
@@ -61,6 +63,12 @@ Result<uint32_t> Datapath::AddPort(const std::string& name, const std::string& t
     return MakeError(fmt::format("port number {} is in use by {}", port_no,
                                  ports_.at(port_no)->port->name()),
                      EEXIST);
+  }
+  if (internal) {
+    // The datapath creates the device and holds it (tap_port.h).
+    auto tap = TapPort::Create(name);
+    if (!tap) return tl::unexpected(tap.error());
+    return AddPort(std::move(*tap), port_no);
   }
   auto port = AfPacketPort::Open(name, options_.af_packet);
   if (!port) return tl::unexpected(port.error());

@@ -76,8 +76,10 @@ class Datapath : private OutputSink {
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
 
-  // Opens `name` as a port of `type` ("af_packet" or "") with number
-  // `port_no` (0 = the lowest free number from 1).
+  // Opens `name` as a port of `type` with number `port_no` (0 = the lowest
+  // free number from 1): "af_packet" or "" opens an existing interface,
+  // "internal" creates a tap device of that name (TapPort), which DelPort
+  // removes again.
   Result<uint32_t> AddPort(const std::string& name, const std::string& type, uint32_t port_no);
   // Adds an already-open port (tests use in-memory ports).
   Result<uint32_t> AddPort(std::unique_ptr<Port> port, uint32_t port_no);

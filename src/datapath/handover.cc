@@ -17,6 +17,7 @@
 #include "common/version.h"
 #include "datapath/handover_hello.h"
 #include "datapath/ports/af_packet_port.h"
+#include "datapath/ports/tap_port.h"
 #include "dpif/dpif_codec.h"
 #include "dpif/handover_wire.h"
 
@@ -126,7 +127,11 @@ void HandoverServer::Step() {
     for (const auto& conn : server_.ExportConnections()) {
       if (conn.hello_done) clients.push_back({conn.name, conn.version});
     }
-    auto judged = JudgeHello(*j, versions_, clients);
+    std::vector<std::string> internal_ports;
+    dp_.ForEachPort([&](uint32_t, Port& port) {
+      if (dynamic_cast<TapPort*>(&port)) internal_ports.push_back(port.name());
+    });
+    auto judged = JudgeHello(*j, versions_, clients, internal_ports);
     if (!judged) {
       (void)SendJson(fd, MsgType::kHelloReply,
                      json{{"accepted", false}, {"error", judged.error().message}});
@@ -192,6 +197,21 @@ void HandoverServer::Step() {
     std::vector<std::string> failures;
     size_t n_ports = 0;
     dp_.ForEachPort([&](uint32_t port_no, Port& port) {
+      if (auto* tap = dynamic_cast<TapPort*>(&port)) {
+        // Version 2 and up (JudgeHello refused older successors): the tap's
+        // one descriptor; the device lives on as long as either process
+        // holds it.
+        json j = {{"port_no", port_no},
+                  {"name", port.name()},
+                  {"type", TapPort::kType},
+                  {"ifindex", tap->ifindex()}};
+        int fds[1] = {tap->fd()};
+        if (auto sent = SendJson(fd, MsgType::kPort, j, fds); !sent) {
+          failures.push_back(sent.error().ToString());
+        }
+        ++n_ports;
+        return;
+      }
       auto* af = dynamic_cast<AfPacketPort*>(&port);
       if (!af) {
         failures.push_back(fmt::format("port {} ({}) cannot be handed over", port_no,
@@ -200,6 +220,7 @@ void HandoverServer::Step() {
       }
       AfPacketHandover h = af->ExportHandover();
       json j = {{"port_no", port_no},   {"name", port.name()},
+                {"type", "af_packet"},
                 {"ifindex", h.ifindex}, {"frame_size", h.frame_size},
                 {"block_size", h.block_size}, {"block_nr", h.block_nr},
                 {"frame_nr", h.frame_nr}, {"ring_capacity", h.ring_capacity}};

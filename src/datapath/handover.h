@@ -58,11 +58,18 @@ namespace hsw::dp {
 
 // The handover stream's version, and the oldest one this build still takes
 // over from or hands over to.  kHandoverVersion is defined in its own object
-// file, datapath/handover_version.cc (1), so that an executable may define it
+// file, datapath/handover_version.cc (2), so that an executable may define it
 // itself, as kVersion (common/version.h): the tests' hsw-datapath-next speaks
-// 1..2 (2 is 1 on the wire), so that negotiation picks between real ranges.
+// 1..3 (3 is 2 on the wire), so that negotiation picks between real ranges.
+//
+// Version 2 adds internal ports: a Port message may say "type": "internal"
+// and carry one descriptor, a tap's (datapath/ports/tap_port.h).  Version 1
+// has only AF_PACKET ports (no "type", two sockets); a running datapath that
+// holds an internal port refuses a successor that speaks only version 1, in
+// its HelloReply, before anything is frozen or handed over.
 extern const uint32_t kHandoverVersion;
 inline constexpr uint32_t kHandoverVersionMin = 1;
+inline constexpr uint32_t kHandoverVersionInternalPorts = 2;
 
 struct HandoverVersions {
   uint32_t min = kHandoverVersionMin;

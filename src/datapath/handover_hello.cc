@@ -8,7 +8,8 @@
 namespace hsw::dp {
 
 Result<HelloJudgement> JudgeHello(const nlohmann::json& hello, HandoverVersions ours,
-                                  const std::vector<HelloClient>& clients) {
+                                  const std::vector<HelloClient>& clients,
+                                  const std::vector<std::string>& internal_ports) {
   if (!hello.is_object()) return Err("the successor's Hello is not a JSON object");
   HelloJudgement judged;
   uint32_t theirs_min = 0, theirs_max = 0, key_size = 0, dpif_min = 0, dpif_max = 0;
@@ -34,6 +35,14 @@ Result<HelloJudgement> JudgeHello(const nlohmann::json& hello, HandoverVersions 
         "flow key layout differs: this datapath has {} bytes, the successor {} (flows cannot be "
         "handed over; restart instead)",
         sizeof(FlowKey), key_size);
+  } else if (judged.version < kHandoverVersionInternalPorts && !internal_ports.empty()) {
+    std::string names;
+    for (const std::string& name : internal_ports) names += (names.empty() ? "" : ", ") + name;
+    judged.refusal = fmt::format(
+        "this datapath holds internal ports ({}), which handover version {} cannot carry: the "
+        "successor ({}) speaks {}..{}, internal ports need {}",
+        names, judged.version, judged.peer_version, theirs_min, theirs_max,
+        kHandoverVersionInternalPorts);
   } else {
     for (const HelloClient& client : clients) {
       if (client.dpif_version < dpif_min || client.dpif_version > dpif_max) {

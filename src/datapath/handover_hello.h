@@ -30,7 +30,11 @@ struct HelloClient {
 };
 
 // An error only for a Hello that is not one (a field of the wrong type).
+// `internal_ports`: the names of the internal (tap) ports this datapath
+// holds, which a successor that settles on a version below
+// kHandoverVersionInternalPorts could not take over.
 Result<HelloJudgement> JudgeHello(const nlohmann::json& hello, HandoverVersions ours,
-                                  const std::vector<HelloClient>& clients);
+                                  const std::vector<HelloClient>& clients,
+                                  const std::vector<std::string>& internal_ports = {});
 
 }  // namespace hsw::dp

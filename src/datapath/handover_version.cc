@@ -5,6 +5,6 @@
 
 namespace hsw::dp {
 
-const uint32_t kHandoverVersion = 1;
+const uint32_t kHandoverVersion = 2;
 
 }  // namespace hsw::dp

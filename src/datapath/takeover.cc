@@ -15,6 +15,7 @@
 #include "common/version.h"
 #include "datapath/handover.h"
 #include "datapath/ports/af_packet_port.h"
+#include "datapath/ports/tap_port.h"
 #include "datapath/takeover_stream.h"
 #include "dpif/dpif_codec.h"
 
@@ -162,6 +163,25 @@ Status TakeoverStream::ApplySnapshot(Datagram& d) {
   switch (d.type) {
     case MsgType::kPort: {
       HSW_ASSIGN_OR_RETURN(json j, d.Json());
+      // Version 1 predecessors send no type: every port was AF_PACKET.
+      std::string type = "af_packet";
+      if (j.is_object() && j.contains("type")) {
+        HSW_ASSIGN_OR_RETURN(type, Field<std::string>(j, "type", d.type));
+      }
+      if (type == TapPort::kType) {
+        if (d.fds.size() != 1) return Err("Port message for an internal port without its tap");
+        HSW_ASSIGN_OR_RETURN(std::string name, Field<std::string>(j, "name", d.type));
+        HSW_ASSIGN_OR_RETURN(uint32_t port_no, Field<uint32_t>(j, "port_no", d.type));
+        HSW_ASSIGN_OR_RETURN(auto tap, TapPort::Adopt(name, std::move(d.fds[0])));
+        Port* raw = tap.get();
+        HSW_ASSIGN_OR_RETURN(uint32_t added, taken_.datapath->AddPort(std::move(tap), port_no));
+        other_ports_.emplace_back(added, raw);
+        ++received_.ports;
+        return Ok();
+      }
+      if (type != "af_packet") {
+        return Err("Port message: port type '{}' is unknown to this datapath", type);
+      }
       if (d.fds.size() != 2) return Err("Port message without its two sockets");
       AfPacketHandover h;
       HSW_ASSIGN_OR_RETURN(h.ifindex, Field<uint32_t>(j, "ifindex", d.type));
@@ -222,6 +242,10 @@ Status TakeoverStream::ApplySwitchOver(Datagram& d) {
       for (const json& p : heads) {
         HSW_ASSIGN_OR_RETURN(uint32_t port_no, Field<uint32_t>(p, "port_no", d.type));
         HSW_ASSIGN_OR_RETURN(uint32_t head, Field<uint32_t>(p, "head", d.type));
+        for (auto& [no, port] : other_ports_) {
+          if (no != port_no) continue;
+          port->stats() = StatsFromJson(p.value("stats", json::array()));
+        }
         for (auto& [no, port] : ports_) {
           if (no != port_no) continue;
           if (head >= port->ExportHandover().frame_nr) {

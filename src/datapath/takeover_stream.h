@@ -16,6 +16,7 @@
 namespace hsw::dp {
 
 class AfPacketPort;
+class Port;
 
 class TakeoverStream {
  public:
@@ -56,6 +57,7 @@ class TakeoverStream {
 
   Takeover taken_;
   std::vector<std::pair<uint32_t, AfPacketPort*>> ports_;
+  std::vector<std::pair<uint32_t, Port*>> other_ports_;  // internal (tap) ports
   UniqueFd listener_;
   Stage stage_ = Stage::kSnapshot;
   Received received_;

@@ -23,7 +23,13 @@ class Dpif {
 
   virtual const HelloReply& hello() const = 0;
 
-  virtual Result<uint32_t> PortAdd(const std::string& name, uint32_t port_no) = 0;
+  // `type`: "af_packet" (an existing interface) or "internal" (a tap the
+  // datapath creates; see datapath/ports/tap_port.h).
+  virtual Result<uint32_t> PortAdd(const std::string& name, const std::string& type,
+                                   uint32_t port_no) = 0;
+  Result<uint32_t> PortAdd(const std::string& name, uint32_t port_no) {
+    return PortAdd(name, "af_packet", port_no);
+  }
   virtual Status PortDel(uint32_t port_no) = 0;
   virtual Result<std::vector<PortInfo>> PortList() = 0;
 

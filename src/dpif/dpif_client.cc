@@ -323,9 +323,11 @@ Result<std::vector<Upcall>> DpifClient::RecvUpcalls(size_t max) {
   return out;
 }
 
-Result<uint32_t> DpifClient::PortAdd(const std::string& name, uint32_t port_no) {
+Result<uint32_t> DpifClient::PortAdd(const std::string& name, const std::string& type,
+                                     uint32_t port_no) {
   dpif::PortAdd req;
   req.name = name;
+  req.type = type;
   req.port_no = port_no;
   HSW_ASSIGN_OR_RETURN(auto bodies, Transact(req));
   HSW_ASSIGN_OR_RETURN(auto reply, Expect<PortAddReply>(std::move(bodies), MsgType::kPortAdd));

@@ -57,7 +57,9 @@ class DpifClient : public Dpif {
 
   // Dpif.
   const HelloReply& hello() const override { return hello_; }
-  Result<uint32_t> PortAdd(const std::string& name, uint32_t port_no) override;
+  using Dpif::PortAdd;
+  Result<uint32_t> PortAdd(const std::string& name, const std::string& type,
+                           uint32_t port_no) override;
   Status PortDel(uint32_t port_no) override;
   Result<std::vector<PortInfo>> PortList() override;
   Result<std::vector<int32_t>> FlowPut(const std::vector<dpif::FlowPut>& puts) override;

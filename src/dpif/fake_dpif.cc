@@ -45,10 +45,14 @@ void FakeDpif::SyncEventFd() {
   }
 }
 
-Result<uint32_t> FakeDpif::PortAdd(const std::string& name, uint32_t port_no) {
-  calls_.push_back(dpif::PortAdd{name, "af_packet", port_no});
+Result<uint32_t> FakeDpif::PortAdd(const std::string& name, const std::string& type,
+                                   uint32_t port_no) {
+  calls_.push_back(dpif::PortAdd{name, type, port_no});
   HSW_TRY(CheckFailure("PortAdd"));
   if (name.empty()) return MakeError("port add: empty interface name", EINVAL);
+  if (type != "af_packet" && type != "internal") {
+    return MakeError(fmt::format("port add {}: unsupported port type '{}'", name, type), EINVAL);
+  }
   if (name == missing_interface_) {
     return MakeError(fmt::format("port add {}: no such interface", name), ENODEV);
   }
@@ -65,20 +69,28 @@ Result<uint32_t> FakeDpif::PortAdd(const std::string& name, uint32_t port_no) {
                                  ports_[port_no].name),
                      EEXIST);
   }
-  AddPortForTest(name, port_no);
+  AddPortForTest(name, port_no, type);
   return port_no;
 }
 
-void FakeDpif::AddPortForTest(const std::string& name, uint32_t port_no) {
+void FakeDpif::SetPortForTest(uint32_t port_no, const PortStats& stats, bool link_up) {
+  auto it = ports_.find(port_no);
+  if (it == ports_.end()) return;
+  it->second.stats = stats;
+  it->second.link_up = link_up;
+}
+
+void FakeDpif::AddPortForTest(const std::string& name, uint32_t port_no,
+                              const std::string& type) {
   PortInfo info;
   info.port_no = port_no;
   info.name = name;
-  info.type = "af_packet";
+  info.type = type;
   info.ifindex = 1000 + port_no;
   info.hw_addr[0] = 0x02;
   info.hw_addr[5] = static_cast<uint8_t>(port_no);
   info.mtu = 1500;
-  info.link_up = true;
+  info.link_up = type != "internal";
   ports_[port_no] = info;
 }
 

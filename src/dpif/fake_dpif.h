@@ -36,7 +36,9 @@ class FakeDpif : public Dpif {
 
   // Dpif.
   const HelloReply& hello() const override { return hello_; }
-  Result<uint32_t> PortAdd(const std::string& name, uint32_t port_no) override;
+  using Dpif::PortAdd;
+  Result<uint32_t> PortAdd(const std::string& name, const std::string& type,
+                           uint32_t port_no) override;
   Status PortDel(uint32_t port_no) override;
   Result<std::vector<PortInfo>> PortList() override;
   Result<std::vector<int32_t>> FlowPut(const std::vector<dpif::FlowPut>& puts) override;
@@ -87,8 +89,12 @@ class FakeDpif : public Dpif {
   void AddFlowForTest(const FlowKey& key, const FlowKey& mask, DpActions actions,
                       FlowStats stats = {});
 
-  // Ports, as PortAdd would create them (link up, type af_packet).
-  void AddPortForTest(const std::string& name, uint32_t port_no);
+  // Ports, as PortAdd would create them (link up, type af_packet; an
+  // "internal" port is down, as a new tap is).
+  void AddPortForTest(const std::string& name, uint32_t port_no,
+                      const std::string& type = "af_packet");
+  // Sets a port's stats and link state, as traffic and `ip link` would.
+  void SetPortForTest(uint32_t port_no, const PortStats& stats, bool link_up);
   const std::map<uint32_t, PortInfo>& ports() const { return ports_; }
 
   // PortAdd of this interface fails with ENODEV, as the real datapath's does

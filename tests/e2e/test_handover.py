@@ -7,7 +7,7 @@ installing flows through the connection it had.
 
 Handovers go between two different binaries: hsw-datapath and
 hsw-datapath-next, the same sources reporting another release and speaking
-handover versions 1..2 where hsw-datapath speaks 1..1
+handover versions 1..3 where hsw-datapath speaks 1..2
 (src/apps/datapath_next_version.cc)."""
 
 import os
@@ -24,7 +24,7 @@ HANDOVERS = 20
 # The two builds handovers alternate between, and the handover stream
 # version each speaks up to.
 OLD, NEXT = "hsw-datapath", "hsw-datapath-next"
-HANDOVER_MAX = {OLD: 1, NEXT: 2}
+HANDOVER_MAX = {OLD: 2, NEXT: 3}
 # test_handovers_while_flows_are_installed_and_misses_arrive
 BUSY_HANDOVERS = 6
 # Both streams go on until the last handover is done, however slow the build
@@ -179,8 +179,8 @@ class HandoverTest(hswtest.HswTestCase):
         self.assert_new_flows_work()
 
     def test_the_highest_common_handover_version_is_negotiated(self):
-        """hsw-datapath speaks handover 1..1, hsw-datapath-next 1..2: between
-        the two they settle on 1, between two hsw-datapath-next on 2."""
+        """hsw-datapath speaks handover 1..2, hsw-datapath-next 1..3: between
+        the two they settle on 2, between two hsw-datapath-next on 3."""
         w = self.w
         w.static_arp()
         self.assertEqual(self.version_of(NEXT), self.version_of(OLD) + "+next")
@@ -189,10 +189,10 @@ class HandoverTest(hswtest.HswTestCase):
             self.assertEqual(info["version"], self.version_of(binary))
             self.assertEqual(info["accepts"]["handover"], {"min": 1, "max": HANDOVER_MAX[binary]})
         check = w.ctl("upgrade-check", "--datapath", w.bin(NEXT))
-        self.assertIn("new hsw-datapath: %s %s (dpif 1..2, handover 1..2)" %
+        self.assertIn("new hsw-datapath: %s %s (dpif 1..2, handover 1..3)" %
                       (w.bin(NEXT), self.version_of(NEXT)), check.stdout)
         self.assertIn("upgrade possible", check.stdout)
-        for binary in (NEXT, NEXT, OLD):  # versions 1, 2, 1 (checked by takeover_to)
+        for binary in (NEXT, NEXT, OLD):  # versions 2, 3, 2 (checked by takeover_to)
             pid = self.takeover_to(binary)
             self.assertIn("hsw-datapath %s (protocol 2, pid %d)" % (self.version_of(binary), pid),
                           w.ctl("version").stdout)
@@ -330,7 +330,7 @@ class HandoverTest(hswtest.HswTestCase):
         p, _ = self.takeover("--claim-handover-version", "99", check=False)
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("no common handover version", p.stderr)
-        self.assertIn("speaks 1..1", p.stderr)
+        self.assertIn("speaks 1..2", p.stderr)
         self.assertFalse(gone(running))
         self.assertEqual(w.daemon_pid("hsw-datapath"), running)
         self.finish(rx, sender)

@@ -20,7 +20,7 @@ TEST(VersionJson, RoundTrips) {
   EXPECT_EQ(parsed->version, kVersion);
   EXPECT_EQ(parsed->accepts, info.accepts);
   EXPECT_EQ(parsed->flow_key_size, 96u);
-  EXPECT_EQ(DescribeVersion(*parsed), std::string(kVersion) + " (dpif 1..2, handover 1..1)");
+  EXPECT_EQ(DescribeVersion(*parsed), std::string(kVersion) + " (dpif 1..2, handover 1..2)");
 }
 
 TEST(VersionJson, NamesWhatIsWrong) {
