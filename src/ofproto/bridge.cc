@@ -92,12 +92,17 @@ ofp::AggregateStats BridgeImpl::Aggregate(const ofp::FlowStatsRequest& request) 
 
 std::vector<ofp::TableStats> BridgeImpl::GetTableStats() const { return tables_.TableStats(); }
 
+XlateBridge BridgeImpl::xlate_bridge() {
+  return XlateBridge{id_, &tables_, &of_to_dp_, &macs_, sw_};
+}
+
 ofp::PortDesc BridgeImpl::MakePortDesc(uint32_t ofport, const Port& port) const {
   ofp::PortDesc d;
   d.port_no = ofport;
   std::copy(std::begin(port.info.hw_addr), std::end(port.info.hw_addr), d.hw_addr);
   d.name = port.name;
-  d.state = port.info.link_up ? ofp::kPortStateLive : ofp::kPortStateLinkDown;
+  bool live = port.is_patch() ? sw_->PatchLinkUp(*this, port) : port.info.link_up;
+  d.state = live ? ofp::kPortStateLive : ofp::kPortStateLinkDown;
   d.curr_speed = d.max_speed = kDefaultSpeedKbps;
   return d;
 }
@@ -110,7 +115,8 @@ std::vector<ofp::PortDesc> BridgeImpl::GetPortDescs() const {
   std::vector<ofp::PortDesc> out;
   for (const auto& [ofport, port] : ports_) {
     Port p = port;
-    if (auto it = fresh.find(port.dp_port); it != fresh.end()) p.info = it->second;
+    auto it = port.is_patch() ? fresh.end() : fresh.find(port.dp_port);
+    if (it != fresh.end()) p.info = it->second;
     out.push_back(MakePortDesc(ofport, p));
   }
   return out;
@@ -121,14 +127,23 @@ std::vector<ofp::PortStats> BridgeImpl::GetPortStats(uint32_t port_no) const {
   if (auto list = sw_->ListDpPorts()) {
     for (auto& info : *list) fresh[info.port_no] = info;
   }
+  // Patch ports count what crossed them, which the flows' stats say.
+  for (const auto& [ofport, port] : ports_) {
+    if (port.is_patch()) {
+      sw_->RefreshStats();
+      break;
+    }
+  }
   SteadyTime now = sw_->Now();
   std::vector<ofp::PortStats> out;
   for (const auto& [ofport, port] : ports_) {
     if (port_no != ofp::kPortAny && port_no != ofport) continue;
     ofp::PortStats s;
     s.port_no = ofport;
-    auto it = fresh.find(port.dp_port);
-    const dpif::PortStats& d = it != fresh.end() ? it->second.stats : port.info.stats;
+    auto it = port.is_patch() ? fresh.end() : fresh.find(port.dp_port);
+    const dpif::PortStats& d = port.is_patch()       ? port.patch_stats
+                               : it != fresh.end() ? it->second.stats
+                                                   : port.info.stats;
     s.rx_packets = d.rx_packets;
     s.tx_packets = d.tx_packets;
     s.rx_bytes = d.rx_bytes;

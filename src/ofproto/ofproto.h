@@ -37,10 +37,12 @@
 // Threading: everything runs on the daemon's event loop thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,30 @@ struct PortView {
   std::string name;
   uint32_t ofport = 0;
   uint32_t dp_port = 0;
+};
+
+// A port as the Open_vSwitch database's Interface describes it.
+struct PortSpec {
+  std::string name;
+  // "" or "system": an existing Linux interface (AF_PACKET in the datapath);
+  // "internal": a tap device that hsw-datapath creates and holds (an
+  // internal port named as its bridge is the bridge's LOCAL port);
+  // "patch": no datapath port; output to it continues in `peer`'s bridge.
+  std::string type;
+  uint32_t ofport = 0;  // requested; 0 = lowest free
+  std::string peer;     // patch only: the peer interface
+};
+
+// What the reconciler writes back to the database for an interface.
+struct PortState {
+  std::string type;      // "system", "internal" or "patch"
+  uint32_t ofport = 0;   // OpenFlow 1.3 number; LOCAL is ofp::kPortLocal (65534 in OVSDB)
+  uint32_t ifindex = 0;  // 0 for patch ports
+  std::array<uint8_t, 6> mac{};
+  uint32_t mtu = 0;
+  bool admin_up = false;
+  bool link_up = false;  // patch: the peer exists and names this port back
+  dpif::PortStats stats;  // patch ports: what crossed
 };
 
 class Bridge {
@@ -165,6 +191,26 @@ class Switch {
   // already in a bridge, ofport in use, no such Linux interface).
   virtual Result<uint32_t> AddPort(const std::string& bridge, const std::string& iface,
                                    uint32_t ofport = 0) = 0;
+  // Adds a port of any type (PortSpec).  Errors name the bridge, the
+  // interface and the reason, and leave nothing half-added.  A port of that
+  // name that the datapath already has (it outlived hsw-vswitchd) is reused,
+  // not re-created.  Returns the OpenFlow port number (ofp::kPortLocal for
+  // the bridge's own internal port).
+  // (Not pure, so that test doubles of Switch that predate port types keep
+  // compiling: they take system ports only.)
+  virtual Result<uint32_t> AddPort(const std::string& bridge, const PortSpec& spec) {
+    if (!spec.type.empty() && spec.type != "system") {
+      return Err("bridge {}: interface {}: type {} is not supported here", bridge, spec.name,
+                 spec.type);
+    }
+    return AddPort(bridge, spec.name, spec.ofport);
+  }
+  // The interface's state as of the datapath's last port list or stats pull
+  // (no datapath request); nullopt if it is not a port of the bridge.
+  virtual std::optional<PortState> GetPortState(const std::string& bridge,
+                                                const std::string& iface) {
+    return std::nullopt;
+  }
   virtual Status DeletePort(const std::string& bridge, const std::string& iface) = 0;
 
   // Makes every table change so far visible to traffic before returning.

@@ -1,10 +1,14 @@
 // SwitchImpl: upcall handling, megaflow installation, revalidation, stats and
 // timeouts.  See switch_impl.h for the ukey model.
+#include <net/if.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <functional>
 
+#include "common/fd.h"
 #include "common/log.h"
 #include "ofproto/switch_impl.h"
 
@@ -23,6 +27,17 @@ int64_t MonotonicMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// A Linux interface's flags (IFF_UP...), or nullopt if there is none here.
+std::optional<short> InterfaceFlags(const std::string& name) {
+  if (name.size() >= IFNAMSIZ) return std::nullopt;
+  UniqueFd sock(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return std::nullopt;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(sock.get(), SIOCGIFFLAGS, &ifr) < 0) return std::nullopt;
+  return ifr.ifr_flags;
 }
 
 uint64_t Mix(uint64_t h, uint64_t w) {
@@ -125,7 +140,12 @@ Status SwitchImpl::DeleteBridge(const std::string& name) {
   auto it = bridges_.find(name);
   if (it == bridges_.end()) return Err("bridge {} does not exist", name);
   BridgeImpl* br = it->second.get();
+  bool had_patch = false;
   for (const auto& [ofport, port] : br->ports()) {
+    if (port.is_patch()) {
+      had_patch = true;
+      continue;
+    }
     if (connected_) {
       if (auto r = dpif_->PortDel(port.dp_port); !r) {
         vlog.Warn("bridge {}: removing interface {} from the datapath: {}", name, port.name,
@@ -139,6 +159,7 @@ Status SwitchImpl::DeleteBridge(const std::string& name) {
   bridges_by_id_.erase(br->id());
   bridges_.erase(it);
   vlog.Info("bridge {} deleted", name);
+  if (had_patch) PatchLinksChanged();
   Revalidate(false);
   KickUpcalls();
   return Ok();
@@ -169,73 +190,238 @@ Result<std::vector<dpif::PortInfo>> SwitchImpl::ListDpPorts() {
 
 Result<uint32_t> SwitchImpl::AddPort(const std::string& bridge, const std::string& iface,
                                      uint32_t ofport) {
+  return AddPort(bridge, PortSpec{iface, "system", ofport, ""});
+}
+
+namespace {
+
+// The datapath's type for a port type ("system" ports are AF_PACKET).
+const char* DpType(const std::string& type) {
+  return type == "internal" ? "internal" : "af_packet";
+}
+
+// OVSDB writes LOCAL as its OpenFlow 1.0 number.
+constexpr uint32_t kOvsdbLocal = 65534;
+
+}  // namespace
+
+Result<uint32_t> SwitchImpl::AddPort(const std::string& bridge, const PortSpec& spec) {
+  const std::string& iface = spec.name;
   auto it = bridges_.find(bridge);
   if (it == bridges_.end()) return Err("bridge {} does not exist (adding interface {})", bridge, iface);
   BridgeImpl* br = it->second.get();
   if (iface.empty()) return Err("bridge {}: empty interface name", bridge);
+  const std::string type = spec.type.empty() ? "system" : spec.type;
+  if (type != "system" && type != "internal" && type != "patch") {
+    return Err("bridge {}: interface {}: unsupported type '{}' (supported: system, internal, patch)",
+               bridge, iface, spec.type);
+  }
+  if (type == "patch") {
+    if (spec.peer.empty()) return Err("bridge {}: patch port {} needs a peer", bridge, iface);
+    if (spec.peer == iface) {
+      return Err("bridge {}: patch port {} cannot be its own peer", bridge, iface);
+    }
+  } else if (!spec.peer.empty()) {
+    return Err("bridge {}: interface {}: a peer is for patch ports only (type is {})", bridge,
+               iface, type);
+  }
   for (const auto& [name, other] : bridges_) {
     if (other->FindOfport(iface)) {
       return Err("bridge {}: interface {} is already a port of bridge {}", bridge, iface, name);
     }
   }
   auto& ports = br->ports();
-  if (ofport >= ofp::kPortMax) {
+  uint32_t ofport = spec.ofport;
+  // An internal port named as its bridge is the bridge's own (LOCAL) port,
+  // as `ovs-vsctl add-br` makes it.
+  const bool local = type == "internal" && iface == bridge;
+  if (local) {
+    if (ofport != 0 && ofport != ofp::kPortLocal && ofport != kOvsdbLocal) {
+      return Err("bridge {}: interface {} is the bridge's LOCAL port; it cannot be OpenFlow port {}",
+                 bridge, iface, ofport);
+    }
+    ofport = ofp::kPortLocal;
+    if (ports.count(ofport)) {
+      return Err("bridge {}: the LOCAL port is already {} (adding {})", bridge,
+                 ports[ofport].name, iface);
+    }
+  } else if (ofport == ofp::kPortLocal || ofport == kOvsdbLocal) {
+    return Err("bridge {}: OpenFlow port {} (LOCAL) is for the bridge's own internal port {}, not "
+               "{}",
+               bridge, ofport, bridge, iface);
+  } else if (ofport >= ofp::kPortMax) {
     return Err("bridge {}: OpenFlow port number {} for {} is out of range", bridge, ofport, iface);
-  }
-  if (ofport == 0) {
+  } else if (ofport == 0) {
     ofport = 1;
     while (ports.count(ofport)) ++ofport;
   } else if (ports.count(ofport)) {
     return Err("bridge {}: OpenFlow port {} is already used by {} (adding {})", bridge, ofport,
                ports[ofport].name, iface);
   }
-  if (!connected_) return Err("bridge {}: cannot add {}: datapath connection lost", bridge, iface);
 
-  // A datapath that outlived a previous hsw-vswitchd still has the port:
-  // reuse it rather than re-create it (which would interrupt its traffic).
   BridgeImpl::Port port;
   port.name = iface;
   port.added = Now();
+  port.type = type;
+  port.peer = spec.peer;
   bool found = false;
-  if (auto list = dpif_->PortList()) {
-    for (const dpif::PortInfo& info : *list) {
-      if (info.name == iface) {
+  if (type == "patch") {
+    // No datapath port.  A stable, locally administered address for port
+    // descriptions, as OVS gives patch ports one.
+    uint64_t h = std::hash<std::string>{}(bridge + "/" + iface);
+    port.dp_port = kPatchDpPort;
+    port.info.name = iface;
+    port.info.type = "patch";
+    for (int i = 0; i < 6; ++i) port.info.hw_addr[i] = static_cast<uint8_t>(h >> (8 * i));
+    port.info.hw_addr[0] = static_cast<uint8_t>((port.info.hw_addr[0] & 0xfe) | 0x02);
+  } else {
+    if (!connected_) return Err("bridge {}: cannot add {}: datapath connection lost", bridge, iface);
+    // A datapath that outlived a previous hsw-vswitchd still has the port:
+    // reuse it rather than re-create it (which would interrupt its traffic,
+    // and for an internal port take the device down and away).
+    if (auto list = dpif_->PortList()) {
+      for (const dpif::PortInfo& info : *list) {
+        if (info.name != iface) continue;
+        if (info.type != DpType(type)) {
+          return Err("bridge {}: interface {} is already in the datapath as a port of type {}, "
+                     "not {} (delete it first)",
+                     bridge, iface, info.type, DpType(type));
+        }
         port.dp_port = info.port_no;
         port.info = info;
         found = true;
       }
     }
-  }
-  if (!found) {
-    auto added = dpif_->PortAdd(iface, 0);
-    if (!added) {
-      return MakeError(fmt::format("bridge {}: cannot add interface {}: {}", bridge, iface,
-                                   added.error().message),
-                       added.error().code);
-    }
-    port.dp_port = *added;
-    port.info.port_no = *added;
-    port.info.name = iface;
-    if (auto list = dpif_->PortList()) {
-      for (const dpif::PortInfo& info : *list) {
-        if (info.port_no == *added) port.info = info;
+    if (found) {
+      if (auto owner = dp_ports_.find(port.dp_port); owner != dp_ports_.end()) {
+        return Err("bridge {}: datapath port {} ({}) already belongs to bridge {}", bridge,
+                   port.dp_port, iface, owner->second.bridge->name());
+      }
+    } else {
+      auto added = dpif_->PortAdd(iface, DpType(type), 0);
+      if (!added) {
+        return MakeError(fmt::format("bridge {}: cannot add interface {}: {}", bridge, iface,
+                                     added.error().message),
+                         added.error().code);
+      }
+      port.dp_port = *added;
+      port.info.port_no = *added;
+      port.info.name = iface;
+      port.info.type = DpType(type);
+      if (auto list = dpif_->PortList()) {
+        for (const dpif::PortInfo& info : *list) {
+          if (info.port_no == *added) port.info = info;
+        }
       }
     }
-  }
-  if (auto owner = dp_ports_.find(port.dp_port); owner != dp_ports_.end()) {
-    return Err("bridge {}: datapath port {} ({}) already belongs to bridge {}", bridge,
-               port.dp_port, iface, owner->second.bridge->name());
   }
   ports[ofport] = port;
   br->RebuildPortMap();
   br->BumpPortGeneration();
-  dp_ports_[port.dp_port] = PortOwner{br, ofport};
-  vlog.Info("bridge {}: added interface {} as OpenFlow port {} (datapath port {}{})", bridge,
-            iface, ofport, port.dp_port, found ? ", already in the datapath" : "");
+  if (!port.is_patch()) dp_ports_[port.dp_port] = PortOwner{br, ofport};
+  vlog.Info("bridge {}: added {} interface {} as OpenFlow port {}{}", bridge, type, iface,
+            local ? std::string("LOCAL") : std::to_string(ofport),
+            port.is_patch() ? fmt::format(" (patch to {})", port.peer)
+                            : fmt::format(" (datapath port {}{})", port.dp_port,
+                                          found ? ", already in the datapath" : ""));
   br->NotifyPortStatus(ofp::kPortStatusAdd, br->MakePortDesc(ofport, port));
+  if (port.is_patch()) PatchLinksChanged();
   ScheduleRevalidation();
   KickUpcalls();
   return ofport;
+}
+
+std::optional<PortState> SwitchImpl::GetPortState(const std::string& bridge,
+                                                  const std::string& iface) {
+  auto it = bridges_.find(bridge);
+  if (it == bridges_.end()) return std::nullopt;
+  BridgeImpl* br = it->second.get();
+  auto ofport = br->FindOfport(iface);
+  if (!ofport) return std::nullopt;
+  const BridgeImpl::Port& port = br->ports()[*ofport];
+  PortState state;
+  state.type = port.type;
+  state.ofport = *ofport;
+  std::copy(std::begin(port.info.hw_addr), std::end(port.info.hw_addr), state.mac.begin());
+  if (port.is_patch()) {
+    state.admin_up = true;
+    state.link_up = PatchLinkUp(*br, port);
+    state.stats = port.patch_stats;
+    return state;
+  }
+  state.ifindex = port.info.ifindex;
+  state.mtu = port.info.mtu;
+  state.link_up = port.info.link_up;
+  state.stats = port.info.stats;
+  // The datapath protocol reports only link_up (up and running); the
+  // administrative flag is the interface's own, read here (one ioctl, no
+  // datapath request; both daemons share the network namespace).
+  state.admin_up = state.link_up;
+  if (auto flags = InterfaceFlags(iface)) state.admin_up = (*flags & IFF_UP) != 0;
+  return state;
+}
+
+bool SwitchImpl::PatchLinkUp(const BridgeImpl& bridge, const BridgeImpl::Port& port) const {
+  if (!port.is_patch()) return false;
+  for (const auto& [name, other] : bridges_) {
+    auto peer_ofport = other->FindOfport(port.peer);
+    if (!peer_ofport) continue;
+    const BridgeImpl::Port& peer = other->ports().at(*peer_ofport);
+    return peer.is_patch() && peer.peer == port.name;
+  }
+  return false;
+}
+
+std::optional<XlatePatchPeer> SwitchImpl::PatchPeer(uint32_t bridge_id, uint32_t ofport) const {
+  auto b = bridges_by_id_.find(bridge_id);
+  if (b == bridges_by_id_.end()) return std::nullopt;
+  auto p = b->second->ports().find(ofport);
+  if (p == b->second->ports().end() || !p->second.is_patch()) return std::nullopt;
+  const BridgeImpl::Port& port = p->second;
+  for (const auto& [name, other] : bridges_) {
+    auto peer_ofport = other->FindOfport(port.peer);
+    if (!peer_ofport) continue;
+    const BridgeImpl::Port& peer = other->ports().at(*peer_ofport);
+    if (!peer.is_patch() || peer.peer != port.name) return std::nullopt;
+    return XlatePatchPeer{other->xlate_bridge(), *peer_ofport};
+  }
+  return std::nullopt;
+}
+
+void SwitchImpl::PatchLinksChanged() {
+  // A link that comes up or goes down changes the translations of both
+  // bridges, and the ukeys that crossed it; cheap enough to bump all.
+  for (const auto& [name, br] : bridges_) br->BumpPortGeneration();
+}
+
+void SwitchImpl::CreditCrossings(const std::vector<PatchCrossing>& crossings, uint64_t packets,
+                                 uint64_t bytes) {
+  for (const PatchCrossing& c : crossings) {
+    if (BridgeImpl* from = BridgeById(c.from_bridge)) {
+      auto p = from->ports().find(c.from_ofport);
+      if (p != from->ports().end() && p->second.is_patch()) {
+        p->second.patch_stats.tx_packets += packets;
+        p->second.patch_stats.tx_bytes += bytes;
+      }
+    }
+    if (BridgeImpl* to = BridgeById(c.to_bridge)) {
+      auto p = to->ports().find(c.to_ofport);
+      if (p != to->ports().end() && p->second.is_patch()) {
+        p->second.patch_stats.rx_packets += packets;
+        p->second.patch_stats.rx_bytes += bytes;
+      }
+    }
+  }
+}
+
+void SwitchImpl::UpdatePortInfos(const std::vector<dpif::PortInfo>& infos) {
+  for (const dpif::PortInfo& info : infos) {
+    auto owner = dp_ports_.find(info.port_no);
+    if (owner == dp_ports_.end()) continue;
+    auto& ports = owner->second.bridge->ports();
+    auto p = ports.find(owner->second.ofport);
+    if (p != ports.end() && p->second.name == info.name) p->second.info = info;
+  }
 }
 
 Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& iface) {
@@ -246,7 +432,9 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
   if (!ofport) return Err("bridge {}: no interface {}", bridge, iface);
   auto& ports = br->ports();
   BridgeImpl::Port port = ports[*ofport];
-  if (connected_) {
+  if (port.is_patch()) {
+    // Nothing in the datapath.
+  } else if (connected_) {
     if (auto r = dpif_->PortDel(port.dp_port); !r) {
       vlog.Warn("bridge {}: removing interface {} from the datapath: {}", bridge, iface,
                 r.error().ToString());
@@ -258,7 +446,8 @@ Status SwitchImpl::DeletePort(const std::string& bridge, const std::string& ifac
   br->macs().ForgetPort(*ofport);
   br->RebuildPortMap();
   br->BumpPortGeneration();
-  dp_ports_.erase(port.dp_port);
+  if (!port.is_patch()) dp_ports_.erase(port.dp_port);
+  if (port.is_patch()) PatchLinksChanged();
   vlog.Info("bridge {}: deleted interface {} (OpenFlow port {})", bridge, iface, *ofport);
   br->NotifyPortStatus(ofp::kPortStatusDelete, br->MakePortDesc(*ofport, port));
   ScheduleRevalidation();
@@ -364,7 +553,13 @@ void SwitchImpl::TranslateDp(const FlowKey& dp_key, XlateResult* result, BridgeI
   req.now = Now();
   uint64_t before = (*bridge)->macs().generation();
   Translate((*bridge)->xlate_bridge(), req, result);
-  if ((*bridge)->macs().generation() != before) ScheduleRevalidation();
+  bool learned = (*bridge)->macs().generation() != before;
+  if (!result->crossings.empty() && count_stats) {
+    // NORMAL may have learned in a peer bridge too; the cheap answer is to
+    // check again soon.
+    learned = true;
+  }
+  if (learned) ScheduleRevalidation();
 }
 
 void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
@@ -391,10 +586,12 @@ void SwitchImpl::ProcessUpcalls(std::vector<dpif::Upcall> upcalls) {
       r->n_bytes += up.packet.size();
       r->last_used = now;
     }
+    CreditCrossings(xr.crossings, 1, up.packet.size());
     UkeyId id{ApplyMask(up.key, xr.mask), xr.mask};
     if (!ukeys_.count(id)) {
       Ukey u;
       u.actions = xr.actions;
+      u.crossings = xr.crossings;
       u.bridge_id = br ? br->id() : 0;
       u.generation = br ? br->generation() : 0;
       u.rules = std::move(xr.rules);
@@ -536,6 +733,12 @@ void SwitchImpl::Revalidate(bool all) {
     auto owner = dp_ports_.find(id.key.in_port);
     uint32_t owner_id = owner == dp_ports_.end() ? 0 : owner->second.bridge->id();
     bool need = all || u.adopted || owner_id != u.bridge_id || (owner_id && changed[owner_id]);
+    // A flow through patch ports depends on every bridge it crossed.
+    for (const PatchCrossing& c : u.crossings) {
+      if (need) break;
+      auto peer = changed.find(c.to_bridge);
+      need = peer == changed.end() || peer->second;
+    }
     if (!need) continue;
     ++n_ukeys_revalidated_;
     XlateResult xr;
@@ -558,6 +761,7 @@ void SwitchImpl::Revalidate(bool all) {
       u.actions = std::move(xr.actions);
     }
     u.rules = std::move(xr.rules);
+    u.crossings = std::move(xr.crossings);
     u.bridge_id = br ? br->id() : 0;
     u.generation = br ? br->generation() : 0;
     u.adopted = false;
@@ -599,6 +803,7 @@ void SwitchImpl::CreditStats(Ukey& u, const dpif::FlowStats& s) {
       r->n_bytes += db;
       r->last_used = now;
     }
+    CreditCrossings(u.crossings, dp, db);
   }
   u.stats = s;
 }
@@ -821,6 +1026,7 @@ bool SwitchImpl::CheckDatapathInstance() {
   }
   // A datapath older than the counter cannot be told apart; it is not
   // replaced behind a connection either (handover came with the counter).
+  UpdatePortInfos(stats->ports);
   std::optional<uint64_t> instance = stats->Counter("datapath_instance_id");
   if (!instance || *instance == datapath_hello_.instance_id) return true;
 
@@ -907,6 +1113,7 @@ Status SwitchImpl::ReconcilePorts(DatapathReconciliation& report) {
     bool changed = false;
     std::vector<std::pair<uint32_t, std::string>> failed;  // ofport, why
     for (auto& [ofport, port] : br->ports()) {
+      if (port.is_patch()) continue;  // nothing in the datapath
       auto found = dp_by_name.find(port.name);
       if (found != dp_by_name.end()) {
         changed |= found->second.port_no != port.dp_port;
@@ -915,8 +1122,10 @@ Status SwitchImpl::ReconcilePorts(DatapathReconciliation& report) {
       } else {
         // Ask for the number it had, so that the datapath's numbering (in
         // dp-dump-flows, for an operator) stays the same; any will do.
-        auto added = dpif_->PortAdd(port.name, port.dp_port);
-        if (!added && added.error().code == EEXIST) added = dpif_->PortAdd(port.name, 0);
+        auto added = dpif_->PortAdd(port.name, DpType(port.type), port.dp_port);
+        if (!added && added.error().code == EEXIST) {
+          added = dpif_->PortAdd(port.name, DpType(port.type), 0);
+        }
         if (!added) {
           failed.emplace_back(ofport, added.error().message);
           continue;
@@ -931,6 +1140,7 @@ Status SwitchImpl::ReconcilePorts(DatapathReconciliation& report) {
         port.info = dpif::PortInfo{};
         port.info.port_no = *added;
         port.info.name = port.name;
+        port.info.type = DpType(port.type);
       }
       dp_ports_[port.dp_port] = PortOwner{br.get(), ofport};
     }

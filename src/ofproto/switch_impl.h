@@ -65,9 +65,13 @@ class BridgeImpl : public Bridge {
   // --- for SwitchImpl ---
   struct Port {
     std::string name;
-    uint32_t dp_port = 0;
+    uint32_t dp_port = 0;  // kPatchDpPort for a patch port
     SteadyTime added{};
-    dpif::PortInfo info;  // as last listed by the datapath
+    dpif::PortInfo info;  // as last listed by the datapath (or its stats)
+    std::string type = "system";  // "system", "internal" or "patch"
+    std::string peer;             // patch: the peer interface
+    dpif::PortStats patch_stats;  // patch: what crossed (tx out of, rx into, this bridge)
+    bool is_patch() const { return type == "patch"; }
   };
 
   uint32_t id() const { return id_; }
@@ -81,9 +85,7 @@ class BridgeImpl : public Bridge {
     return tables_.generation() + port_generation_ + macs_.generation();
   }
   void BumpPortGeneration() { ++port_generation_; }
-  XlateBridge xlate_bridge() {
-    return XlateBridge{id_, &tables_, &of_to_dp_, &macs_};
-  }
+  XlateBridge xlate_bridge();
 
   void NotifyFlowRemoved(const std::vector<RemovedRule>& removed, SteadyTime now);
   void NotifyPacketIn(const ofp::PacketIn& packet_in);
@@ -105,7 +107,7 @@ class BridgeImpl : public Bridge {
   std::vector<BridgeListener*> listeners_;
 };
 
-class SwitchImpl : public Switch {
+class SwitchImpl : public Switch, public PatchResolver {
  public:
   SwitchImpl(EventLoop& loop, std::unique_ptr<dpif::Dpif> dpif, SwitchOptions options);
   ~SwitchImpl() override;
@@ -118,7 +120,14 @@ class SwitchImpl : public Switch {
   std::vector<std::string> BridgeNames() const override;
   Result<uint32_t> AddPort(const std::string& bridge, const std::string& iface,
                            uint32_t ofport) override;
+  Result<uint32_t> AddPort(const std::string& bridge, const PortSpec& spec) override;
+  std::optional<PortState> GetPortState(const std::string& bridge,
+                                        const std::string& iface) override;
   Status DeletePort(const std::string& bridge, const std::string& iface) override;
+  // PatchResolver.
+  std::optional<XlatePatchPeer> PatchPeer(uint32_t bridge_id, uint32_t ofport) const override;
+  // Whether a patch port's link is up (its peer is a patch port naming it).
+  bool PatchLinkUp(const BridgeImpl& bridge, const BridgeImpl::Port& port) const;
   void Sync() override;
   void SetTablesLoaded(bool loaded) override;
   void SetTableChangeObserver(TableChangeObserver observer) override {
@@ -164,6 +173,7 @@ class SwitchImpl : public Switch {
     int64_t created_ms = 0;      // monotonic ms
     bool adopted = false;        // found in the datapath, not yet revalidated
     uint64_t dump_seq = 0;       // the last stats pull that saw the flow
+    std::vector<PatchCrossing> crossings;  // patch ports its translation crossed
   };
   struct PortOwner {
     BridgeImpl* bridge;
@@ -207,6 +217,13 @@ class SwitchImpl : public Switch {
   // DeletePort does, minus the datapath call.
   void DropPort(BridgeImpl& bridge, uint32_t ofport, const std::string& why);
   void DeleteUkeys(const std::vector<UkeyId>& ids);
+  // Counts traffic that crossed patch ports on both ends' patch_stats.
+  void CreditCrossings(const std::vector<PatchCrossing>& crossings, uint64_t packets,
+                       uint64_t bytes);
+  // A patch port came or went: every bridge's translations may change.
+  void PatchLinksChanged();
+  // Port facts from a stats reply (GetPortState reads them).
+  void UpdatePortInfos(const std::vector<dpif::PortInfo>& ports);
   BridgeImpl* BridgeById(uint32_t id);
   void Lost(const Error& error);
   void KickUpcalls();

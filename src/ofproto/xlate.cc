@@ -66,7 +66,7 @@ struct ActionSet {
 class Xlator {
  public:
   Xlator(const XlateBridge& bridge, const XlateRequest& request, XlateResult* result)
-      : bridge_(bridge), request_(request), result_(*result), flow_(request.key) {
+      : bridge_(&bridge), request_(request), result_(*result), flow_(request.key) {
     flow_.metadata = 0;
     consulted_ = FlowKey::Zero();
     pending_ = FlowKey::Zero();
@@ -110,7 +110,7 @@ class Xlator {
     ActionSet action_set;
     while (true) {
       FlowKey looked = FlowKey::Zero();
-      Rule* rule = bridge_.tables->Lookup(table_id, flow_, &looked, request_.count_stats);
+      Rule* rule = bridge_->tables->Lookup(table_id, flow_, &looked, request_.count_stats);
       Consult(looked);
       if (!rule) {
         Trace("table {}: no match -> drop", table_id);
@@ -170,7 +170,7 @@ class Xlator {
       case ofp::kPortController: {
         Commit();
         ControllerUserdata ud;
-        ud.bridge_id = bridge_.bridge_id;
+        ud.bridge_id = bridge_->bridge_id;
         ud.in_port = in;
         ud.table_id = table_id;
         ud.reason = table_miss_entry_ ? ofp::kPacketInReasonNoMatch : ofp::kPacketInReasonAction;
@@ -188,6 +188,14 @@ class Xlator {
         }
         break;
       case ofp::kPortLocal:
+        // The bridge's own port (an internal port named as the bridge) is
+        // in the port map under this number, when the bridge has one.
+        if (in == ofp::kPortLocal) {
+          Trace("output:LOCAL skipped (the input port; use IN_PORT)");
+        } else {
+          OutputOf(ofp::kPortLocal);
+        }
+        break;
       case ofp::kPortAny:
         break;
       default:
@@ -277,13 +285,86 @@ class Xlator {
   }
 
   void Flood(uint32_t in) {
-    for (const auto& [ofport, dp_port] : *bridge_.ports) {
-      if (ofport != in) OutputDp(dp_port);
+    // A copy: crossing a patch port moves bridge_ for the time being.
+    const std::map<uint32_t, uint32_t>* ports = bridge_->ports;
+    for (const auto& [ofport, dp_port] : *ports) {
+      if (ofport == in) continue;
+      if (dp_port == kPatchDpPort) {
+        Patch(ofport);
+      } else {
+        OutputDp(dp_port);
+      }
+      if (stopped_) return;
+    }
+  }
+
+  // Output to a patch port: the packet goes nowhere; translation goes on in
+  // the peer's bridge, from its table 0, with in_port the peer port, as if
+  // the packet had arrived there (Open vSwitch's patch ports do the same).
+  // Header changes made so far go along; metadata does not, and the action
+  // set of this bridge stays here.  Afterwards this bridge's view of the
+  // packet is put back (changes made over there are undone with set actions
+  // before the next output, except VLAN pushes and pops).
+  void Patch(uint32_t ofport) {
+    std::optional<XlatePatchPeer> peer;
+    if (bridge_->patches) peer = bridge_->patches->PatchPeer(bridge_->bridge_id, ofport);
+    if (!peer) {
+      Trace("output:{} dropped (a patch port whose peer is missing or not its peer)", ofport);
+      return;
+    }
+    if (depth_ >= kMaxXlateDepth) {
+      Trace("output:{}: over {} patch crossings -> the packet is dropped", ofport,
+            kMaxXlateDepth);
+      result_.too_deep = true;
+      stopped_ = true;
+      return;
+    }
+    result_.crossings.push_back(
+        PatchCrossing{bridge_->bridge_id, ofport, peer->bridge.bridge_id, peer->ofport});
+    if (tracing()) {
+      Trace("output:{} is a patch port: continuing in bridge {} at port {}", ofport,
+            peer->bridge.bridge_id, peer->ofport);
+    }
+    const XlateBridge* saved_bridge = bridge_;
+    const FlowKey saved_flow = flow_;
+    const FlowKey saved_overwritten = overwritten_;
+    const bool saved_miss = table_miss_entry_;
+    const bool saved_in_table = in_table_port_;
+    ++depth_;
+    bridge_ = &peer->bridge;
+    flow_.in_port = peer->ofport;
+    flow_.metadata = 0;
+    in_table_port_ = true;  // output:TABLE belongs to the packet-out's own bridge
+    RunPipeline(0);
+    --depth_;
+    bridge_ = saved_bridge;
+    table_miss_entry_ = saved_miss;
+    in_table_port_ = saved_in_table;
+    if (result_.too_deep) return;  // stopped_ stays: everything is dropped
+    stopped_ = false;  // a ttl that expired over there ends that branch only
+    // Put back what the peer changed.  A restoring write of a bit that still
+    // held the packet's own value depends on that bit: consult it.
+    FlowKey restore = FlowKey::Zero();
+    for (size_t i = 0; i < FlowKey::kWords; ++i) {
+      SetKeyWord(restore, i, KeyWord(flow_, i) ^ KeyWord(saved_flow, i));
+    }
+    restore.in_port = 0;
+    restore.metadata = 0;
+    restore.vlan_tci = 0;
+    uint16_t vlan_tci = flow_.vlan_tci;
+    uint16_t vlan_overwritten = overwritten_.vlan_tci;
+    flow_ = saved_flow;
+    flow_.vlan_tci = vlan_tci;
+    overwritten_ = saved_overwritten;
+    overwritten_.vlan_tci = vlan_overwritten;
+    Consult(restore);
+    for (size_t i = 0; i < FlowKey::kWords; ++i) {
+      SetKeyWord(pending_, i, KeyWord(pending_, i) | KeyWord(restore, i));
     }
   }
 
   void Normal(uint32_t in) {
-    if (!bridge_.macs) {
+    if (!bridge_->macs) {
       Flood(in);
       return;
     }
@@ -293,12 +374,12 @@ class Xlator {
     l2.vlan_tci = kVlanCfi | kVlanVidMask;
     Consult(l2);
     uint16_t vlan = flow_.vlan_tci & kVlanVidMask;
-    if (request_.may_learn) bridge_.macs->Learn(flow_.eth_src, vlan, in, request_.now);
+    if (request_.may_learn) bridge_->macs->Learn(flow_.eth_src, vlan, in, request_.now);
     if (IsMulticastMac(flow_.eth_dst)) {
       Flood(in);
       return;
     }
-    auto port = bridge_.macs->Lookup(flow_.eth_dst, vlan);
+    auto port = bridge_->macs->Lookup(flow_.eth_dst, vlan);
     if (!port) {
       if (tracing()) Trace("NORMAL: destination unknown -> flood");
       Flood(in);
@@ -309,9 +390,13 @@ class Xlator {
   }
 
   void OutputOf(uint32_t ofport) {
-    auto it = bridge_.ports->find(ofport);
-    if (it == bridge_.ports->end()) {
+    auto it = bridge_->ports->find(ofport);
+    if (it == bridge_->ports->end()) {
       Trace("output:{} skipped (no such port)", ofport);
+      return;
+    }
+    if (it->second == kPatchDpPort) {
+      Patch(ofport);
       return;
     }
     OutputDp(it->second);
@@ -334,6 +419,7 @@ class Xlator {
   }
 
   void Finish() {
+    if (result_.too_deep) result_.actions.clear();
     FlowKey& m = result_.mask;
     m = consulted_;
     m.in_port = 0xffffffff;
@@ -350,7 +436,7 @@ class Xlator {
     }
   }
 
-  const XlateBridge& bridge_;
+  const XlateBridge* bridge_;  // the bridge whose tables run now (patch ports move it)
   const XlateRequest& request_;
   XlateResult& result_;
   FlowKey flow_;         // the packet as the pipeline sees it now
@@ -361,6 +447,7 @@ class Xlator {
   bool stopped_ = false;
   bool table_miss_entry_ = false;  // the rule being executed is a table-miss entry
   bool in_table_port_ = false;
+  int depth_ = 0;
 };
 
 void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }

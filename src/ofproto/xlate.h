@@ -43,13 +43,48 @@
 
 namespace hsw::ofproto {
 
+class PatchResolver;
+
 // What translation needs from a bridge.
 struct XlateBridge {
   uint32_t bridge_id = 0;                      // goes into controller userdata
   FlowTables* tables = nullptr;
-  const std::map<uint32_t, uint32_t>* ports = nullptr;  // OpenFlow port -> datapath port
+  // OpenFlow port -> datapath port.  Datapath port 0 (which no datapath
+  // port has) marks a patch port: output to it crosses into its peer's
+  // bridge, which `patches` says.
+  const std::map<uint32_t, uint32_t>* ports = nullptr;
   // For output:NORMAL; without one, NORMAL floods.
   MacTable* macs = nullptr;
+  const PatchResolver* patches = nullptr;  // nullptr: patch ports lead nowhere
+};
+
+inline constexpr uint32_t kPatchDpPort = 0;
+// Patch crossings (and, were there resubmits, those too) a translation may
+// make, as Open vSwitch's limit on translation depth: beyond it the packet is
+// dropped, so that a loop of patch ports cannot recurse forever.
+inline constexpr int kMaxXlateDepth = 64;
+
+// Where a patch port leads: the peer's bridge and its OpenFlow port there.
+struct XlatePatchPeer {
+  XlateBridge bridge;
+  uint32_t ofport = 0;
+};
+
+// Resolves patch ports (ofproto's Switch, which knows every bridge).
+class PatchResolver {
+ public:
+  virtual ~PatchResolver() = default;
+  // The peer of patch port `ofport` of bridge `bridge_id`, if the link is up:
+  // the peer exists, is a patch port, and names this one as its peer.
+  virtual std::optional<XlatePatchPeer> PatchPeer(uint32_t bridge_id, uint32_t ofport) const = 0;
+};
+
+// One crossing of a patch pair: stats of the megaflow are credited to both
+// ends, and the megaflow depends on the peer bridge's tables.
+struct PatchCrossing {
+  uint32_t from_bridge = 0, from_ofport = 0;
+  uint32_t to_bridge = 0, to_ofport = 0;
+  bool operator==(const PatchCrossing&) const = default;
 };
 
 struct XlateRequest {
@@ -69,6 +104,8 @@ struct XlateResult {
   std::vector<RuleRef> rules;      // in the order they were hit
   std::string trace;               // if requested
   bool ttl_expired = false;
+  std::vector<PatchCrossing> crossings;  // in order
+  bool too_deep = false;           // kMaxXlateDepth exceeded: actions dropped
 };
 
 void Translate(const XlateBridge& bridge, const XlateRequest& request, XlateResult* result);
