@@ -1,19 +1,31 @@
-// OpenFlow 1.3 on the wire: a pure codec between bytes and the types of
-// ofp_types.h.  No sockets, no clocks, no logging: the connection manager
+// OpenFlow 1.3 and 1.4 on the wire: a pure codec between bytes and the types
+// of ofp_types.h.  No sockets, no clocks, no logging: the connection manager
 // (ofproto/connmgr.h), hsw-ctl and the tests drive it.
 //
 // What it covers is what hsw speaks as a switch and what a controller or
 // ovs-ofctl sends it: HELLO with version bitmaps, ERROR, ECHO, FEATURES,
 // GET/SET_CONFIG, BARRIER, ROLE, FLOW_MOD with OXM matches and the
 // apply/write/clear-actions, write-metadata and goto-table instructions,
-// PACKET_IN/OUT, FLOW_REMOVED, PORT_STATUS and the DESC, FLOW, AGGREGATE,
-// TABLE, PORT_STATS, PORT_DESC and TABLE_FEATURES multiparts.  Both directions
-// of every message are implemented, so a test (or hsw-ctl) can play the
+// PACKET_IN/OUT, FLOW_REMOVED, PORT_STATUS, GROUP_MOD (decoded so that it can
+// be refused properly: hsw has no groups yet), the DESC, FLOW, AGGREGATE,
+// TABLE, PORT_STATS, GROUP_DESC, PORT_DESC and TABLE_FEATURES multiparts,
+// bundles (OpenFlow 1.4's OFPT_BUNDLE_CONTROL/ADD_MESSAGE, and in 1.3 the ONF
+// extension 230 carrying the same bodies) and Nicira's TLV table messages
+// (what `ovs-ofctl add-tlv-map`/`dump-tlv-map` send).  Both directions of
+// every message are implemented, so a test (or hsw-ctl) can play the
 // controller against hsw with the same code.
+//
+// Versions: the table kVersions lists what hsw implements (1.3 and 1.4).
+// Where 1.4 keeps 1.3's layout (flow-mod, flow/aggregate/table stats,
+// features, config, role, packet-in/out...) one code path serves both; where
+// it differs (ofp_port and ofp_port_stats with properties, bundles as their
+// own message types, bundle errors as OFPET_BUNDLE_FAILED) the encoder and
+// decoder follow OfpMessage::version.  Adding 1.0 or 1.5 means a row in
+// kVersions and the layouts that differ, nothing else.
 //
 // Decoding is where untrusted bytes enter the daemon.  Every read is bounds
 // checked; anything the codec does not understand or cannot represent becomes
-// an OfpError carrying the OpenFlow 1.3 (type, code) that the switch sends back
+// an OfpError carrying the OpenFlow (type, code) that the switch sends back
 // (e.g. a GROUP action is BAD_ACTION/BAD_TYPE, a TCP port without ip_proto=6
 // is BAD_MATCH/BAD_PREREQ), never a crash, an assert or a silent drop.
 //
@@ -23,25 +35,29 @@
 // field 29) and tcp_flags as the ONF experimenter field 42 (which OpenFlow 1.5
 // later made OXM_OF_TCP_FLAGS).
 //
-// Versions: hsw speaks 1.3 (0x04) only for now.  OpenFlow 1.4 bundles for
-// atomic flow restore will come next; NegotiateVersion is the one place that
-// picks the version, and the HELLO bitmap already advertises exactly what
-// Encode can produce.
+// The implementation is split by message family: ofp_codec.cc (framing,
+// dispatch, the fixed-layout messages, negotiation), ofp_codec_match.cc (OXM,
+// actions, instructions, table features), ofp_codec_multipart.cc,
+// ofp_codec_experimenter.cc (bundles, TLV table) and ofp_codec_text.cc.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <tl/expected.hpp>
 #include <variant>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 #include "openflow/ofp_types.h"
 
 namespace hsw::ofp {
 
-// OpenFlow 1.3 message types (ofp_type).
+template <class T>
+using OfpResult = tl::expected<T, OfpError>;
+
+// Message types (ofp_type; the same numbers in 1.3 and 1.4 up to 29).
 namespace msg {
 inline constexpr uint8_t kHello = 0;
 inline constexpr uint8_t kError = 1;
@@ -73,6 +89,12 @@ inline constexpr uint8_t kGetAsyncRequest = 26;
 inline constexpr uint8_t kGetAsyncReply = 27;
 inline constexpr uint8_t kSetAsync = 28;
 inline constexpr uint8_t kMeterMod = 29;
+// OpenFlow 1.4 only.
+inline constexpr uint8_t kRoleStatus = 30;
+inline constexpr uint8_t kTableStatus = 31;
+inline constexpr uint8_t kRequestForward = 32;
+inline constexpr uint8_t kBundleControl = 33;
+inline constexpr uint8_t kBundleAddMessage = 34;
 }  // namespace msg
 
 // Multipart types (ofp_multipart_type).
@@ -82,6 +104,7 @@ inline constexpr uint16_t kFlow = 1;
 inline constexpr uint16_t kAggregate = 2;
 inline constexpr uint16_t kTable = 3;
 inline constexpr uint16_t kPortStats = 4;
+inline constexpr uint16_t kGroupDesc = 7;
 inline constexpr uint16_t kTableFeatures = 12;
 inline constexpr uint16_t kPortDesc = 13;
 inline constexpr uint16_t kFlagMore = 1;  // OFPMPF_REQ_MORE / OFPMPF_REPLY_MORE
@@ -91,8 +114,31 @@ inline constexpr size_t kHeaderSize = 8;
 inline constexpr size_t kMaxMessageSize = 65535;
 // Capabilities in FEATURES_REPLY: FLOW_STATS | TABLE_STATS | PORT_STATS.
 inline constexpr uint32_t kDefaultCapabilities = 0x1 | 0x2 | 0x4;
-// Versions hsw can encode, as a HELLO version bitmap (bit n = wire version n).
-inline constexpr uint32_t kSupportedVersions = 1u << kVersion13;
+// The OpenFlow versions hsw implements, lowest first: the one table that
+// negotiation, HELLO bitmaps and the Bridge `protocols` names come from.
+// Open vSwitch enables 1.0 to 1.5 by default; hsw offers what it implements.
+struct VersionInfo {
+  uint8_t wire;      // ofp_header.version
+  const char* name;  // as in OVSDB's Bridge protocols column and ovs-ofctl -O
+};
+inline constexpr VersionInfo kVersions[] = {
+    {kVersion13, "OpenFlow13"},
+    {kVersion14, "OpenFlow14"},
+};
+// The versions of kVersions as a HELLO version bitmap (bit n = wire version n).
+inline constexpr uint32_t kSupportedVersions = [] {
+  uint32_t bitmap = 0;
+  for (const VersionInfo& v : kVersions) bitmap |= 1u << v.wire;
+  return bitmap;
+}();
+// "OpenFlow14" for 0x05; nullptr for a version hsw does not implement.
+const char* VersionName(uint8_t wire);
+// 0x05 for "OpenFlow14"; nullopt for a name hsw does not implement.
+std::optional<uint8_t> VersionFromName(std::string_view name);
+// The bitmap for a Bridge's protocols column (["OpenFlow13","OpenFlow14"]);
+// an empty list means every version hsw implements.  An unknown or
+// unimplemented name is an error naming it (detail), with code 0.
+OfpResult<uint32_t> VersionBitmapFromNames(const std::vector<std::string>& names);
 
 // Roles (ofp_controller_role).
 inline constexpr uint32_t kRoleNoChange = 0;
@@ -100,8 +146,14 @@ inline constexpr uint32_t kRoleEqual = 1;
 inline constexpr uint32_t kRoleMaster = 2;
 inline constexpr uint32_t kRoleSlave = 3;
 
-// Error codes that ofp_types.h does not name (OpenFlow 1.3 numbering).
+// Error codes that ofp_types.h does not name (OpenFlow 1.3 numbering, which
+// 1.4 keeps; 1.4 only adds codes and types).
 namespace err {
+inline constexpr uint16_t kBadRequestBadXid = 13;  // unused by 1.3 peers
+inline constexpr uint16_t kGroupModOutOfGroups = 3;
+inline constexpr uint16_t kGroupModUnknownGroup = 8;
+inline constexpr uint16_t kGroupModBadCommand = 11;
+inline constexpr uint16_t kBundleFailed = 17;  // OFPET_BUNDLE_FAILED (1.4)
 inline constexpr uint16_t kHelloEperm = 1;
 inline constexpr uint16_t kBadRequestBadExperimenter = 3;
 inline constexpr uint16_t kBadRequestBadExpType = 4;
@@ -113,9 +165,11 @@ inline constexpr uint16_t kRoleRequestBadRole = 2;
 inline constexpr uint16_t kTableFeaturesEperm = 5;
 }  // namespace err
 
-// Bundles (OpenFlow 1.4's, carried in 1.3 as ONF extension 230 the way
-// ovs-ofctl --bundle sends them): a connection opens a bundle, adds flow-mods
-// to it, and commits them all or none.
+// Bundles (OpenFlow 1.4's OFPT_BUNDLE_CONTROL/ADD_MESSAGE, carried in 1.3 as
+// ONF extension 230 the way ovs-ofctl --bundle sends them): a connection
+// opens a bundle, adds flow-mods to it, and commits them all or none.
+// The kErr* codes below are the 1.3 (ONF) numbers; 1.4 numbers the same
+// errors 0.. under OFPET_BUNDLE_FAILED.  BundleError() picks by version.
 namespace bundle {
 inline constexpr uint16_t kOpenRequest = 0;
 inline constexpr uint16_t kOpenReply = 1;
@@ -140,10 +194,44 @@ inline constexpr uint16_t kErrBundleExist = 2303;
 inline constexpr uint16_t kErrBundleClosed = 2304;
 inline constexpr uint16_t kErrOutOfBundles = 2305;
 inline constexpr uint16_t kErrBadType = 2306;
+inline constexpr uint16_t kErrBadFlags = 2307;
 inline constexpr uint16_t kErrMsgBadLen = 2308;
 inline constexpr uint16_t kErrMsgUnsup = 2310;
 inline constexpr uint16_t kErrMsgFailed = 2313;
+inline constexpr uint16_t kErrOnfBase = 2300;
 }  // namespace bundle
+
+// The bundle error `onf_code` (bundle::kErr*) as `version` spells it: an
+// ONF experimenter error in 1.3, OFPET_BUNDLE_FAILED in 1.4.
+OfpError BundleError(uint8_t version, uint16_t onf_code, std::string detail);
+
+// Nicira extensions (experimenter 0x00002320) that hsw serves: the TLV
+// table, which maps Geneve option (class, type, length) to tun_metadataN.
+namespace nx {
+inline constexpr uint32_t kExperimenter = 0x00002320;
+inline constexpr uint32_t kTlvTableMod = 24;
+inline constexpr uint32_t kTlvTableRequest = 25;
+inline constexpr uint32_t kTlvTableReply = 26;
+inline constexpr uint16_t kTlvAdd = 0;
+inline constexpr uint16_t kTlvDelete = 1;
+inline constexpr uint16_t kTlvClear = 2;
+// What Open vSwitch reports and enforces: 64 fields, 256 bytes of options,
+// one option at most 124 bytes, lengths in 4-byte units.
+inline constexpr uint16_t kTlvMaxFields = 64;
+inline constexpr uint32_t kTlvMaxOptionSpace = 256;
+inline constexpr uint8_t kTlvMaxOptionLen = 124;
+// NXTTMFC_* errors: experimenter errors (type 0xffff) with this code and
+// the Nicira experimenter id, as OVS sends them in OpenFlow 1.2 and later.
+inline constexpr uint16_t kErrBadCommand = 16;
+inline constexpr uint16_t kErrBadOptLen = 17;
+inline constexpr uint16_t kErrBadFieldIdx = 18;
+inline constexpr uint16_t kErrTableFull = 19;
+inline constexpr uint16_t kErrAlreadyMapped = 20;
+inline constexpr uint16_t kErrDupEntry = 21;
+inline constexpr uint16_t kErrInvalidTlvDel = 38;
+}  // namespace nx
+
+OfpError NxError(uint16_t code, std::string detail);
 
 // --- Message bodies.  Each is one alternative of MessageBody. ---
 
@@ -222,6 +310,42 @@ struct BundleAdd {
   bool operator==(const BundleAdd&) const = default;
 };
 
+// GROUP_MOD (the same layout in 1.3 and 1.4).  Buckets are kept as bytes:
+// hsw has no groups (issue 14), it only needs to answer properly.
+struct GroupMod {
+  uint16_t command = 0;  // OFPGC_ADD / MODIFY / DELETE
+  uint8_t type = 0;      // OFPGT_*
+  uint32_t group_id = 0;
+  std::vector<uint8_t> buckets;
+  bool operator==(const GroupMod&) const = default;
+};
+inline constexpr uint16_t kGroupAdd = 0;
+inline constexpr uint16_t kGroupModify = 1;
+inline constexpr uint16_t kGroupDelete = 2;
+
+// Nicira TLV table messages.
+struct TlvMap {
+  uint16_t option_class = 0;
+  uint8_t option_type = 0;
+  uint8_t option_len = 0;  // bytes, a multiple of 4
+  uint16_t index = 0;      // N of tun_metadataN
+  bool operator==(const TlvMap&) const = default;
+};
+struct TlvTableMod {
+  uint16_t command = nx::kTlvAdd;
+  std::vector<TlvMap> maps;
+  bool operator==(const TlvTableMod&) const = default;
+};
+struct TlvTableRequest {
+  bool operator==(const TlvTableRequest&) const = default;
+};
+struct TlvTableReply {
+  uint32_t max_option_space = nx::kTlvMaxOptionSpace;
+  uint16_t max_fields = nx::kTlvMaxFields;
+  std::vector<TlvMap> maps;
+  bool operator==(const TlvTableReply&) const = default;
+};
+
 // Multipart requests.
 struct DescRequest {
   bool operator==(const DescRequest&) const = default;
@@ -242,10 +366,13 @@ struct PortDescRequest {
 struct TableFeaturesRequest {
   bool operator==(const TableFeaturesRequest&) const = default;
 };
+struct GroupDescRequest {
+  bool operator==(const GroupDescRequest&) const = default;
+};
 struct MultipartRequest {
   uint16_t flags = 0;
-  std::variant<DescRequest, FlowStatsRequest, AggregateRequest, TableStatsRequest,
-               PortStatsRequest, PortDescRequest, TableFeaturesRequest>
+  std::variant<DescRequest, FlowStatsRequest, AggregateRequest, TableStatsRequest, PortStatsRequest,
+               PortDescRequest, TableFeaturesRequest, GroupDescRequest>
       body;
   uint16_t mp_type() const;
 };
@@ -272,10 +399,17 @@ struct TableFeatures {
   std::vector<uint8_t> properties;
   bool operator==(const TableFeatures&) const = default;
 };
+// A GROUP_DESC reply: hsw's is always empty (no groups yet); a peer's
+// entries are kept as bytes.
+struct GroupDescReply {
+  std::vector<uint8_t> entries;
+  bool operator==(const GroupDescReply&) const = default;
+};
 struct MultipartReply {
   uint16_t flags = 0;  // mp::kFlagMore on all but the last message of a split reply
   std::variant<DescStats, std::vector<FlowStats>, AggregateStats, std::vector<TableStats>,
-               std::vector<PortStats>, std::vector<PortDesc>, std::vector<TableFeatures>>
+               std::vector<PortStats>, std::vector<PortDesc>, std::vector<TableFeatures>,
+               GroupDescReply>
       body;
   uint16_t mp_type() const;
 };
@@ -283,20 +417,19 @@ struct MultipartReply {
 using MessageBody =
     std::variant<Hello, ErrorMsg, EchoRequest, EchoReply, FeaturesRequest, FeaturesReply,
                  GetConfigRequest, GetConfigReply, SetConfig, PacketIn, FlowRemoved, PortStatus,
-                 PacketOut, FlowMod, MultipartRequest, MultipartReply, BarrierRequest,
-                 BarrierReply, RoleRequest, RoleReply, BundleControl, BundleAdd>;
+                 PacketOut, FlowMod, MultipartRequest, MultipartReply, BarrierRequest, BarrierReply,
+                 RoleRequest, RoleReply, BundleControl, BundleAdd, GroupMod, TlvTableMod,
+                 TlvTableRequest, TlvTableReply>;
 
 struct OfpMessage {
   uint8_t version = kVersion13;
   uint32_t xid = 0;
   MessageBody body;
 
-  // The wire type (msg::k*) of `body`.
+  // The wire type (msg::k*) of `body` in `version` (a bundle message is
+  // EXPERIMENTER in 1.3, BUNDLE_CONTROL/ADD_MESSAGE in 1.4).
   uint8_t type() const;
 };
-
-template <class T>
-using OfpResult = tl::expected<T, OfpError>;
 
 // --- Framing ---
 
@@ -331,11 +464,12 @@ class StreamSplitter {
 
 // Decodes one complete message (`bytes` is exactly one header's length).
 // HELLO, ERROR and ECHO decode in any version (they are what version
-// negotiation itself uses); everything else must be OpenFlow 1.3, else
-// BAD_REQUEST/BAD_VERSION.
+// negotiation itself uses); everything else must be a version of kVersions,
+// else BAD_REQUEST/BAD_VERSION.  (Whether it is the version negotiated on a
+// connection is the connection's business.)
 OfpResult<OfpMessage> Decode(std::span<const uint8_t> bytes);
 
-// Encodes `message` in OpenFlow 1.3.  A multipart reply that does not fit in
+// Encodes `message` in message.version (one of kVersions).  A multipart reply that does not fit in
 // `max_size` bytes is split between entries into several messages, all but
 // the last flagged MORE; they come back concatenated (one write to a socket).
 // Every other body fits one message for any input that Decode accepts; a body
@@ -343,15 +477,22 @@ OfpResult<OfpMessage> Decode(std::span<const uint8_t> bytes);
 // room, never emitted with a wrong length.
 std::vector<uint8_t> Encode(const OfpMessage& message, size_t max_size = kMaxMessageSize);
 
-// The ERROR message answering `request` (xid copied, data = its first 64
-// bytes; for HELLO_FAILED the data is error.detail as text, as the spec says;
-// an experimenter error (type 0xffff) gets the ONF experimenter id first).
+// The ERROR message answering `request` (xid and version copied, data = its
+// first 64 bytes; for HELLO_FAILED the data is error.detail as text, as the
+// spec says; an experimenter error (type 0xffff) gets error.experimenter, or
+// the ONF id when that is 0, first).
 OfpMessage MakeErrorReply(const OfpError& error, std::span<const uint8_t> request);
 
 // The version to speak with a peer whose HELLO had `peer_header_version` in
-// its header and `peer_hello`'s bitmap (0 = none), or HELLO_FAILED/INCOMPATIBLE.
+// its header and `peer_hello`'s bitmap (0 = none), or HELLO_FAILED/INCOMPATIBLE:
+// the highest version in both bitmaps; a peer without a bitmap is taken to
+// support every version up to its header's, so the result is the lower of
+// the two highest versions (when we implement it).  Also the version to put
+// in our own HELLO's header: HelloVersion(our_versions).
 OfpResult<uint8_t> NegotiateVersion(uint8_t peer_header_version, const Hello& peer_hello,
                                     uint32_t our_versions = kSupportedVersions);
+// The highest version in `versions` (the header version of our HELLO).
+uint8_t HelloVersion(uint32_t versions = kSupportedVersions);
 
 // --- Pieces, for tests and for hsw-ctl ---
 

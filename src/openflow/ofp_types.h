@@ -115,12 +115,15 @@ struct FlowMod {
   Instructions instructions;
 };
 
-// Errors sent back to controllers: OpenFlow 1.3 (type, code) plus a detail
-// string that hsw-ctl and the log show.
+// Errors sent back to controllers: OpenFlow (type, code) plus a detail
+// string that hsw-ctl and the log show.  For an experimenter error (type
+// 0xffff) `code` is the experimenter's code and `experimenter` its id (0
+// means ONF, the one 1.3 bundles use).
 struct OfpError {
   uint16_t type = 0;
   uint16_t code = 0;
   std::string detail;
+  uint32_t experimenter = 0;
 };
 namespace err {
 inline constexpr uint16_t kHelloFailed = 0;

@@ -125,7 +125,8 @@ TEST(OfpCodec, DecodesOvsOfctlFlowMod) {
   Match want;
   SetExact(want, FieldId::kInPort, 1);
   SetExact(want, FieldId::kEthType, 0x0800);
-  FieldValue net = FieldValue::FromUint(0x0a000000, 4), mask24 = FieldValue::FromUint(0xffffff00, 4);
+  FieldValue net = FieldValue::FromUint(0x0a000000, 4),
+             mask24 = FieldValue::FromUint(0xffffff00, 4);
   WriteField(want.key, FieldId::kIpv4Src, net, &mask24);
   SetFieldMask(want.mask, FieldId::kIpv4Src, &mask24);
   SetExact(want, FieldId::kIpTtl, 5);
@@ -175,24 +176,37 @@ TEST(OfpCodec, DecodesOvsOfctlDumpFlowsRequest) {
 }
 
 TEST(OfpCodec, HelloAndNegotiation) {
-  auto hello = RoundTrip(OfpMessage{kVersion13, 1, Hello{}});
-  EXPECT_EQ(std::get<Hello>(hello.body).version_bitmap, 1u << 4);
-  EXPECT_EQ(Encode(OfpMessage{kVersion13, 1, Hello{}}), Hex("04000010000000010001000800000010"));
+  auto hello = RoundTrip(OfpMessage{kVersion14, 1, Hello{}});
+  EXPECT_EQ(std::get<Hello>(hello.body).version_bitmap, (1u << 4) | (1u << 5));
+  EXPECT_EQ(kSupportedVersions, 0x30u);
+  EXPECT_EQ(HelloVersion(), kVersion14);
+  EXPECT_EQ(HelloVersion(1u << 4), kVersion13);
+  EXPECT_EQ(Encode(OfpMessage{kVersion14, 1, Hello{}}), Hex("05000010000000010001000800000030"));
 
   // ovs-ofctl -O OpenFlow13 sends exactly this.
   auto ovs = Decode(Hex("04000010000000010001000800000010"));
   ASSERT_TRUE(ovs);
   EXPECT_EQ(*NegotiateVersion(4, std::get<Hello>(ovs->body)), kVersion13);
-  // A 1.0-1.5 peer (bitmap 0x7e... bits 1..6) picks 1.3 with us.
-  EXPECT_EQ(*NegotiateVersion(6, Hello{0x7e}), kVersion13);
-  // No bitmap, header 1.5: everything up to 1.5 is fine.
-  EXPECT_EQ(*NegotiateVersion(6, Hello{0}), kVersion13);
+  // ovs-ofctl -O OpenFlow14: bitmap with bit 5 only.
+  auto ovs14 = Decode(Hex("05000010000000010001000800000020"));
+  ASSERT_TRUE(ovs14);
+  EXPECT_EQ(*NegotiateVersion(5, std::get<Hello>(ovs14->body)), kVersion14);
+  // ... but not with a bridge limited to 1.3.
+  EXPECT_FALSE(NegotiateVersion(5, std::get<Hello>(ovs14->body), 1u << 4));
+  // A 1.0-1.5 peer (bitmap 0x7e... bits 1..6) picks 1.4, the highest in common.
+  EXPECT_EQ(*NegotiateVersion(6, Hello{0x7e}), kVersion14);
+  EXPECT_EQ(*NegotiateVersion(6, Hello{0x7e}, 1u << 4), kVersion13);
+  // No bitmap: the lower of the two highest versions.
+  EXPECT_EQ(*NegotiateVersion(6, Hello{0}), kVersion14);
+  EXPECT_EQ(*NegotiateVersion(5, Hello{0}), kVersion14);
+  EXPECT_EQ(*NegotiateVersion(4, Hello{0}), kVersion13);
+  EXPECT_FALSE(NegotiateVersion(3, Hello{0}));
   // A 1.0-only peer cannot talk to us.
   auto fail = NegotiateVersion(1, Hello{0});
   ASSERT_FALSE(fail);
   EXPECT_EQ(fail.error().type, err::kHelloFailed);
   EXPECT_EQ(fail.error().code, err::kHelloIncompatible);
-  EXPECT_FALSE(NegotiateVersion(6, Hello{1u << 1 | 1u << 5}));
+  EXPECT_FALSE(NegotiateVersion(6, Hello{1u << 1 | 1u << 6}));
   // A HELLO of another version with an unknown element still decodes.
   auto odd = Decode(Hex("06000018000000090009000400000000000100080000004a"));
   ASSERT_TRUE(odd) << odd.error().detail;
@@ -321,9 +335,10 @@ TEST(OfpCodec, AsyncMessagesRoundTrip) {
 }
 
 TEST(OfpCodec, MultipartRequestsRoundTrip) {
-  for (auto body : {MultipartRequest{0, DescRequest{}}, MultipartRequest{0, TableStatsRequest{}},
-                    MultipartRequest{0, PortStatsRequest{5}}, MultipartRequest{0, PortDescRequest{}},
-                    MultipartRequest{0, TableFeaturesRequest{}}}) {
+  for (auto body :
+       {MultipartRequest{0, DescRequest{}}, MultipartRequest{0, TableStatsRequest{}},
+        MultipartRequest{0, PortStatsRequest{5}}, MultipartRequest{0, PortDescRequest{}},
+        MultipartRequest{0, TableFeaturesRequest{}}}) {
     auto got = RoundTrip(OfpMessage{kVersion13, 3, body});
     EXPECT_EQ(std::get<MultipartRequest>(got.body).mp_type(), body.mp_type());
   }
@@ -382,9 +397,10 @@ TEST(OfpCodec, LongFlowStatsReplySplitsWithMoreFlag) {
     EXPECT_EQ(got[i].packet_count, flows[i].packet_count);
   }
   // A small max_size forces one entry per message.
-  auto small = Encode(OfpMessage{kVersion13, 1, MultipartReply{0, std::vector<FlowStats>(
-                                                                       flows.begin(), flows.begin() + 3)}},
-                      64 + 16);
+  auto small = Encode(
+      OfpMessage{kVersion13, 1,
+                 MultipartReply{0, std::vector<FlowStats>(flows.begin(), flows.begin() + 3)}},
+      64 + 16);
   StreamSplitter s2;
   s2.Feed(small);
   int n = 0;
@@ -507,8 +523,9 @@ TEST(OfpCodec, MakeErrorReplyCopies64Bytes) {
   EXPECT_EQ(bytes.size(), 12u + 64u);
   EXPECT_EQ(bytes[1], msg::kError);
 
-  auto hello_failed = MakeErrorReply(
-      OfpError{err::kHelloFailed, err::kHelloIncompatible, "no common version"}, Hex("0100000800000003"));
+  auto hello_failed =
+      MakeErrorReply(OfpError{err::kHelloFailed, err::kHelloIncompatible, "no common version"},
+                     Hex("0100000800000003"));
   const auto& he = std::get<ErrorMsg>(hello_failed.body);
   EXPECT_EQ(std::string(he.data.begin(), he.data.end()), "no common version");
   EXPECT_EQ(hello_failed.xid, 3u);
@@ -620,8 +637,8 @@ TEST(OfpCodecErrors, ActionAndInstructionProblems) {
   ExpectError(FlowModWithInstructions(ApplyActionsInstruction({0, 18, 0, 12, 0, 0, 0, 0})),
               err::kBadAction, err::kBadActionBadLen);
   // Masked set-field, unknown set-field, bad push_vlan ethertype.
-  ExpectError(FlowModWithInstructions(ApplyActionsInstruction(
-                  {0, 25, 0, 16, 0x80, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0})),
+  ExpectError(FlowModWithInstructions(
+                  ApplyActionsInstruction({0, 25, 0, 16, 0x80, 0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 0})),
               err::kBadAction, err::kBadActionBadSetLen);
   ExpectError(FlowModWithInstructions(ApplyActionsInstruction(
                   Cat({{0, 25, 0, 16}, Oxm(2, true, {0, 0, 0, 1}), {0, 0, 0, 0}}))),
@@ -680,9 +697,13 @@ TEST(OfpCodecErrors, MessageProblems) {
   v10[0] = 1;
   ExpectError(v10, err::kBadRequest, err::kBadRequestBadVersion);
   // Unsupported and unknown types.
-  ExpectError(Hex("040f000800000001"), err::kBadRequest, err::kBadRequestBadType);  // GROUP_MOD
+  ExpectError(Hex("0410000800000001"), err::kBadRequest, err::kBadRequestBadType);  // PORT_MOD
+  ExpectError(Hex("040f000800000001"), err::kBadRequest, err::kBadRequestBadLen);   // GROUP_MOD
   ExpectError(Hex("0463000800000001"), err::kBadRequest, err::kBadRequestBadType);
+  // A Nicira message hsw does not serve (subtype 10), and an unknown experimenter.
   ExpectError(Hex("0404001000000001000023200000000a"), err::kBadRequest,
+              err::kBadRequestBadExpType);
+  ExpectError(Hex("0404001000000001000023210000000a"), err::kBadRequest,
               err::kBadRequestBadExperimenter);
   // Unsupported flow mod command / flags / table.
   auto cmd = fm;
@@ -694,9 +715,9 @@ TEST(OfpCodecErrors, MessageProblems) {
   auto table = fm;
   table[24] = 0xff;
   ExpectError(table, err::kFlowModFailed, err::kFlowModBadTableId);
-  // Multipart: GROUP_DESC is not supported; a TABLE_FEATURES set request is refused.
-  ExpectError(Hex("0412001000000001000700000000000000"), err::kBadRequest, err::kBadRequestBadLen);
-  ExpectError(Hex("04120010000000010007000000000000"), err::kBadRequest,
+  // Multipart: a GROUP_DESC request has no body; GROUP (6) is not supported.
+  ExpectError(Hex("0412001100000001000700000000000000"), err::kBadRequest, err::kBadRequestBadLen);
+  ExpectError(Hex("04120010000000010006000000000000"), err::kBadRequest,
               err::kBadRequestBadMultipart);
   ExpectError(Hex("0412001800000001000c0000000000000000000000000000"), err::kTableFeaturesFailed,
               err::kTableFeaturesEperm);
@@ -719,8 +740,7 @@ TEST(OfpCodecErrors, RandomMutationsNeverCrash) {
   SetExact(pi.match, FieldId::kInPort, 1);
   pi.data = {1, 2, 3};
   seeds.push_back(Encode(OfpMessage{kVersion13, 1, pi}));
-  seeds.push_back(Encode(OfpMessage{kVersion13, 1, MultipartReply{0, HswTableFeatures()}},
-                         4000));
+  seeds.push_back(Encode(OfpMessage{kVersion13, 1, MultipartReply{0, HswTableFeatures()}}, 4000));
   seeds.back().resize(4000);
   seeds.back()[2] = 4000 >> 8;
   seeds.back()[3] = 4000 & 0xff;
