@@ -208,7 +208,7 @@ Result<Json> Normalize(const ColumnType& type, const Json& datum) {
               [](const auto& a, const auto& b) { return a.first < b.first; });
     Json list = Json::array();
     for (size_t i = 0; i < pairs->size(); ++i) {
-      if (i > 0 && (*pairs)[i].first == (*pairs)[i - 1].first) {
+      if (i > 0 && (*pairs)[i].first == list.back()[0]) {
         return Err("map has key {} twice", BriefJson((*pairs)[i].first));
       }
       list.push_back(Json::array({std::move((*pairs)[i].first), std::move((*pairs)[i].second)}));
