@@ -17,6 +17,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "ofproto/flow_table.h"
 
 namespace hsw::ofproto {
 
@@ -29,6 +30,28 @@ constexpr int kMinBackoffMs = 1000;
 constexpr int kMaxBackoffMs = 8000;
 constexpr uint16_t kDefaultOfPort = 6653;
 constexpr uint16_t kBadRequestIsSlave = 10;  // OFPBRC_IS_SLAVE
+constexpr uint16_t kGroupModEperm = 14;      // OFPGMFC_EPERM
+
+// hsw has no groups yet (issue 14): a group-mod that would create or change
+// one is refused, the way a switch with a group table of size 0 would; a
+// delete finds nothing to delete, which OpenFlow does not call an error.
+ofp::OfpResult<void> CheckGroupMod(const ofp::GroupMod& gm) {
+  using namespace ofp;
+  switch (gm.command) {
+    case kGroupAdd:
+      return tl::unexpected(
+          OfpError{err::kGroupModFailed, err::kGroupModOutOfGroups,
+                   fmt::format("group {}: hsw has no group table yet", gm.group_id)});
+    case kGroupModify:
+      return tl::unexpected(OfpError{err::kGroupModFailed, err::kGroupModUnknownGroup,
+                                     fmt::format("group {} does not exist", gm.group_id)});
+    case kGroupDelete:
+      return {};
+    default:
+      return tl::unexpected(OfpError{err::kGroupModFailed, err::kGroupModBadCommand,
+                                     fmt::format("group_mod command {} is unknown", gm.command)});
+  }
+}
 
 // A parsed controller target.
 struct Target {
@@ -182,6 +205,7 @@ class ConnManager::Connection {
   std::string name;
   UniqueFd fd;
   std::string controller_target;  // "" unless made for a tcp:/unix: target
+  ConnOrigin origin = ConnOrigin::kManagement;
   ofp::StreamSplitter in;
   std::vector<uint8_t> out;
   size_t out_pos = 0;
@@ -207,14 +231,15 @@ struct ConnManager::Listener {
   std::string target;
   std::string kind;         // "unix" or "tcp", for connection names
   std::string unlink_path;  // removed when the listener goes away
+  bool management = false;  // <bridge>.mgmt
   UniqueFd fd;
 };
 
 struct ConnManager::Controller {
   std::string target;
   Target spec;
-  UniqueFd connecting;      // non-blocking connect in progress
-  uint64_t conn_id = 0;     // live connection, 0 if none
+  UniqueFd connecting;   // non-blocking connect in progress
+  uint64_t conn_id = 0;  // live connection, 0 if none
   EventLoop::TimerId retry_timer = 0;
   int backoff_ms = kMinBackoffMs;
   int failures = 0;
@@ -235,6 +260,7 @@ Result<std::unique_ptr<ConnManager>> ConnManager::Create(EventLoop& loop, Switch
     if (!fd) return Err("bridge {}: OpenFlow socket: {}", bridge.name(), fd.error().ToString());
     HSW_TRY(mgr->AddListenerFd(std::move(*fd), "punix:" + path, "unix"));
     mgr->listeners_["punix:" + path]->unlink_path = path;
+    mgr->listeners_["punix:" + path]->management = true;
     mgr->mgmt_path_ = path;
     vlog.Info("{}: listening for OpenFlow on {}", bridge.name(), path);
   }
@@ -265,8 +291,7 @@ ConnManager::~ConnManager() {
   }
 }
 
-Status ConnManager::AddListenerFd(UniqueFd fd, const std::string& target,
-                                  const std::string& kind) {
+Status ConnManager::AddListenerFd(UniqueFd fd, const std::string& target, const std::string& kind) {
   auto listener = std::make_unique<Listener>();
   listener->target = target;
   listener->kind = kind;
@@ -287,28 +312,31 @@ void ConnManager::OnAccept(Listener* listener) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         static log::RateLimit rl(5);
-        if (rl.Allow()) vlog.Warn("{}: accept on {}: {}", bridge_.name(), listener->target,
-                                  std::strerror(errno));
+        if (rl.Allow())
+          vlog.Warn("{}: accept on {}: {}", bridge_.name(), listener->target, std::strerror(errno));
       }
       return;
     }
     ++counters_.accepted;
-    std::string peer = listener->kind == "unix" ? fmt::format("unix#{}", ++unix_seq_)
-                                                : PeerName(addr);
-    AddConnection(UniqueFd(fd), fmt::format("{}<->{}", bridge_.name(), peer), nullptr);
+    std::string peer =
+        listener->kind == "unix" ? fmt::format("unix#{}", ++unix_seq_) : PeerName(addr);
+    AddConnection(UniqueFd(fd), fmt::format("{}<->{}", bridge_.name(), peer), nullptr,
+                  listener->management ? ConnOrigin::kManagement : ConnOrigin::kListener);
   }
 }
 
-void ConnManager::AdoptConnection(UniqueFd fd, const std::string& peer_name) {
+void ConnManager::AdoptConnection(UniqueFd fd, const std::string& peer_name, ConnOrigin origin) {
   (void)SetNonBlocking(fd.get());
-  AddConnection(std::move(fd), fmt::format("{}<->{}", bridge_.name(), peer_name), nullptr);
+  AddConnection(std::move(fd), fmt::format("{}<->{}", bridge_.name(), peer_name), nullptr, origin);
 }
 
-uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Controller* controller) {
+uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Controller* controller,
+                                    ConnOrigin origin) {
   auto conn = std::make_unique<Connection>();
   conn->id = next_id_++;
   conn->name = name;
   conn->fd = std::move(fd);
+  conn->origin = origin;
   if (controller) conn->controller_target = controller->target;
   uint64_t id = conn->id;
   Connection& c = *conn;
@@ -318,8 +346,7 @@ uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Contro
     Connection& conn = *it->second;
     if (events & EPOLLOUT) {
       std::string why;
-      if (!QueueAndFlush(conn.fd.get(), conn.out, conn.out_pos, conn.want_write, loop_, {},
-                         &why)) {
+      if (!QueueAndFlush(conn.fd.get(), conn.out, conn.out_pos, conn.want_write, loop_, {}, &why)) {
         CloseConnection(id, why);
         return;
       }
@@ -382,8 +409,9 @@ uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Contro
   }
   connections_[id] = std::move(conn);
   vlog.Info("{}: connected", name);
-  // Both sides send HELLO at once (the spec's symmetric handshake).
-  ofp::OfpMessage hello{ofp::kVersion13, 0, ofp::Hello{}};
+  // Both sides send HELLO at once (the spec's symmetric handshake), ours
+  // with every version allowed and the highest in the header.
+  ofp::OfpMessage hello{ofp::HelloVersion(allowed_versions_), 0, ofp::Hello{allowed_versions_}};
   auto bytes = ofp::Encode(hello);
   c.out.insert(c.out.end(), bytes.begin(), bytes.end());
   ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
@@ -397,7 +425,6 @@ uint64_t ConnManager::AddConnection(UniqueFd fd, const std::string& name, Contro
   }
   return id;
 }
-
 
 void ConnManager::CloseConnection(uint64_t id, const std::string& reason) {
   auto it = connections_.find(id);
@@ -425,31 +452,60 @@ void ConnManager::CloseConnection(uint64_t id, const std::string& reason) {
 
 void ConnManager::SweepClosed() { closed_.clear(); }
 
-
 // Sends one message on `conn`; closes it on a write error.
-#define HSW_CONN_SEND(conn, message)                                                         \
-  do {                                                                                       \
-    if (!(conn).closed) {                                                                    \
-      std::string why_;                                                                      \
-      if (!QueueAndFlush((conn).fd.get(), (conn).out, (conn).out_pos, (conn).want_write,     \
-                         loop_, ofp::Encode(message), &why_)) {                              \
-        CloseConnection((conn).id, why_);                                                    \
-      }                                                                                      \
-    }                                                                                        \
+#define HSW_CONN_SEND(conn, message)                                                            \
+  do {                                                                                          \
+    if (!(conn).closed) {                                                                       \
+      std::string why_;                                                                         \
+      if (!QueueAndFlush((conn).fd.get(), (conn).out, (conn).out_pos, (conn).want_write, loop_, \
+                         ofp::Encode(message), &why_)) {                                        \
+        CloseConnection((conn).id, why_);                                                       \
+      }                                                                                         \
+    }                                                                                           \
   } while (0)
 
-bool ConnManager::RefuseWhileRestoring(Connection& conn, uint16_t type, uint16_t code,
+bool ConnManager::RefuseWhileRestoring(Connection& conn, ofp::OfpError error,
                                        std::span<const uint8_t> request) {
   if (switch_.tables_loaded()) return false;
-  // The tables are being restored (by hsw-ctl, over the control socket); a
-  // controller's write now would race the restore and be overwritten by it.
+  // The tables are being restored, by hsw-ctl over the control socket or by
+  // a restore script over <bridge>.mgmt, whose writes are the restore.  A
+  // controller's or remote listener's write now would race the restore and
+  // be overwritten by it.
+  if (conn.origin == ConnOrigin::kManagement) return false;
   ++counters_.refused_while_restoring;
-  SendError(conn,
-            ofp::OfpError{type, code,
-                          "flow-restore-wait: the tables are being restored; OpenFlow writes "
-                          "are refused until `hsw-ctl set flow-restore-wait=false`"},
-            request);
+  error.detail =
+      "flow-restore-wait: the tables are being restored; OpenFlow writes from controllers "
+      "and remote listeners are refused until flow-restore-wait is cleared (the management "
+      "socket's are served)";
+  SendError(conn, error, request);
   return true;
+}
+
+Status ConnManager::SetAllowedVersions(uint32_t bitmap) {
+  if (bitmap & ~ofp::kSupportedVersions) {
+    return Err(
+        "bridge {}: OpenFlow versions (bitmap 0x{:x}) include some hsw does not "
+        "implement (it implements bitmap 0x{:x})",
+        bridge_.name(), bitmap, ofp::kSupportedVersions);
+  }
+  if (bitmap == 0) return Err("bridge {}: no OpenFlow version allowed", bridge_.name());
+  if (bitmap != allowed_versions_) {
+    vlog.Info("{}: OpenFlow versions bitmap 0x{:x} (was 0x{:x})", bridge_.name(), bitmap,
+              allowed_versions_);
+  }
+  allowed_versions_ = bitmap;
+  std::vector<uint64_t> stale;
+  for (const auto& [id, conn] : connections_) {
+    if (conn->hello_done && !(bitmap & (1u << conn->version))) stale.push_back(id);
+  }
+  for (uint64_t id : stale) CloseConnection(id, "its OpenFlow version is no longer allowed");
+  return Ok();
+}
+
+Status ConnManager::SetProtocols(const std::vector<std::string>& protocols) {
+  auto bitmap = ofp::VersionBitmapFromNames(protocols);
+  if (!bitmap) return Err("bridge {}: {}", bridge_.name(), bitmap.error().detail);
+  return SetAllowedVersions(*bitmap);
 }
 
 void ConnManager::SendError(Connection& conn, const ofp::OfpError& error,
@@ -458,11 +514,11 @@ void ConnManager::SendError(Connection& conn, const ofp::OfpError& error,
   static log::RateLimit rl(10);
   if (rl.Allow()) {
     const char* what = request.size() >= 2 ? ofp::MessageTypeName(request[1]) : "the stream";
-    vlog.Info("{}: sending {} in reply to {}: {}", conn.name, ofp::ErrorName(error.type, error.code),
-              what, error.detail);
+    vlog.Info("{}: sending {} in reply to {}: {}", conn.name,
+              ofp::ErrorName(error.type, error.code), what, error.detail);
   }
   ofp::OfpMessage reply = ofp::MakeErrorReply(error, request);
-  reply.version = conn.version ? conn.version : ofp::kVersion13;
+  reply.version = conn.version ? conn.version : ofp::HelloVersion(allowed_versions_);
   HSW_CONN_SEND(conn, reply);
 }
 
@@ -479,7 +535,7 @@ void ConnManager::HandleMessage(Connection& conn, std::span<const uint8_t> bytes
       conn.closing = true;
       return;
     }
-    auto version = ofp::NegotiateVersion(m->version, *hello);
+    auto version = ofp::NegotiateVersion(m->version, *hello, allowed_versions_);
     if (!version) {
       vlog.Info("{}: version negotiation failed: {}", conn.name, version.error().detail);
       SendError(conn, version.error(), bytes);
@@ -495,6 +551,19 @@ void ConnManager::HandleMessage(Connection& conn, std::span<const uint8_t> bytes
     SendError(conn, m.error(), bytes);
     return;
   }
+  // One version per connection (HELLO, ERROR and ECHO are version-neutral).
+  if (m->version != conn.version && !std::holds_alternative<ofp::Hello>(m->body) &&
+      !std::holds_alternative<ofp::ErrorMsg>(m->body) &&
+      !std::holds_alternative<ofp::EchoRequest>(m->body) &&
+      !std::holds_alternative<ofp::EchoReply>(m->body)) {
+    SendError(conn,
+              ofp::OfpError{ofp::err::kBadRequest, ofp::err::kBadRequestBadVersion,
+                            fmt::format("message in OpenFlow 0x{:02x} on a connection that "
+                                        "negotiated 0x{:02x}",
+                                        m->version, conn.version)},
+              bytes);
+    return;
+  }
   if (log::Enabled(log::Level::kDbg)) vlog.Dbg("{}: received {}", conn.name, FormatMessage(*m));
   HandleRequest(conn, *m, bytes);
 }
@@ -508,8 +577,7 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
   };
   auto is_slave = [&] {
     if (conn.role != kRoleSlave) return false;
-    SendError(conn, OfpError{err::kBadRequest, kBadRequestIsSlave, "connection is a slave"},
-              bytes);
+    SendError(conn, OfpError{err::kBadRequest, kBadRequestIsSlave, "connection is a slave"}, bytes);
     return true;
   };
   const MessageBody& body = m.body;
@@ -548,7 +616,9 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     reply(RoleReply{conn.role, role->generation_id});
   } else if (const auto* fm = std::get_if<FlowMod>(&body)) {
     if (is_slave()) return;
-    if (RefuseWhileRestoring(conn, err::kFlowModFailed, err::kFlowModEperm, bytes)) return;
+    if (RefuseWhileRestoring(conn, OfpError{err::kFlowModFailed, err::kFlowModEperm, ""}, bytes)) {
+      return;
+    }
     auto result = bridge_.FlowMod(*fm);
     if (!result) {
       SendError(conn, result.error(), bytes);
@@ -562,7 +632,9 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     }
   } else if (const auto* po = std::get_if<PacketOut>(&body)) {
     if (is_slave()) return;
-    if (RefuseWhileRestoring(conn, err::kBadRequest, err::kBadRequestEperm, bytes)) return;
+    if (RefuseWhileRestoring(conn, OfpError{err::kBadRequest, err::kBadRequestEperm, ""}, bytes)) {
+      return;
+    }
     if (po->buffer_id != kNoBuffer) {
       SendError(conn,
                 OfpError{err::kBadRequest, err::kBadRequestBufferUnknown,
@@ -578,36 +650,35 @@ void ConnManager::HandleRequest(Connection& conn, const ofp::OfpMessage& m,
     HandleBundleControl(conn, m, *bc, bytes);
   } else if (const auto* add = std::get_if<BundleAdd>(&body)) {
     if (is_slave()) return;
-    auto bundle_error = [&](uint16_t code, std::string detail) {
-      SendError(conn, OfpError{bundle::kErrorTypeExperimenter, code, std::move(detail)}, bytes);
-    };
-    if (!conn.bundle || conn.bundle->id != add->bundle_id) {
-      bundle_error(bundle::kErrBadId, fmt::format("bundle {} is not open", add->bundle_id));
+    HandleBundleAdd(conn, *add, bytes);
+  } else if (const auto* gm = std::get_if<GroupMod>(&body)) {
+    if (is_slave()) return;
+    if (RefuseWhileRestoring(conn, OfpError{err::kGroupModFailed, kGroupModEperm, ""}, bytes)) {
       return;
     }
-    if (conn.bundle->closed) {
-      bundle_error(bundle::kErrBundleClosed, fmt::format("bundle {} is closed", add->bundle_id));
+    if (auto ok = CheckGroupMod(*gm); !ok) SendError(conn, ok.error(), bytes);
+  } else if (const auto* ttm = std::get_if<TlvTableMod>(&body)) {
+    if (is_slave()) return;
+    if (RefuseWhileRestoring(conn, OfpError{err::kBadRequest, err::kBadRequestEperm, ""}, bytes)) {
       return;
     }
-    // The bundled message is checked now, so its errors come back with its
-    // own xid before the commit (ovs-ofctl relies on that).
-    auto inner = Decode(add->message);
-    if (!inner) {
-      SendError(conn, inner.error(), add->message);
-      return;
+    if (auto ok = tlv_table_.Apply(*ttm); !ok) {
+      SendError(conn, ok.error(), bytes);
+    } else {
+      vlog.Info("{}: TLV table {} ({} maps): {} bytes of options mapped", conn.name,
+                ttm->command == nx::kTlvAdd      ? "add"
+                : ttm->command == nx::kTlvDelete ? "delete"
+                                                 : "clear",
+                ttm->maps.size(), tlv_table_.used_space());
     }
-    const auto* fm = std::get_if<ofp::FlowMod>(&inner->body);
-    if (!fm) {
-      bundle_error(bundle::kErrMsgUnsup, fmt::format("{} cannot be bundled (only FLOW_MOD)",
-                                                     MessageTypeName(inner->type())));
-      return;
-    }
-    conn.bundle->flow_mods.push_back(*fm);
+  } else if (std::holds_alternative<TlvTableRequest>(body)) {
+    reply(tlv_table_.Reply());
   } else {
-    SendError(conn,
-              OfpError{err::kBadRequest, err::kBadRequestBadType,
-                       fmt::format("{} is not a request a switch serves", MessageTypeName(m.type()))},
-              bytes);
+    SendError(
+        conn,
+        OfpError{err::kBadRequest, err::kBadRequestBadType,
+                 fmt::format("{} is not a request a switch serves", MessageTypeName(m.type()))},
+        bytes);
   }
 }
 
@@ -616,7 +687,7 @@ void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m
                                       std::span<const uint8_t> bytes) {
   using namespace ofp;
   auto fail = [&](uint16_t code, std::string detail) {
-    SendError(conn, OfpError{bundle::kErrorTypeExperimenter, code, std::move(detail)}, bytes);
+    SendError(conn, BundleError(conn.version, code, std::move(detail)), bytes);
   };
   auto reply = [&](uint16_t type) {
     OfpMessage r{conn.version, m.xid, BundleControl{bc.bundle_id, type, bc.flags}};
@@ -629,6 +700,12 @@ void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m
       } else {
         fail(bundle::kErrOutOfBundles, "one bundle per connection at a time");
       }
+      return;
+    }
+    // hsw applies every bundle atomically and in order, so both flags are
+    // honoured whether asked for or not; others are unknown.
+    if (bc.flags & ~(bundle::kFlagAtomic | bundle::kFlagOrdered)) {
+      fail(bundle::kErrBadFlags, fmt::format("bundle flags 0x{:x} are unknown", bc.flags));
       return;
     }
     conn.bundle.emplace();
@@ -660,7 +737,7 @@ void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m
                 bytes);
       return;
     }
-    if (RefuseWhileRestoring(conn, bundle::kErrorTypeExperimenter, bundle::kErrEperm, bytes)) {
+    if (RefuseWhileRestoring(conn, BundleError(conn.version, bundle::kErrEperm, ""), bytes)) {
       return;
     }
     // All or nothing: the bridge applies every flow-mod or none of them.
@@ -670,12 +747,66 @@ void ConnManager::HandleBundleControl(Connection& conn, const ofp::OfpMessage& m
       fail(bundle::kErrMsgFailed, "a bundled flow-mod failed; nothing was changed");
       return;
     }
-    vlog.Info("{}: committed bundle {} ({} flow-mods)", conn.name, bc.bundle_id,
-              flow_mods.size());
+    vlog.Info("{}: committed bundle {} ({} flow-mods)", conn.name, bc.bundle_id, flow_mods.size());
     // Like a barrier: the commit reply means traffic sees the new tables.
     switch_.Sync();
     reply(bundle::kCommitReply);
   }
+}
+
+void ConnManager::HandleBundleAdd(Connection& conn, const ofp::BundleAdd& add,
+                                  std::span<const uint8_t> bytes) {
+  using namespace ofp;
+  auto bundle_error = [&](uint16_t code, std::string detail) {
+    SendError(conn, BundleError(conn.version, code, std::move(detail)), bytes);
+  };
+  if (!conn.bundle || conn.bundle->id != add.bundle_id) {
+    bundle_error(bundle::kErrBadId, fmt::format("bundle {} is not open", add.bundle_id));
+    return;
+  }
+  if (conn.bundle->closed) {
+    bundle_error(bundle::kErrBundleClosed, fmt::format("bundle {} is closed", add.bundle_id));
+    return;
+  }
+  if (add.flags != conn.bundle->flags) {
+    bundle_error(bundle::kErrBadFlags,
+                 fmt::format("bundle {} was opened with flags 0x{:x}, not 0x{:x}", add.bundle_id,
+                             conn.bundle->flags, add.flags));
+    return;
+  }
+  // The bundled message is checked now, so its errors come back with its
+  // own xid and bytes before the commit (ovs-ofctl relies on that: it
+  // matches errors to its messages by xid, and does not commit after one).
+  auto inner = Decode(add.message);
+  if (!inner) {
+    SendError(conn, inner.error(), add.message);
+    return;
+  }
+  if (inner->version != conn.version) {
+    SendError(conn,
+              OfpError{err::kBadRequest, err::kBadRequestBadVersion,
+                       fmt::format("bundled message in OpenFlow 0x{:02x} on a 0x{:02x} connection",
+                                   inner->version, conn.version)},
+              add.message);
+    return;
+  }
+  if (const auto* gm = std::get_if<GroupMod>(&inner->body)) {
+    // Nothing to stage: a delete has no group to remove, anything else fails.
+    if (auto ok = CheckGroupMod(*gm); !ok) SendError(conn, ok.error(), add.message);
+    return;
+  }
+  const auto* fm = std::get_if<ofp::FlowMod>(&inner->body);
+  if (!fm) {
+    bundle_error(bundle::kErrMsgUnsup,
+                 fmt::format("{} cannot be bundled (only FLOW_MOD and GROUP_MOD)",
+                             MessageTypeName(inner->type())));
+    return;
+  }
+  if (auto valid = ValidateFlowMod(*fm); !valid) {
+    SendError(conn, valid.error(), add.message);
+    return;
+  }
+  conn.bundle->flow_mods.push_back(*fm);
 }
 
 void ConnManager::HandleMultipart(Connection& conn, const ofp::OfpMessage& m,
@@ -697,6 +828,8 @@ void ConnManager::HandleMultipart(Connection& conn, const ofp::OfpMessage& m,
     out.body = bridge_.GetPortStats(ps->port_no);
   } else if (std::holds_alternative<PortDescRequest>(req.body)) {
     out.body = bridge_.GetPortDescs();
+  } else if (std::holds_alternative<GroupDescRequest>(req.body)) {
+    out.body = GroupDescReply{};  // no groups (issue 14)
   } else if (std::holds_alternative<TableFeaturesRequest>(req.body)) {
     static const std::vector<TableFeatures> kFeatures = HswTableFeatures();
     out.body = kFeatures;
@@ -768,8 +901,8 @@ Status ConnManager::SetControllers(const std::vector<std::string>& targets) {
   std::vector<std::pair<std::string, UniqueFd>> new_listeners;
   for (const auto& [target, spec] : wanted) {
     if (!spec.passive() || listeners_.count(target)) continue;
-    Result<UniqueFd> fd = spec.kind == Target::kPtcp ? ListenTcp(spec.host, spec.port)
-                                                     : ListenUnix(spec.path);
+    Result<UniqueFd> fd =
+        spec.kind == Target::kPtcp ? ListenTcp(spec.host, spec.port) : ListenUnix(spec.path);
     if (!fd) return Err("bridge {}: {}: {}", bridge_.name(), target, fd.error().ToString());
     new_listeners.emplace_back(target, std::move(*fd));
   }
@@ -881,7 +1014,8 @@ void ConnManager::OnConnectDone(Controller* c) {
   }
   c->failures = 0;
   c->backoff_ms = kMinBackoffMs;
-  c->conn_id = AddConnection(std::move(fd), fmt::format("{}<->{}", bridge_.name(), c->target), c);
+  c->conn_id = AddConnection(std::move(fd), fmt::format("{}<->{}", bridge_.name(), c->target), c,
+                             ConnOrigin::kController);
   if (!c->conn_id) ScheduleReconnect(c);
 }
 

@@ -2,11 +2,11 @@
 // Switch, and against Debian's real ovs-ofctl when it is installed.
 #include "ofproto/connmgr.h"
 
-#include <gtest/gtest.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -66,7 +66,8 @@ class FakeBridge : public Bridge {
     return out;
   }
   AggregateStats Aggregate(const FlowStatsRequest&) const override {
-    return AggregateStats{3 * flows.size(), 180 * flows.size(), static_cast<uint32_t>(flows.size())};
+    return AggregateStats{3 * flows.size(), 180 * flows.size(),
+                          static_cast<uint32_t>(flows.size())};
   }
   std::vector<TableStats> GetTableStats() const override {
     std::vector<TableStats> out(kNumTables);
@@ -118,9 +119,7 @@ class FakeSwitch : public Switch {
   Status DeleteBridge(const std::string&) override { return Ok(); }
   Bridge* FindBridge(const std::string&) override { return nullptr; }
   std::vector<std::string> BridgeNames() const override { return {}; }
-  Result<uint32_t> AddPort(const std::string&, const std::string&, uint32_t) override {
-    return 1u;
-  }
+  Result<uint32_t> AddPort(const std::string&, const std::string&, uint32_t) override { return 1u; }
   Status DeletePort(const std::string&, const std::string&) override { return Ok(); }
   void Sync() override { ++syncs; }
   void SetTablesLoaded(bool loaded) override { tables_loaded_ = loaded; }
@@ -178,12 +177,15 @@ class Client {
     EXPECT_NE(body, nullptr) << FormatMessage(*m);
     return body ? *body : T{};
   }
-  void Handshake() {
+  // Completes the handshake as a peer that speaks `version` only (what
+  // `ovs-ofctl -O OpenFlow13` does), checking the switch offered `offered`.
+  void Handshake(uint8_t version = kVersion13, uint32_t offered = kSupportedVersions) {
     auto hello = Receive();
     ASSERT_TRUE(hello.has_value());
     ASSERT_TRUE(std::holds_alternative<Hello>(hello->body));
-    EXPECT_EQ(std::get<Hello>(hello->body).version_bitmap, 1u << 4);
-    Send(OfpMessage{kVersion13, 1, Hello{}});
+    EXPECT_EQ(std::get<Hello>(hello->body).version_bitmap, offered);
+    EXPECT_EQ(hello->version, HelloVersion(offered));
+    Send(OfpMessage{version, 1, Hello{1u << version}});
   }
   // True once the switch has closed its end.
   bool WaitClosed(int timeout_ms = 2000) {
@@ -211,10 +213,10 @@ class ConnManagerTest : public ::testing::Test {
     ASSERT_TRUE(mgr) << mgr.error().ToString();
     mgr_ = std::move(*mgr);
   }
-  Client Connect() {
+  Client Connect(ConnOrigin origin = ConnOrigin::kManagement) {
     int sv[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    mgr_->AdoptConnection(UniqueFd(sv[0]), "test");
+    mgr_->AdoptConnection(UniqueFd(sv[0]), "test", origin);
     return Client(loop_, UniqueFd(sv[1]));
   }
 
@@ -329,7 +331,7 @@ TEST_F(ConnManagerTest, MultipartReplies) {
 TEST_F(ConnManagerTest, AsyncMessagesGoToHandshakenConnections) {
   Client a = Connect();
   a.Handshake();
-  Client b = Connect();  // never completes the handshake
+  Client b = Connect();                  // never completes the handshake
   ASSERT_TRUE(b.Receive().has_value());  // its HELLO
   // Let the switch see a's HELLO.
   a.Send(OfpMessage{kVersion13, 30, BarrierRequest{}});
@@ -405,8 +407,8 @@ TEST_F(ConnManagerTest, BundleCommitsAllOrNothing) {
   c.Send(OfpMessage{kVersion13, 83, BundleAdd{7, 3, bad}});
   EXPECT_EQ(c.ReceiveAs<ErrorMsg>(83).code, err::kFlowModBadCommand);
   // Only flow-mods can be bundled; adding to another id fails.
-  c.Send(OfpMessage{kVersion13, 84, BundleAdd{7, 3, Encode(OfpMessage{kVersion13, 84,
-                                                                       BarrierRequest{}})}});
+  c.Send(OfpMessage{kVersion13, 84,
+                    BundleAdd{7, 3, Encode(OfpMessage{kVersion13, 84, BarrierRequest{}})}});
   EXPECT_EQ(c.ReceiveAs<ErrorMsg>(84).code, bundle::kErrMsgUnsup);
   c.Send(OfpMessage{kVersion13, 85, BundleAdd{8, 3, Encode(OfpMessage{kVersion13, 85, fm})}});
   EXPECT_EQ(c.ReceiveAs<ErrorMsg>(85).code, bundle::kErrBadId);
@@ -463,10 +465,9 @@ TEST_F(ConnManagerTest, SlaveCannotModify) {
   EXPECT_TRUE(bridge_.flow_mods.empty());
 }
 
-TEST_F(ConnManagerTest, WritesAreRefusedDuringFlowRestoreWait) {
-  Client c = Connect();
-  c.Handshake();
-  switch_.SetTablesLoaded(false);
+// During flow-restore-wait, a connection that is not the management socket
+// (a remote listener's or an active controller's) may not write; reads work.
+void ExpectWritesRefused(Client& c, FakeBridge& bridge) {
   FlowMod fm;
   fm.priority = 3;
   c.Send(OfpMessage{kVersion13, 60, fm});
@@ -483,18 +484,68 @@ TEST_F(ConnManagerTest, WritesAreRefusedDuringFlowRestoreWait) {
   c.Send(OfpMessage{kVersion13, 63, BundleAdd{4, 1, Encode(OfpMessage{kVersion13, 63, fm})}});
   c.Send(OfpMessage{kVersion13, 64, BundleControl{4, bundle::kCommitRequest, 1}});
   EXPECT_EQ(c.ReceiveAs<ErrorMsg>(64).code, bundle::kErrEperm);
-  EXPECT_TRUE(bridge_.flow_mods.empty());
-  EXPECT_TRUE(bridge_.packet_outs.empty());
-  EXPECT_EQ(mgr_->counters().refused_while_restoring, 3u);
-  // Reads still work, and once the flag clears, so do writes.
-  c.Send(OfpMessage{kVersion13, 65, BarrierRequest{}});
-  c.ReceiveAs<BarrierReply>(65);
+  c.Send(OfpMessage{kVersion13, 65, TlvTableMod{nx::kTlvAdd, {TlvMap{0x102, 1, 4, 0}}}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(65).code, err::kBadRequestEperm);
+  EXPECT_TRUE(bridge.flow_mods.empty());
+  EXPECT_TRUE(bridge.packet_outs.empty());
+  // Reads still work.
+  c.Send(OfpMessage{kVersion13, 66, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(66);
+}
+
+TEST_F(ConnManagerTest, RemoteWritesAreRefusedDuringFlowRestoreWait) {
+  Client listener = Connect(ConnOrigin::kListener);
+  listener.Handshake();
+  Client controller = Connect(ConnOrigin::kController);
+  controller.Handshake();
+  switch_.SetTablesLoaded(false);
+  ExpectWritesRefused(listener, bridge_);
+  ExpectWritesRefused(controller, bridge_);
+  EXPECT_EQ(mgr_->counters().refused_while_restoring, 8u);
+  EXPECT_TRUE(mgr_->tlv_table().Reply().maps.empty());
+  // Once the flag clears, writes work again.
   switch_.SetTablesLoaded(true);
-  c.Send(OfpMessage{kVersion13, 66, fm});
-  c.Send(OfpMessage{kVersion13, 67, BarrierRequest{}});
-  c.ReceiveAs<BarrierReply>(67);
+  FlowMod fm;
+  fm.priority = 3;
+  listener.Send(OfpMessage{kVersion13, 67, fm});
+  listener.Send(OfpMessage{kVersion13, 68, BarrierRequest{}});
+  listener.ReceiveAs<BarrierReply>(68);
   ASSERT_EQ(bridge_.flow_mods.size(), 1u);
   EXPECT_EQ(bridge_.flow_mods[0].priority, 3);
+}
+
+// What ovs-save's restore does, during flow-restore-wait, on <bridge>.mgmt:
+// add-tlv-map, add-groups --bundle (empty), replace-flows --bundle.
+TEST_F(ConnManagerTest, ManagementSocketRestoresDuringFlowRestoreWait) {
+  Client c = Connect(ConnOrigin::kManagement);
+  c.Handshake(kVersion14);
+  switch_.SetTablesLoaded(false);
+  c.Send(OfpMessage{kVersion14, 70, TlvTableMod{nx::kTlvAdd, {TlvMap{0x102, 1, 4, 0}}}});
+  c.Send(OfpMessage{kVersion14, 71, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(71);
+  EXPECT_EQ(mgr_->tlv_table().Reply().maps.size(), 1u);
+  // An empty bundle (add-groups of an empty file).
+  c.Send(OfpMessage{kVersion14, 72, BundleControl{0, bundle::kOpenRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(72).type, bundle::kOpenReply);
+  c.Send(OfpMessage{kVersion14, 73, BundleControl{0, bundle::kCommitRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(73).type, bundle::kCommitReply);
+  // The flows.
+  c.Send(OfpMessage{kVersion14, 74, BundleControl{1, bundle::kOpenRequest, 3}});
+  c.ReceiveAs<BundleControl>(74);
+  for (uint16_t p = 1; p <= 3; ++p) {
+    FlowMod fm;
+    fm.priority = p;
+    c.Send(OfpMessage{kVersion14, 75u + p,
+                      BundleAdd{1, 3, Encode(OfpMessage{kVersion14, 75u + p, fm})}});
+  }
+  c.Send(OfpMessage{kVersion14, 79, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(79);
+  c.Send(OfpMessage{kVersion14, 80, BundleControl{1, bundle::kCommitRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(80).type, bundle::kCommitReply);
+  ASSERT_EQ(bridge_.flow_mods.size(), 3u);
+  EXPECT_EQ(bridge_.flow_mods[2].priority, 3);
+  EXPECT_EQ(mgr_->counters().refused_while_restoring, 0u);
+  EXPECT_FALSE(switch_.tables_loaded()) << "the restore does not end flow-restore-wait";
 }
 
 TEST_F(ConnManagerTest, TruncatedMessageGetsBadLenAndConnectionSurvives) {
@@ -508,9 +559,17 @@ TEST_F(ConnManagerTest, TruncatedMessageGetsBadLenAndConnectionSurvives) {
   // An OpenFlow 1.0 message after negotiating 1.3.
   c.SendRaw({1, 5, 0, 8, 0, 0, 0, 61});
   EXPECT_EQ(c.ReceiveAs<ErrorMsg>(61).code, err::kBadRequestBadVersion);
-  // A GROUP_MOD: not supported.
+  // A GROUP_MOD without its body.
   c.SendRaw({4, 15, 0, 8, 0, 0, 0, 62});
-  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(62).code, err::kBadRequestBadType);
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(62).code, err::kBadRequestBadLen);
+  // A well-formed 1.4 message on this 1.3 connection.
+  c.Send(OfpMessage{kVersion14, 64, FeaturesRequest{}});
+  auto wrong = c.ReceiveAs<ErrorMsg>(64);
+  EXPECT_EQ(wrong.type, err::kBadRequest);
+  EXPECT_EQ(wrong.code, err::kBadRequestBadVersion);
+  // A message type that does not exist in 1.3 (OFPT_BUNDLE_CONTROL is 1.4's).
+  c.SendRaw({4, 33, 0, 16, 0, 0, 0, 65, 0, 0, 0, 1, 0, 0, 0, 0});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(65).code, err::kBadRequestBadType);
   c.Send(OfpMessage{kVersion13, 63, EchoRequest{}});
   c.ReceiveAs<EchoReply>(63);
   EXPECT_TRUE(bridge_.flow_mods.empty());
@@ -785,6 +844,223 @@ TEST(ConnManagerOvsOfctl, AddDumpAndErrors) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(bridge.flows.empty());
   mgr->reset();
+}
+
+TEST_F(ConnManagerTest, NegotiatesOpenFlow14AndAnswersInIt) {
+  Client c = Connect();
+  c.Handshake(kVersion14);
+  c.Send(OfpMessage{kVersion14, 2, FeaturesRequest{}});
+  auto m = c.Receive();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(mgr_->Connections().size(), 1u);
+  EXPECT_EQ(mgr_->Connections()[0].version, kVersion14);
+  EXPECT_EQ(m->version, kVersion14);
+  EXPECT_EQ(std::get<FeaturesReply>(m->body).datapath_id, 0x0000feedbeef0001ull);
+  // Port descriptions in the 1.4 layout (the client's Decode reads 1.4's).
+  MultipartRequest req;
+  req.body = PortDescRequest{};
+  c.Send(OfpMessage{kVersion14, 3, req});
+  auto reply = c.ReceiveAs<MultipartReply>(3);
+  const auto& ports = std::get<std::vector<PortDesc>>(reply.body);
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[1].name, "veth-b");
+  req.body = PortStatsRequest{kPortAny};
+  c.Send(OfpMessage{kVersion14, 4, req});
+  auto stats = c.ReceiveAs<MultipartReply>(4);
+  EXPECT_EQ(std::get<std::vector<PortStats>>(stats.body).at(0).rx_packets, 11u);
+  // A 1.3 message on the 1.4 connection is refused.
+  c.Send(OfpMessage{kVersion13, 5, FeaturesRequest{}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(5).code, err::kBadRequestBadVersion);
+  // A peer HELLO without a bitmap: the lower of the two versions.
+  Client old = Connect();
+  old.Receive();
+  old.Send(OfpMessage{kVersion13, 1, Hello{0}});
+  old.Send(OfpMessage{kVersion13, 6, BarrierRequest{}});
+  old.ReceiveAs<BarrierReply>(6);
+  ASSERT_EQ(mgr_->Connections().size(), 2u);
+  EXPECT_EQ(mgr_->Connections()[1].version, kVersion13);
+}
+
+TEST_F(ConnManagerTest, AllowedVersionsLimitNegotiation) {
+  Client v14 = Connect();
+  v14.Handshake(kVersion14);
+  // Bad sets change nothing.
+  EXPECT_FALSE(mgr_->SetAllowedVersions(0));
+  EXPECT_FALSE(mgr_->SetAllowedVersions(1u << kVersion10 | 1u << kVersion13));
+  auto bad = mgr_->SetProtocols({"OpenFlow13", "OpenFlow15"});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().ToString().find("OpenFlow15"), std::string::npos);
+  EXPECT_EQ(mgr_->allowed_versions(), kSupportedVersions);
+  // The Bridge protocols column of the OVSDB: ["OpenFlow13"].  The 1.4
+  // connection no longer fits and is closed; new ones are offered 1.3.
+  ASSERT_TRUE(mgr_->SetProtocols({"OpenFlow13"}));
+  EXPECT_EQ(mgr_->allowed_versions(), 1u << kVersion13);
+  EXPECT_TRUE(v14.WaitClosed());
+  Client v13 = Connect();
+  v13.Handshake(kVersion13, 1u << kVersion13);
+  v13.Send(OfpMessage{kVersion13, 7, BarrierRequest{}});
+  v13.ReceiveAs<BarrierReply>(7);
+  // A 1.4-only peer (ovs-ofctl -O OpenFlow14) gets HELLO_FAILED and is closed.
+  Client only14 = Connect();
+  only14.Receive();
+  only14.Send(OfpMessage{kVersion14, 1, Hello{1u << kVersion14}});
+  auto e = only14.ReceiveAs<ErrorMsg>(1);
+  EXPECT_EQ(e.type, err::kHelloFailed);
+  EXPECT_EQ(e.code, err::kHelloIncompatible);
+  EXPECT_TRUE(only14.WaitClosed());
+  // Back to the default: [] means every version hsw implements.
+  ASSERT_TRUE(mgr_->SetProtocols({}));
+  Client again = Connect();
+  again.Handshake(kVersion14);
+  again.Send(OfpMessage{kVersion14, 8, BarrierRequest{}});
+  again.ReceiveAs<BarrierReply>(8);
+}
+
+TEST_F(ConnManagerTest, OpenFlow14Bundles) {
+  Client c = Connect();
+  c.Handshake(kVersion14);
+  c.Send(OfpMessage{kVersion14, 10, BundleControl{5, bundle::kOpenRequest, 3}});
+  auto open = c.Receive();
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->type(), msg::kBundleControl);
+  EXPECT_EQ(std::get<BundleControl>(open->body).type, bundle::kOpenReply);
+  FlowMod fm;
+  fm.priority = 9;
+  c.Send(OfpMessage{kVersion14, 11, BundleAdd{5, 3, Encode(OfpMessage{kVersion14, 11, fm})}});
+  // Flags differing from the open's, a 1.3 message inside, a non-flow-mod:
+  // each refused with its own error, in 1.4's numbering.
+  c.Send(OfpMessage{kVersion14, 12, BundleAdd{5, 1, Encode(OfpMessage{kVersion14, 12, fm})}});
+  auto flags = c.ReceiveAs<ErrorMsg>(12);
+  EXPECT_EQ(flags.type, err::kBundleFailed);
+  EXPECT_EQ(flags.code, bundle::kErrBadFlags - bundle::kErrOnfBase);
+  c.Send(OfpMessage{kVersion14, 13, BundleAdd{5, 3, Encode(OfpMessage{kVersion13, 13, fm})}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(13).code, err::kBadRequestBadVersion);
+  c.Send(OfpMessage{kVersion14, 14,
+                    BundleAdd{5, 3, Encode(OfpMessage{kVersion14, 14, BarrierRequest{}})}});
+  auto unsup = c.ReceiveAs<ErrorMsg>(14);
+  EXPECT_EQ(unsup.type, err::kBundleFailed);
+  EXPECT_EQ(unsup.code, 10);  // OFPBFC_MSG_UNSUP
+  // A flow-mod that cannot be valid (goto_table backwards) is refused at add.
+  FlowMod back = fm;
+  back.table_id = 3;
+  back.instructions.goto_table = 1;
+  auto back_bytes = Encode(OfpMessage{kVersion14, 15, back});
+  c.Send(OfpMessage{kVersion14, 15, BundleAdd{5, 3, back_bytes}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(15).type, err::kBadInstruction);
+  // Unknown open flags.
+  c.Send(OfpMessage{kVersion14, 16, BundleControl{6, bundle::kOpenRequest, 4}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(16).type, err::kBundleFailed);
+  EXPECT_TRUE(bridge_.flow_mods.empty());
+  c.Send(OfpMessage{kVersion14, 17, BundleControl{5, bundle::kCommitRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(17).type, bundle::kCommitReply);
+  ASSERT_EQ(bridge_.flow_mods.size(), 1u);
+  EXPECT_EQ(bridge_.flow_mods[0].priority, 9);
+  // A failing commit: the bridge's error, then OFPBFC_MSG_FAILED (17, 13).
+  c.Send(OfpMessage{kVersion14, 20, BundleControl{6, bundle::kOpenRequest, 3}});
+  c.ReceiveAs<BundleControl>(20);
+  c.Send(OfpMessage{kVersion14, 21, BundleAdd{6, 3, Encode(OfpMessage{kVersion14, 21, fm})}});
+  bridge_.fail_next = true;
+  c.Send(OfpMessage{kVersion14, 22, BundleControl{6, bundle::kCommitRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(22).code, err::kFlowModTableFull);
+  auto failed = c.ReceiveAs<ErrorMsg>(22);
+  EXPECT_EQ(failed.type, err::kBundleFailed);
+  EXPECT_EQ(failed.code, 13);
+}
+
+TEST_F(ConnManagerTest, TlvTableAsOvsDoesIt) {
+  Client c = Connect();
+  c.Handshake(kVersion14);
+  auto mod = [&](uint32_t xid, uint16_t command, std::vector<TlvMap> maps) {
+    c.Send(OfpMessage{kVersion14, xid, TlvTableMod{command, std::move(maps)}});
+    c.Send(OfpMessage{kVersion14, xid + 1000, BarrierRequest{}});
+    auto m = c.Receive();
+    if (m && std::holds_alternative<ErrorMsg>(m->body)) {
+      EXPECT_EQ(m->xid, xid);
+      c.ReceiveAs<BarrierReply>(xid + 1000);
+      return std::optional<ErrorMsg>(std::get<ErrorMsg>(m->body));
+    }
+    EXPECT_TRUE(m && std::holds_alternative<BarrierReply>(m->body));
+    return std::optional<ErrorMsg>();
+  };
+  auto dump = [&](uint32_t xid) {
+    c.Send(OfpMessage{kVersion14, xid, TlvTableRequest{}});
+    return c.ReceiveAs<TlvTableReply>(xid);
+  };
+  // add-tlv-map BR '' succeeds and maps nothing.
+  EXPECT_FALSE(mod(1, nx::kTlvAdd, {}));
+  EXPECT_TRUE(dump(2).maps.empty());
+  EXPECT_EQ(dump(3).max_option_space, 256u);
+  EXPECT_EQ(dump(4).max_fields, 64);
+  EXPECT_FALSE(mod(5, nx::kTlvAdd, {TlvMap{0xffff, 1, 4, 0}, TlvMap{0x102, 0x80, 8, 5}}));
+  auto table = dump(6);
+  ASSERT_EQ(table.maps.size(), 2u);
+  EXPECT_EQ(table.maps[1], (TlvMap{0x102, 0x80, 8, 5}));
+  // Re-adding the identical mapping: OVS says ALREADY_MAPPED, so does hsw.
+  auto again = mod(7, nx::kTlvAdd, {TlvMap{0xffff, 1, 4, 0}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->type, 0xffff);
+  EXPECT_EQ(again->code, nx::kErrAlreadyMapped);
+  ASSERT_GE(again->data.size(), 4u);
+  EXPECT_EQ(std::vector<uint8_t>(again->data.begin(), again->data.begin() + 4),
+            (std::vector<uint8_t>{0x00, 0x00, 0x23, 0x20}))
+      << "the Nicira experimenter id";
+  // The same option at another index; all-or-nothing (the first map of the
+  // mod would have fit, but nothing is added).
+  auto dup = mod(8, nx::kTlvAdd, {TlvMap{0x103, 1, 4, 1}, TlvMap{0x102, 0x80, 4, 2}});
+  ASSERT_TRUE(dup);
+  EXPECT_EQ(dup->code, nx::kErrDupEntry);
+  EXPECT_EQ(dump(9).maps.size(), 2u);
+  // 256 bytes of options at most (12 used, 2 x 124 more do not fit).
+  auto full = mod(10, nx::kTlvAdd, {TlvMap{0x200, 1, 124, 10}, TlvMap{0x200, 2, 124, 11}});
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->code, nx::kErrTableFull);
+  EXPECT_EQ(dump(11).maps.size(), 2u);
+  // Delete (an unmapped index is no error), then clear.
+  EXPECT_FALSE(mod(12, nx::kTlvDelete, {TlvMap{0, 0, 0, 5}, TlvMap{0, 0, 0, 9}}));
+  EXPECT_EQ(dump(13).maps.size(), 1u);
+  EXPECT_FALSE(mod(14, nx::kTlvClear, {}));
+  EXPECT_TRUE(dump(15).maps.empty());
+  // Decoder errors come back too, and a slave may not change the table.
+  c.SendRaw({5, 4, 0, 24, 0, 0, 0, 16, 0, 0, 0x23, 0x20, 0, 0, 0, 24, 0, 7, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(16).code, nx::kErrBadCommand);
+  c.Send(OfpMessage{kVersion14, 17, RoleRequest{kRoleSlave, 0}});
+  c.ReceiveAs<RoleReply>(17);
+  auto slave = mod(18, nx::kTlvAdd, {TlvMap{0xffff, 1, 4, 0}});
+  ASSERT_TRUE(slave);
+  EXPECT_EQ(slave->code, 10);  // OFPBRC_IS_SLAVE
+  EXPECT_TRUE(mgr_->tlv_table().Reply().maps.empty());
+}
+
+TEST_F(ConnManagerTest, NoGroupsYet) {
+  Client c = Connect();
+  c.Handshake(kVersion14);
+  // dump-groups: an empty GROUP_DESC reply.
+  MultipartRequest req;
+  req.body = GroupDescRequest{};
+  c.Send(OfpMessage{kVersion14, 30, req});
+  auto reply = c.ReceiveAs<MultipartReply>(30);
+  EXPECT_TRUE(std::get<GroupDescReply>(reply.body).entries.empty());
+  // add-group: a proper error, not a silent accept.
+  GroupMod add{kGroupAdd, 0, 1, {}};
+  c.Send(OfpMessage{kVersion14, 31, add});
+  auto e = c.ReceiveAs<ErrorMsg>(31);
+  EXPECT_EQ(e.type, err::kGroupModFailed);
+  EXPECT_EQ(e.code, err::kGroupModOutOfGroups);
+  GroupMod modify{kGroupModify, 0, 1, {}};
+  c.Send(OfpMessage{kVersion14, 32, modify});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(32).code, err::kGroupModUnknownGroup);
+  // del-groups: nothing to delete is no error.
+  GroupMod del{kGroupDelete, 0, 0xfffffffc, {}};
+  c.Send(OfpMessage{kVersion14, 33, del});
+  c.Send(OfpMessage{kVersion14, 34, BarrierRequest{}});
+  c.ReceiveAs<BarrierReply>(34);
+  // add-groups --bundle with a group: refused at add, with the group-mod's xid.
+  c.Send(OfpMessage{kVersion14, 35, BundleControl{1, bundle::kOpenRequest, 3}});
+  c.ReceiveAs<BundleControl>(35);
+  c.Send(OfpMessage{kVersion14, 36, BundleAdd{1, 3, Encode(OfpMessage{kVersion14, 36, add})}});
+  EXPECT_EQ(c.ReceiveAs<ErrorMsg>(36).code, err::kGroupModOutOfGroups);
+  c.Send(OfpMessage{kVersion14, 37, BundleControl{1, bundle::kDiscardRequest, 3}});
+  EXPECT_EQ(c.ReceiveAs<BundleControl>(37).type, bundle::kDiscardReply);
 }
 
 }  // namespace
