@@ -12,7 +12,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # end-to-end tests and the demo: namespaces, veths, real OVS and os-ken clients
   python3 iproute2 iputils-ping openvswitch-common python3-os-ken python3-scapy tcpdump ethtool
+  # ovs-vsctl and vswitch.ovsschema (the OVSDB client's tests); installed
+  # without starting Debian's services, see below
+  openvswitch-switch
 )
+# Packages whose maintainer scripts would start a system service: installed
+# with a policy-rc.d that forbids it, so a machine that builds hsw gets no
+# ovsdb-server/ovs-vswitchd of Debian's running (tests start their own).
+SERVICE_PACKAGES=" openvswitch-switch "
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -34,4 +41,22 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
-apt-get install -y --no-install-recommends "${missing[@]}"
+plain=()
+services=()
+for p in "${missing[@]}"; do
+  if [[ "$SERVICE_PACKAGES" == *" $p "* ]]; then services+=("$p"); else plain+=("$p"); fi
+done
+if [ ${#plain[@]} -gt 0 ]; then
+  apt-get install -y --no-install-recommends "${plain[@]}"
+fi
+if [ ${#services[@]} -gt 0 ]; then
+  # invoke-rc.d asks /usr/sbin/policy-rc.d; exit 101 = "action forbidden".
+  # Ours only if none was there, and removed even when apt-get fails.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
+  apt-get install -y --no-install-recommends "${services[@]}"
+fi
