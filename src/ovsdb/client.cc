@@ -95,11 +95,7 @@ void Client::Start() {
 
 void Client::RunFsm() {
   int64_t now = NowMs();
-  if (connection_) {
-    fsm_.Activity(std::chrono::duration_cast<std::chrono::milliseconds>(
-                      connection_->last_activity().time_since_epoch())
-                      .count());
-  }
+  NoteActivity();
   switch (fsm_.Run(now)) {
     case Reconnect::Action::kNone:
       break;
@@ -117,6 +113,15 @@ void Client::RunFsm() {
       break;
   }
   ScheduleFsm();
+}
+
+void Client::NoteActivity() {
+  // The connection's own clock: any byte received counts, including parts
+  // of a large update still being read.  Nothing received yet is no activity.
+  if (!connection_ || connection_->n_bytes_received() == 0) return;
+  fsm_.Activity(std::chrono::duration_cast<std::chrono::milliseconds>(
+                    connection_->last_activity().time_since_epoch())
+                    .count());
 }
 
 void Client::ScheduleFsm() {
@@ -377,6 +382,7 @@ void Client::Disconnect(const std::string& reason, bool report) {
   if (!connection_) return;
   bool was_established = state_ == State::kMonitoring || state_ == State::kMonitorRequested ||
                          state_ == State::kMonitorV1Requested;
+  NoteActivity();
   // Closing from inside the connection's own handler is allowed (jsonrpc.h).
   connection_.reset();
   last_error_ = reason;

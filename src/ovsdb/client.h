@@ -115,6 +115,7 @@ class Client {
   int64_t NowMs() const;
   void SetState(State state, const std::string& why);
   void RunFsm();
+  void NoteActivity();
   void ScheduleFsm();
   void StartConnecting();
   void OnMessage(nlohmann::json message);

@@ -78,6 +78,7 @@ void Reconnect::Connected(int64_t now) {
   ++n_connections_;
   last_connected_ = now;
   last_activity_ = now;
+  heard_since_connected_ = false;
   EnterState(State::kActive, now);
 }
 
@@ -92,12 +93,14 @@ void Reconnect::Disconnected(int64_t now, std::string_view error) {
   last_error_ = std::string(error);
   if (state_ == State::kVoid) return;
   if (state_ == State::kActive || state_ == State::kIdle) {
-    // A connection the peer kept up (and talked on) for at least the current
-    // backoff was a good one: try again at once.  One that died sooner may
-    // be a server that accepts and then drops us: back off further, or we
-    // would spin.
+    // A connection that stayed up for at least the current backoff, with the
+    // peer heard on it, was a good one: try again at once.  One that died
+    // sooner, or on which the peer never spoke, may be a server that accepts
+    // and then drops us: back off further, or we would spin.  (OVS measures
+    // up to the last activity instead, which backs off after an ovsdb-server
+    // restart that follows a quiet spell: the case hsw must recover fast.)
     int64_t threshold = std::max(backoff_, options_.min_backoff_ms);
-    if (last_activity_ - last_connected_ >= threshold) {
+    if (heard_since_connected_ && now - last_connected_ >= threshold) {
       backoff_ = 0;
     } else {
       IncreaseBackoff();
@@ -110,6 +113,7 @@ void Reconnect::Disconnected(int64_t now, std::string_view error) {
 
 void Reconnect::Activity(int64_t now) {
   if (now > last_activity_) last_activity_ = now;
+  if (is_connected()) heard_since_connected_ = true;
   if (state_ == State::kIdle && last_activity_ >= state_entered_) {
     EnterState(State::kActive, now);
   }

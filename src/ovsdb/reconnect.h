@@ -7,9 +7,10 @@
 // Defaults are OVS's: back off 1 s after a failed attempt, doubling to 8 s;
 // with a connection idle for 5 s, send a probe, and disconnect when another
 // 5 s pass with nothing received.  One difference on purpose: after losing a
-// connection that had been up for a while (at least the current backoff) the
-// next attempt is immediate, and only failures after it back off, so that
-// hsw resynchronises at once after an ovsdb-server restart.
+// connection that had been up for a while (at least the current backoff, the
+// peer heard on it) the next attempt is immediate, and only failures after
+// it back off, so that hsw resynchronises at once after an ovsdb-server
+// restart.
 //
 // Use: Enable(now); then loop { action = Run(now); act; report what happened
 // with Connecting/Connected/ConnectFailed/Disconnected/Activity; sleep at
@@ -55,7 +56,8 @@ class Reconnect {
   void ConnectFailed(int64_t now, std::string_view error);
   // A connection that was up closed (or the caller closed it on kDisconnect).
   void Disconnected(int64_t now, std::string_view error);
-  // Something was received (any byte counts).
+  // Something was received (any byte counts).  Call it only for real
+  // input: it also marks the connection as one the peer spoke on.
   void Activity(int64_t now);
 
   // What to do now.
@@ -86,6 +88,7 @@ class Reconnect {
   int64_t backoff_ = 0;
   int64_t last_connected_ = 0;
   int64_t last_activity_ = 0;
+  bool heard_since_connected_ = false;
   std::string disconnect_reason_;
   std::string last_error_;
   uint64_t n_attempts_ = 0;

@@ -179,6 +179,37 @@ TEST(Reconnect, ConnectionsThatDropAtOnceBackOffInsteadOfSpinning) {
             "3020 run -> connect: BACKOFF backoff=2000 timeout=0\n");
 }
 
+TEST(Reconnect, ALongConnectionThePeerNeverSpokeOnBacksOff) {
+  Reconnect fsm;
+  EXPECT_EQ(RunScript(fsm, R"(
+0 enable
+0 connecting
+0 connected
+60000 disconnected reset
+)"),
+            "0 enable: BACKOFF backoff=0 timeout=0\n"
+            "0 connecting: CONNECTING backoff=0 timeout=1000\n"
+            "0 connected: ACTIVE backoff=0 timeout=5000\n"
+            "60000 disconnected: BACKOFF backoff=1000 timeout=1000\n");
+}
+
+TEST(Reconnect, QuietButHeardConnectionRetriesAtOnce) {
+  Reconnect fsm(ReconnectOptions{.probe_interval_ms = 0});
+  // Heard at 100 ms, silent for a minute (no probes), then lost.
+  EXPECT_EQ(RunScript(fsm, R"(
+0 enable
+0 connecting
+0 connected
+100 activity
+60000 disconnected reset
+)"),
+            "0 enable: BACKOFF backoff=0 timeout=0\n"
+            "0 connecting: CONNECTING backoff=0 timeout=1000\n"
+            "0 connected: ACTIVE backoff=0 timeout=-1\n"
+            "100 activity: ACTIVE backoff=0 timeout=-1\n"
+            "60000 disconnected: BACKOFF backoff=0 timeout=0\n");
+}
+
 TEST(Reconnect, HungConnectTimesOut) {
   Reconnect fsm;
   EXPECT_EQ(RunScript(fsm, R"(
