@@ -28,6 +28,7 @@ struct Args {
   std::string bridge, iface, flow, match, key_value, key, level, file, dir;
   std::vector<std::string> targets, vswitchd_args, datapath_args;
   std::string datapath_bin, vswitchd_bin;
+  std::string port_type, peer;  // add-port --type, --peer
   uint32_t ofport = 0;
   bool strict = false;
   bool names = false;
@@ -313,9 +314,14 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   del_br->add_option("BR", a.bridge, "bridge name")->required();
   sub("list-br", "print the bridges' names", "list-br", nullptr);
 
-  auto* add_port = sub("add-port", "add Linux interface IFACE to bridge BR", "add-port", [&] {
+  auto* add_port = sub("add-port", "add interface IFACE to bridge BR", "add-port", [&] {
     json p = {{"bridge", a.bridge}, {"iface", a.iface}};
     if (a.ofport) p["ofport"] = a.ofport;
+    if ((a.port_type == "patch") != !a.peer.empty()) {
+      throw CLI::ValidationError("--peer", "a patch port needs --peer, and only a patch port has one");
+    }
+    if (!a.port_type.empty() && a.port_type != "system") p["type"] = a.port_type;
+    if (!a.peer.empty()) p["peer"] = a.peer;
     return p;
   });
   add_port->add_option("BR", a.bridge, "bridge name")->required();
@@ -324,6 +330,12 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
       ->add_option("--ofport", a.ofport,
                    "OpenFlow port number (default: the lowest free one, printed)")
       ->check(CLI::Range(1u, 0xfeffu));
+  add_port
+      ->add_option("--type", a.port_type,
+                   "system (an existing Linux interface, the default), internal (a tap device "
+                   "the switch creates; named as BR it is the bridge's LOCAL port) or patch")
+      ->check(CLI::IsMember({"system", "internal", "patch"}));
+  add_port->add_option("--peer", a.peer, "the other end of a patch port (--type patch)");
   auto* del_port = sub("del-port", "remove IFACE from bridge BR", "del-port", [&] {
     return json{{"bridge", a.bridge}, {"iface", a.iface}};
   });

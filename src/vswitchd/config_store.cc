@@ -91,6 +91,25 @@ Result<Config> FromJson(const json& doc, const std::string& origin) {
             }
             port.ofport = static_cast<uint32_t>(ofport->get<uint64_t>());
           }
+          if (auto type = p.find("type"); type != p.end()) {
+            if (!type->is_string()) return Err("{}: 'type' is not a string", pwhere);
+            port.type = type->get<std::string>();
+            if (port.type == "system") port.type.clear();
+            if (!port.type.empty() && port.type != "internal" && port.type != "patch") {
+              return Err("{}: unknown port type '{}' (system, internal, patch)", pwhere,
+                         port.type);
+            }
+          }
+          if (auto peer = p.find("peer"); peer != p.end()) {
+            if (!peer->is_string()) return Err("{}: 'peer' is not a string", pwhere);
+            port.peer = peer->get<std::string>();
+          }
+          if (port.type == "patch" && port.peer.empty()) {
+            return Err("{}: patch port '{}' has no 'peer'", pwhere, port.name);
+          }
+          if (port.type != "patch" && !port.peer.empty()) {
+            return Err("{}: 'peer' is for patch ports only ('{}' is not one)", pwhere, port.name);
+          }
           if (config.BridgeOfPort(port.name) || bridge.FindPort(port.name)) {
             return Err("{}: interface '{}' appears twice", pwhere, port.name);
           }
@@ -157,7 +176,10 @@ std::string SerializeConfig(const Config& config) {
   for (const BridgeConfig& bridge : config.bridges) {
     json ports = json::array();
     for (const PortConfig& port : bridge.ports) {
-      ports.push_back({{"name", port.name}, {"ofport", port.ofport}});
+      json p = {{"name", port.name}, {"ofport", port.ofport}};
+      if (!port.type.empty()) p["type"] = port.type;
+      if (!port.peer.empty()) p["peer"] = port.peer;
+      ports.push_back(std::move(p));
     }
     bridges.push_back({{"name", bridge.name},
                        {"datapath_id", fmt::format("{:016x}", bridge.datapath_id)},
@@ -240,7 +262,25 @@ Status ConfigStore::DeleteBridge(const std::string& name) {
 }
 
 Status ConfigStore::AddPort(const std::string& bridge, const std::string& iface, uint32_t ofport) {
+  return AddPort(bridge, PortConfig{iface, ofport});
+}
+
+Status ConfigStore::AddPort(const std::string& bridge, const PortConfig& spec) {
+  const std::string& iface = spec.name;
+  const uint32_t ofport = spec.ofport;
   HSW_TRY(ValidateName("interface name", iface));
+  PortConfig port = spec;
+  if (port.type == "system") port.type.clear();
+  if (!port.type.empty() && port.type != "internal" && port.type != "patch") {
+    return Err("interface '{}': unknown port type '{}' (system, internal, patch)", iface,
+               port.type);
+  }
+  if (port.type == "patch" && port.peer.empty()) {
+    return Err("patch port '{}' needs a peer", iface);
+  }
+  if (port.type != "patch" && !port.peer.empty()) {
+    return Err("interface '{}': a peer is for patch ports only", iface);
+  }
   return Update([&](Config& config) -> Status {
     BridgeConfig* b = config.FindBridge(bridge);
     if (!b) return Err("unknown bridge '{}'", bridge);
@@ -254,7 +294,7 @@ Status ConfigStore::AddPort(const std::string& bridge, const std::string& iface,
         }
       }
     }
-    b->ports.push_back(PortConfig{iface, ofport});
+    b->ports.push_back(port);
     return Ok();
   });
 }

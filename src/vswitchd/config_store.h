@@ -44,6 +44,11 @@ inline constexpr int kConfigSchemaVersion = 1;
 struct PortConfig {
   std::string name;     // Linux interface name
   uint32_t ofport = 0;  // OpenFlow port number (0 = not yet assigned)
+  // "" (a system interface), "internal" (a tap the datapath creates) or
+  // "patch" (with `peer`).  Written to conf.json only when not "", so files
+  // of hsw-vswitchd versions without port types load unchanged.
+  std::string type;
+  std::string peer;  // patch only: the peer interface
   bool operator==(const PortConfig&) const = default;
 };
 
@@ -90,6 +95,8 @@ class ConfigStore {
   Status AddBridge(const std::string& name, uint64_t datapath_id = 0);
   Status DeleteBridge(const std::string& name);
   Status AddPort(const std::string& bridge, const std::string& iface, uint32_t ofport);
+  // A port of any type (PortConfig::type).
+  Status AddPort(const std::string& bridge, const PortConfig& port);
   Status DeletePort(const std::string& bridge, const std::string& iface);
   Status SetControllers(const std::string& bridge, const std::vector<std::string>& targets);
   Status SetSetting(const std::string& key, const std::string& value);

@@ -290,7 +290,8 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
                  added.error().ToString());
     }
     for (const PortConfig& port : bridge.ports) {
-      auto added = switch_->AddPort(bridge.name, port.name, port.ofport);
+      auto added = switch_->AddPort(
+          bridge.name, ofproto::PortSpec{port.name, port.type, port.ofport, port.peer});
       if (!added) {
         // An interface that is gone (a deleted veth) must not keep the whole
         // switch down; the port stays configured and `show` reports it.
@@ -687,9 +688,20 @@ void Vswitchd::RegisterMethods() {
       }
       ofport = it->get<uint32_t>();
     }
-    auto added = switch_->AddPort(bridge, iface, ofport);
+    // Port types ("system", "internal", "patch" with a peer): optional.
+    std::string type, peer;
+    for (auto [key, value] : {std::pair{"type", &type}, std::pair{"peer", &peer}}) {
+      if (auto it = params.find(key); it != params.end()) {
+        if (!it->is_string()) return Err("'{}' must be a string", key);
+        *value = it->get<std::string>();
+      }
+    }
+    if (type == "system") type.clear();
+    auto added = switch_->AddPort(bridge, ofproto::PortSpec{iface, type, ofport, peer});
     if (!added) return Err("add-port {} {}: {}", bridge, iface, Describe(added.error()));
-    if (auto saved = config_.AddPort(bridge, iface, *added); !saved) {
+    // LOCAL is saved as "any number": the bridge's internal port gets it again.
+    PortConfig saved_port{iface, *added == ofp::kPortLocal ? 0 : *added, type, peer};
+    if (auto saved = config_.AddPort(bridge, saved_port); !saved) {
       (void)switch_->DeletePort(bridge, iface);
       return tl::unexpected(saved.error());
     }

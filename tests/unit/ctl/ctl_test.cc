@@ -60,6 +60,21 @@ TEST(CtlArgs, AddPortWithoutOfport) {
   EXPECT_FALSE(c.params.contains("ofport"));
 }
 
+TEST(CtlArgs, AddPortTypes) {
+  Command internal = Cmd(Parse({"add-port", "br0", "br0", "--type", "internal"}));
+  EXPECT_EQ(internal.params, (json{{"bridge", "br0"}, {"iface", "br0"}, {"type", "internal"}}));
+  Command patch = Cmd(Parse({"add-port", "br0", "pa", "--type", "patch", "--peer", "pb"}));
+  EXPECT_EQ(patch.params,
+            (json{{"bridge", "br0"}, {"iface", "pa"}, {"type", "patch"}, {"peer", "pb"}}));
+  Command system = Cmd(Parse({"add-port", "br0", "veth1", "--type", "system"}));
+  EXPECT_FALSE(system.params.contains("type")) << "system is the default, sent as nothing";
+  EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--type", "vxlan"})), kExitUsage);
+  EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--type", "patch"})), kExitUsage);
+  EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--peer", "x"})), kExitUsage);
+  EXPECT_EQ(ExitCode(Parse({"add-port", "br0", "v", "--type", "internal", "--peer", "x"})),
+            kExitUsage);
+}
+
 TEST(CtlArgs, FlowCommands) {
   Command add = Cmd(Parse({"add-flow", "br0", "in_port=1,actions=output:2"}));
   EXPECT_EQ(add.method, "add-flow");

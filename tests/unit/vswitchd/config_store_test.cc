@@ -189,6 +189,51 @@ TEST_F(ConfigStoreTest, WrongShapesAreNamed) {
   }
 }
 
+TEST_F(ConfigStoreTest, PortTypesRoundTripAndAreWrittenOnlyWhenNotSystem) {
+  {
+    auto store = ConfigStore::Open(path_);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->AddBridge("br0"));
+    ASSERT_TRUE(store->AddPort("br0", PortConfig{"br0", 0, "internal", ""}));
+    ASSERT_TRUE(store->AddPort("br0", PortConfig{"pa", 3, "patch", "pb"}));
+    ASSERT_TRUE(store->AddPort("br0", PortConfig{"veth1", 4, "system", ""}));
+    // Bad ones change nothing and say why.
+    auto no_peer = store->AddPort("br0", PortConfig{"pc", 0, "patch", ""});
+    ASSERT_FALSE(no_peer);
+    EXPECT_NE(no_peer.error().message.find("pc"), std::string::npos);
+    auto odd = store->AddPort("br0", PortConfig{"vx", 0, "vxlan", ""});
+    ASSERT_FALSE(odd);
+    EXPECT_NE(odd.error().message.find("vxlan"), std::string::npos);
+    EXPECT_FALSE(store->AddPort("br0", PortConfig{"v2", 0, "", "pb"}));
+    EXPECT_EQ(store->config().bridges[0].ports.size(), 3u);
+  }
+  auto text = ReadFile(path_);
+  ASSERT_TRUE(text);
+  EXPECT_NE(text->find("\"type\": \"internal\""), std::string::npos) << *text;
+  EXPECT_NE(text->find("\"peer\": \"pb\""), std::string::npos) << *text;
+  EXPECT_EQ(text->find("\"system\""), std::string::npos) << "system is written as nothing";
+  auto reopened = ConfigStore::Open(path_);
+  ASSERT_TRUE(reopened) << reopened.error().ToString();
+  const auto& ports = reopened->config().bridges[0].ports;
+  ASSERT_EQ(ports.size(), 3u);
+  EXPECT_EQ(ports[0], (PortConfig{"br0", 0, "internal", ""}));
+  EXPECT_EQ(ports[1], (PortConfig{"pa", 3, "patch", "pb"}));
+  EXPECT_EQ(ports[2], (PortConfig{"veth1", 4, "", ""}));
+  // A file from before port types loads as system ports.
+  auto old = ParseConfig(
+      "{\"schema_version\": 1, \"bridges\": [{\"name\": \"b\", \"ports\": "
+      "[{\"name\": \"p\", \"ofport\": 2}]}]}",
+      "old.json");
+  ASSERT_TRUE(old) << old.error().ToString();
+  EXPECT_EQ(old->bridges[0].ports[0], (PortConfig{"p", 2}));
+  auto bad = ParseConfig(
+      "{\"schema_version\": 1, \"bridges\": [{\"name\": \"b\", \"ports\": "
+      "[{\"name\": \"p\", \"type\": \"patch\"}]}]}",
+      "conf.json");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("no 'peer'"), std::string::npos) << bad.error().message;
+}
+
 TEST_F(ConfigStoreTest, UpdateIsAllOrNothing) {
   auto store = ConfigStore::Open(path_);
   ASSERT_TRUE(store);
