@@ -6,6 +6,7 @@ wait-stopped).  Packets are counted by sequence number with hsw-traffic."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,17 +190,32 @@ class RestartTest(hswtest.HswTestCase):
 
     def test_controller_writes_are_refused_during_flow_restore_wait(self):
         w = self.w
+        # A remote listener (what a controller connects to) and the
+        # management socket (where ovs-save's restore script connects).
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        w.ctl("set-controller", "br0", "ptcp:%d:127.0.0.1" % port)
+        remote = ["-O", "OpenFlow13", "add-flow", "tcp:127.0.0.1:%d" % port]
+
+        def remote_add(flow):
+            return hswtest.run(w.ns_cmd("sw", [hswtest.OVS_OFCTL] + remote + [flow]),
+                               check=False)
+
+        hswtest.wait_for(lambda: remote_add("priority=1,actions=drop").returncode == 0, 10,
+                         "the ptcp: listener")
         w.ctl("set", "flow-restore-wait=true")
-        p = w.ofctl("add-flow", "priority=7,actions=drop", check=False)
+        p = remote_add("priority=7,actions=drop")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("OFPFMFC_EPERM", p.stderr)
         self.assertIn("flow-restore-wait", w.logs())
-        self.assertEqual(w.dump_flows(), [])
-        # hsw-ctl is the one doing the restore: its writes go through.
+        self.assertEqual(len(w.dump_flows()), 1)
+        # The restore's writes go through: hsw-ctl's and the management socket's.
         w.ctl("add-flow", "br0", "priority=8,actions=drop")
+        w.ofctl("add-flow", "priority=9,actions=drop")
         w.ctl("set", "flow-restore-wait=false")
-        w.ofctl("add-flow", "priority=7,actions=drop")
-        self.assertEqual(len(w.dump_flows()), 2)
+        self.assertEqual(remote_add("priority=7,actions=drop").returncode, 0)
+        self.assertEqual(len(w.dump_flows()), 4)
 
     def test_corrupt_save_is_refused_and_changes_nothing(self):
         w = self.w
