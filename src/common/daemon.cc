@@ -310,6 +310,11 @@ Status Start(const Options& options, const Dirs& dirs, const std::string& progra
   // The log file is opened before the fork so that a bad path fails in the
   // foreground, where the user sees it.
   HSW_TRY(log::Init(log_options));
+  for (const std::string& spec : options.log_specs) {
+    auto applied = log::ApplyVlogSpec(spec);
+    if (!applied) return Err("-v{}: {}", spec, applied.error().message);
+    if (!applied->empty()) vlog.Info("{}", *applied);
+  }
 
   if (options.detach) HSW_TRY(Detach(program, !options.no_console_log));
 

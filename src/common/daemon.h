@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -38,6 +39,9 @@ struct Options {
   bool no_console_log = false;
   std::string log_format = "text";       // text | json
   std::string log_level = "info";
+  // OVS vlog specs (-vconsole:emer, -vfile:info: log::ApplyVlogSpec), applied
+  // in order after log_level.
+  std::vector<std::string> log_specs;
   // Set by a daemon that takes over from a running instance of itself
   // (hsw-datapath --takeover): Start() then takes neither the instance lock
   // nor the pidfile; the lock comes from the predecessor (AdoptInstanceLock)

@@ -2,6 +2,9 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
+#include <array>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -16,13 +19,20 @@ namespace {
 // spdlog provides thread-safe sinks and files; the line itself is formatted
 // here because the vlog layout carries a process-wide sequence number that
 // must be the same in every sink.
+using Levels = std::array<Level, kNumDestinations>;
+
 struct State {
   std::mutex mutex;
   Options options;
-  std::vector<spdlog::sink_ptr> sinks;
+  spdlog::sink_ptr console_sink;
   spdlog::sink_ptr file_sink;
   uint64_t sequence = 0;
   bool initialised = false;
+  // The levels of names that are no registered Module (Write() takes any)
+  // and the starting levels of modules registered later.  Syslog starts OFF:
+  // nothing is written there.
+  Levels defaults{Level::kInfo, Level::kOff, Level::kInfo};
+  std::map<std::string, Levels, std::less<>> modules;
 };
 
 State& GetState() {
@@ -32,16 +42,38 @@ State& GetState() {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 
-const char* LevelName(Level level) {
-  switch (level) {
-    case Level::kDbg: return "DBG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarn: return "WARN";
-    case Level::kErr: return "ERR";
-    case Level::kEmer: return "EMER";
-    case Level::kOff: return "OFF";
-  }
-  return "?";
+int Index(Destination destination) { return static_cast<int>(destination); }
+
+// Enabled()'s threshold: the lowest level any module writes anywhere
+// (syslog is never written, so it does not count).  Called with the mutex held.
+void UpdateThreshold(const State& state) {
+  Level lowest = Level::kOff;
+  auto consider = [&lowest](const Levels& levels) {
+    lowest = std::min({lowest, levels[Index(Destination::kConsole)],
+                       levels[Index(Destination::kFile)]});
+  };
+  consider(state.defaults);
+  for (const auto& [name, levels] : state.modules) consider(levels);
+  g_level = static_cast<int>(lowest);
+}
+
+const Levels& LevelsOf(const State& state, std::string_view module) {
+  auto it = state.modules.find(module);
+  return it == state.modules.end() ? state.defaults : it->second;
+}
+
+std::string Lower(std::string_view text) {
+  std::string lower(text);
+  for (char& c : lower) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return lower;
+}
+
+std::optional<Destination> ParseDestination(std::string_view word) {
+  std::string lower = Lower(word);
+  if (lower == "console") return Destination::kConsole;
+  if (lower == "syslog") return Destination::kSyslog;
+  if (lower == "file") return Destination::kFile;
+  return std::nullopt;
 }
 
 spdlog::sink_ptr MakeConsoleSink() {
@@ -61,9 +93,7 @@ Result<spdlog::sink_ptr> MakeFileSink(const std::string& path) {
 }
 
 void RebuildSinks(State& state) {
-  state.sinks.clear();
-  if (state.options.console) state.sinks.push_back(MakeConsoleSink());
-  if (state.file_sink) state.sinks.push_back(state.file_sink);
+  state.console_sink = state.options.console ? MakeConsoleSink() : nullptr;
 }
 
 std::string Timestamp() {
@@ -77,6 +107,24 @@ std::string Timestamp() {
 
 }  // namespace
 
+const char* LevelName(Level level) {
+  switch (level) {
+    case Level::kDbg: return "DBG";
+    case Level::kInfo: return "INFO";
+    case Level::kWarn: return "WARN";
+    case Level::kErr: return "ERR";
+    case Level::kEmer: return "EMER";
+    case Level::kOff: return "OFF";
+  }
+  return "?";
+}
+
+Module::Module(const char* name) : name_(name) {
+  State& state = GetState();
+  std::lock_guard lock(state.mutex);
+  state.modules.emplace(name, state.defaults);
+}
+
 Status Init(const Options& options) {
   State& state = GetState();
   std::lock_guard lock(state.mutex);
@@ -88,7 +136,14 @@ Status Init(const Options& options) {
   state.file_sink = file_sink;
   RebuildSinks(state);
   state.initialised = true;
-  g_level = static_cast<int>(options.level);
+  // --log-level is the level of every module on the console and in the file.
+  auto set = [&options](Levels& levels) {
+    levels[Index(Destination::kConsole)] = options.level;
+    levels[Index(Destination::kFile)] = options.level;
+  };
+  set(state.defaults);
+  for (auto& [name, levels] : state.modules) set(levels);
+  UpdateThreshold(state);
   return Ok();
 }
 
@@ -98,11 +153,94 @@ Status ReopenFile() {
   if (state.options.file.empty()) return Ok();
   HSW_ASSIGN_OR_RETURN(auto sink, MakeFileSink(state.options.file));
   state.file_sink = sink;
-  RebuildSinks(state);
   return Ok();
 }
 
-void SetLevel(Level level) { g_level = static_cast<int>(level); }
+void SetLevel(Level level) {
+  // The destinations hsw writes; syslog keeps whatever a spec set.
+  SetLevels(std::nullopt, Destination::kConsole, level);
+  SetLevels(std::nullopt, Destination::kFile, level);
+}
+
+void SetLevels(std::optional<std::string_view> module, std::optional<Destination> destination,
+               Level level) {
+  State& state = GetState();
+  std::lock_guard lock(state.mutex);
+  auto set = [&](Levels& levels) {
+    for (int d = 0; d < kNumDestinations; ++d) {
+      if (!destination || Index(*destination) == d) levels[d] = level;
+    }
+  };
+  if (module) {
+    auto it = state.modules.find(*module);
+    if (it == state.modules.end()) it = state.modules.emplace(*module, state.defaults).first;
+    set(it->second);
+  } else {
+    set(state.defaults);
+    for (auto& [name, levels] : state.modules) set(levels);
+  }
+  UpdateThreshold(state);
+}
+
+Result<std::string> ApplyVlogSpec(std::string_view spec) {
+  std::vector<std::string> words;
+  for (size_t start = 0; start <= spec.size();) {
+    size_t end = spec.find_first_of(" ,:\t", start);
+    if (end == std::string_view::npos) end = spec.size();
+    if (end > start) words.emplace_back(spec.substr(start, end - start));
+    start = end + 1;
+  }
+  std::string first = words.empty() ? "" : Lower(words[0]);
+  if (first == "pattern" || first == "facility") {
+    if (words.size() < 2) return Err("missing {}", first == "pattern" ? "destination" : "facility");
+    return fmt::format("log spec '{}' accepted and ignored: hsw's line layout is fixed and it "
+                       "writes no syslog",
+                       spec);
+  }
+  std::optional<std::string> module;
+  std::optional<Destination> destination;
+  std::optional<Level> level;
+  {
+    State& state = GetState();
+    std::lock_guard lock(state.mutex);
+    for (const std::string& word : words) {
+      std::string lower = Lower(word);
+      if (lower == "any") continue;
+      if (auto d = ParseDestination(lower)) {
+        if (destination) return Err("cannot specify multiple destinations");
+        destination = d;
+      } else if (auto l = ParseLevel(lower)) {
+        if (level) return Err("cannot specify multiple levels");
+        level = *l;
+      } else {
+        std::optional<std::string> found;
+        for (const auto& [name, levels] : state.modules) {
+          if (Lower(name) == lower) found = name;
+        }
+        if (!found) return Err("no destination, level, or module \"{}\"", word);
+        if (module) return Err("cannot specify multiple modules");
+        module = found;
+      }
+    }
+  }
+  SetLevels(module ? std::optional<std::string_view>(*module) : std::nullopt, destination,
+            level.value_or(Level::kDbg));
+  if (destination == Destination::kSyslog) {
+    return fmt::format("log spec '{}': syslog level recorded, but hsw writes no syslog", spec);
+  }
+  return std::string();
+}
+
+std::vector<ModuleLevels> ListModuleLevels() {
+  State& state = GetState();
+  std::lock_guard lock(state.mutex);
+  std::vector<ModuleLevels> list;
+  for (const auto& [name, levels] : state.modules) {
+    list.push_back({name, levels[Index(Destination::kConsole)],
+                    levels[Index(Destination::kSyslog)], levels[Index(Destination::kFile)]});
+  }
+  return list;
+}
 
 Result<Level> ParseLevel(std::string_view name) {
   for (Level level : {Level::kDbg, Level::kInfo, Level::kWarn, Level::kErr, Level::kEmer,
@@ -140,9 +278,12 @@ void Write(std::string_view module, Level level, std::string_view text) {
   spdlog::details::log_msg msg(spdlog::string_view_t(module.data(), module.size()),
                                spdlog::level::info,
                                spdlog::string_view_t(line.data(), line.size()));
-  for (auto& sink : state.sinks) {
-    sink->log(msg);
-    sink->flush();  // a daemon's last words before a crash must reach the file
+  const Levels& levels = LevelsOf(state, module);
+  for (auto [sink, destination] : {std::pair{&state.console_sink, Destination::kConsole},
+                                   std::pair{&state.file_sink, Destination::kFile}}) {
+    if (!*sink || level < levels[Index(destination)]) continue;
+    (*sink)->log(msg);
+    (*sink)->flush();  // a daemon's last words before a crash must reach the file
   }
 }
 

@@ -551,38 +551,6 @@ int StayWhileRunning(const Lifecycle& ctx) {
 
 }  // namespace
 
-// (lifecycle.h)  With --detach the daemon's
-// parent process exits once the daemon is ready, or has failed.  The child
-// gets hsw-ctl's stdout and stderr, so the daemon's log lines land where
-// hsw-ctl's output goes (a container's log), and a clean signal state.
-Result<int> RunAndWait(const std::vector<std::string>& argv) {
-  std::vector<char*> c_argv;
-  for (const std::string& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
-  c_argv.push_back(nullptr);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGALRM, SIGCHLD})
-    sigaddset(&defaults, signal);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::fflush(nullptr);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, argv[0].c_str(), nullptr, &attr, c_argv.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return MakeError(fmt::format("cannot run {}", argv[0]), rc);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return ErrnoErr("waitpid for {}", argv[0]);
-  }
-  if (WIFSIGNALED(status)) return Err("{} was killed by signal {}", argv[0], WTERMSIG(status));
-  return WEXITSTATUS(status);
-}
-
-
 // ---------------------------------------------------------------------------
 // Building blocks
 
@@ -667,25 +635,6 @@ Result<UniqueFd> TakeCtlLock(const std::string& rundir, milliseconds timeout) {
 
 bool SaveIsStale(const JournalPosition& saved, const JournalPosition& daemon) {
   return !saved.id.empty() && saved.id == daemon.id && daemon.seq > saved.seq;
-}
-
-Result<std::string> FindDaemonBinary(const std::string& name, const std::string& bindir) {
-  auto usable = [&](const std::string& dir) {
-    return access((dir + "/" + name).c_str(), X_OK) == 0;
-  };
-  if (!bindir.empty()) {
-    if (usable(bindir)) return bindir + "/" + name;
-    return Err("cannot find {}: {}/{} is missing or not executable", name, bindir, name);
-  }
-  std::error_code ec;
-  std::string own_dir = fs::read_symlink("/proc/self/exe", ec).parent_path().string();
-  if (!ec && usable(own_dir)) return own_dir + "/" + name;
-  const char* env = std::getenv("HSW_BINDIR");
-  if (env && *env && usable(env)) return std::string(env) + "/" + name;
-  return Err(
-      "cannot find {}: not in {} (hsw-ctl's directory){}", name,
-      ec ? "/proc/self/exe's directory" : own_dir,
-      env && *env ? fmt::format(" nor in HSW_BINDIR={}", env) : ", and HSW_BINDIR is not set");
 }
 
 Result<std::string> MoveAside(const std::string& dir) {

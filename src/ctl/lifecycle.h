@@ -31,6 +31,7 @@
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "common/spawn.h"
 #include "ctl/saved_flows.h"
 
 namespace hsw::ctl {
@@ -124,12 +125,6 @@ Result<UniqueFd> TakeCtlLock(const std::string& rundir, std::chrono::millisecond
 // `daemon`: same journal, and the journal has moved on since.
 bool SaveIsStale(const JournalPosition& saved, const JournalPosition& daemon);
 
-// `name` in `bindir` if given, else in hsw-ctl's own directory
-// (/proc/self/exe), else in $HSW_BINDIR.  The error names where it looked.
-Result<std::string> FindDaemonBinary(const std::string& name, const std::string& bindir = "");
-
-// Runs argv (argv[0] a path) and waits for it; its exit status.
-Result<int> RunAndWait(const std::vector<std::string>& argv);
 
 // Moves `dir` to `dir`.rejected, replacing an older one; returns that path.
 Result<std::string> MoveAside(const std::string& dir);

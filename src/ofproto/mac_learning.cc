@@ -8,6 +8,15 @@ uint64_t MacTable::Key(const uint8_t mac[6], uint16_t vlan) {
   return (k << 12) | (vlan & 0x0fff);
 }
 
+void MacTable::ForEach(const std::function<void(const uint8_t mac[6], uint16_t vlan,
+                                               uint32_t ofport, SteadyTime last_seen)>& visit) const {
+  for (const auto& [key, entry] : entries_) {
+    uint8_t mac[6];
+    for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(key >> (12 + 8 * (5 - i)));
+    visit(mac, static_cast<uint16_t>(key & 0x0fff), entry.ofport, entry.last_seen);
+  }
+}
+
 bool MacTable::Learn(const uint8_t mac[6], uint16_t vlan, uint32_t ofport, SteadyTime now) {
   if (IsMulticastMac(mac)) return false;
   uint64_t key = Key(mac, vlan);

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 
@@ -36,6 +37,9 @@ class MacTable {
   void ForgetPort(uint32_t ofport);
 
   size_t size() const { return entries_.size(); }
+  // Every entry, in no particular order (fdb/show).
+  void ForEach(const std::function<void(const uint8_t mac[6], uint16_t vlan, uint32_t ofport,
+                                        SteadyTime last_seen)>& visit) const;
   uint64_t generation() const { return generation_; }
 
  private:

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -63,6 +64,14 @@ class BridgeListener {
   virtual void OnPacketIn(const ofp::PacketIn& packet_in) = 0;
   virtual void OnFlowRemoved(const ofp::FlowRemoved& removed) = 0;
   virtual void OnPortStatus(const ofp::PortStatus& status) = 0;
+};
+
+// One learned address of the NORMAL action's MAC table (fdb/show).
+struct MacEntryView {
+  std::array<uint8_t, 6> mac{};
+  uint16_t vlan = 0;
+  uint32_t ofport = 0;
+  int age_s = 0;  // seconds since last seen
 };
 
 struct PortView {
@@ -137,6 +146,9 @@ class Bridge {
   // without touching the datapath.  Returns the rules hit, the datapath
   // actions and the megaflow, as text for tests and operators.
   virtual std::string Trace(const FlowKey& key) = 0;
+
+  // The MAC learning table (NORMAL), oldest entry first.
+  virtual std::vector<MacEntryView> MacEntries() const { return {}; }
 };
 
 // Told of every committed change to a bridge's tables, in order, as the

@@ -61,6 +61,20 @@ class BridgeImpl : public Bridge {
   void AddListener(BridgeListener* listener) override;
   void RemoveListener(BridgeListener* listener) override;
   std::string Trace(const FlowKey& key) override;
+  std::vector<MacEntryView> MacEntries() const override {
+    SteadyTime now = std::chrono::steady_clock::now();
+    std::vector<MacEntryView> entries;
+    macs_.ForEach([&](const uint8_t mac[6], uint16_t vlan, uint32_t ofport, SteadyTime seen) {
+      MacEntryView& e = entries.emplace_back();
+      std::copy(mac, mac + 6, e.mac.begin());
+      e.vlan = vlan;
+      e.ofport = ofport;
+      e.age_s = static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(now - seen).count());
+    });
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const MacEntryView& a, const MacEntryView& b) { return a.age_s > b.age_s; });
+    return entries;
+  }
 
   // --- for SwitchImpl ---
   struct Port {

@@ -229,6 +229,10 @@ Status ConfigStore::Update(const std::function<Status(Config&)>& change) {
   Config copy = config_;
   HSW_TRY(change(copy));
   if (copy == config_) return Ok();
+  if (path_.empty()) {
+    config_ = std::move(copy);
+    return Ok();
+  }
   auto written = WriteFileAtomic(path_, SerializeConfig(copy));
   if (!written) {
     return Err("cannot save configuration to {}: {}", path_, written.error().ToString());

@@ -57,6 +57,13 @@ struct BridgeConfig {
   uint64_t datapath_id = 0;  // 0 = chosen by the switch
   std::vector<std::string> controllers;
   std::vector<PortConfig> ports;
+  // Set only in the database mode (from the Bridge row), never written to
+  // conf.json: "" or "standalone" (a bridge without controllers gets OVS's
+  // default NORMAL rule when created), or "secure".
+  std::string fail_mode;
+  // OpenFlow versions the bridge's endpoints speak, as a bitmap of wire
+  // versions (1 << 0x04 = OpenFlow 1.3); 0 = the switch's default set.
+  uint32_t allowed_versions = 0;
   bool operator==(const BridgeConfig&) const = default;
 
   const PortConfig* FindPort(const std::string& iface) const;
@@ -82,8 +89,13 @@ class ConfigStore {
   // Loads `path`.  A missing file is an empty configuration (first start); a
   // file that does not parse or has the wrong shape is an error naming it.
   static Result<ConfigStore> Open(const std::string& path);
+  // A store that is never written anywhere: the database mode's mirror of
+  // what hsw-vswitchd applied from ovsdb-server, whose own files are the
+  // durable copy.
+  static ConfigStore InMemory() { return ConfigStore("", Config{}); }
 
   const Config& config() const { return config_; }
+  // "" for an in-memory store.
   const std::string& path() const { return path_; }
 
   // Applies `change` to a copy of the configuration and persists it.  If

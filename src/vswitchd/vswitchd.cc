@@ -15,6 +15,9 @@
 #include "common/version.h"
 #include "dpif/dpif_client.h"
 #include "openflow/flow_text.h"
+#include "vswitchd/datapath_launcher.h"
+#include "vswitchd/appctl_commands.h"
+#include "vswitchd/ovs_identity.h"
 
 namespace hsw::vswitchd {
 namespace {
@@ -247,7 +250,12 @@ Vswitchd::~Vswitchd() {
 Result<std::unique_ptr<Vswitchd>> Vswitchd::Create(EventLoop& loop, const daemon::Dirs& dirs,
                                                    const VswitchdOptions& options,
                                                    std::unique_ptr<dpif::Dpif> dpif) {
-  HSW_ASSIGN_OR_RETURN(ConfigStore config, ConfigStore::Open(dirs.statedir + "/conf.json"));
+  // In the database mode conf.json is not read: ovsdb-server's database is
+  // the configuration, and ApplyConfig() brings the bridges.
+  ConfigStore config = ConfigStore::InMemory();
+  if (options.database.empty()) {
+    HSW_ASSIGN_OR_RETURN(config, ConfigStore::Open(dirs.statedir + "/conf.json"));
+  }
   std::unique_ptr<Vswitchd> vswitchd(new Vswitchd(loop, dirs, options, std::move(config)));
   HSW_TRY(vswitchd->Start(std::move(dpif)));
   return vswitchd;
@@ -255,15 +263,14 @@ Result<std::unique_ptr<Vswitchd>> Vswitchd::Create(EventLoop& loop, const daemon
 
 Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
   if (!dpif) {
-    auto client = dpif::DpifClient::Connect(datapath_socket_, dpif::Role::kOwner, "hsw-vswitchd");
-    if (!client) {
-      int code = client.error().code;
-      std::string hint =
-          (code == ENOENT || code == ECONNREFUSED) ? " (is hsw-datapath running?)" : "";
-      return Err("cannot connect to hsw-datapath at {}: {}{}", datapath_socket_,
-                 code ? std::strerror(code) : client.error().message, hint);
-    }
-    dpif = std::move(*client);
+    // Scripts written for OVS start ovs-vswitchd alone: in the database
+    // mode, a missing datapath is started rather than an error.
+    DatapathLaunch launch;
+    launch.start_if_absent = database_mode();
+    launch.statedir = dirs_.statedir;
+    launch.logdir = dirs_.logdir;
+    launch.log_file = options_.daemon.log_file.has_value();
+    HSW_ASSIGN_OR_RETURN(dpif, ConnectOrStartDatapath(datapath_socket_, launch));
   }
   const dpif::HelloReply& hello = dpif->hello();
   vlog.Info("connected to hsw-datapath {} at {} (pid {}, protocol {}, {} flows installed)",
@@ -302,18 +309,46 @@ Status Vswitchd::Start(std::unique_ptr<dpif::Dpif> dpif) {
     HSW_TRY(OpenEndpoint(bridge.name));
   }
 
-  HSW_TRY(OpenJournal());
+  // The database mode replays the journal once the first ApplyConfig has
+  // created the bridges it holds records of.
+  if (!database_mode()) HSW_TRY(OpenJournal());
 
   auto control = ControlServer::Listen(loop_, dirs_.rundir + "/vswitchd.ctl");
   if (!control) return tl::unexpected(control.error());
   control_ = std::move(*control);
   RegisterMethods();
 
+  // ovs-appctl's socket (OVS identity, or --unixctl): OVS's commands over
+  // this switch; `exit` stops the loop as SIGTERM does.
+  if (!options_.unixctl_path.empty()) {
+    HSW_ASSIGN_OR_RETURN(unixctl_, UnixctlServer::Listen(loop_, options_.unixctl_path));
+    AppctlContext appctl;
+    appctl.loop = &loop_;
+    appctl.sw = switch_.get();
+    appctl.program = options_.program;
+    appctl.datapath_stats = [socket = datapath_socket_]() -> Result<dpif::StatsReply> {
+      HSW_ASSIGN_OR_RETURN(auto monitor,
+                           dpif::DpifClient::Connect(socket, dpif::Role::kMonitor, "hsw-vswitchd",
+                                                     kDatapathHelloTimeout));
+      return monitor->GetStats();
+    };
+    appctl.datapath_flows = [socket = datapath_socket_]() -> Result<std::vector<dpif::DpFlow>> {
+      HSW_ASSIGN_OR_RETURN(auto monitor,
+                           dpif::DpifClient::Connect(socket, dpif::Role::kMonitor, "hsw-vswitchd",
+                                                     kDatapathHelloTimeout));
+      return monitor->FlowDump();
+    };
+    appctl.stop = [this] { loop_.Stop(); };
+    appctl_ = std::make_unique<AppctlCommands>(*unixctl_, std::move(appctl));
+  }
+
   if (options_.flow_restore_wait) {
     SetFlowRestoreWait(true, "--flow-restore-wait");
-  } else {
+  } else if (!database_mode()) {
     switch_->SetTablesLoaded(true);
   }
+  // The database mode's tables stay unloaded until the first configuration
+  // from the database says whether flow-restore-wait is set.
   return Ok();
 }
 
@@ -329,6 +364,13 @@ Status Vswitchd::OpenJournal() {
   if (!opened->note.empty()) vlog.Warn("{}", opened->note);
   size_t n_flow_mods = 0, n_skipped = 0, n_failed = 0;
   for (const JournalRecord& record : opened->records) {
+    // A bridge whose last record is a clear was deleted: created again, it
+    // starts as a new bridge does.
+    if (record.kind == JournalRecord::Kind::kClearBridge) {
+      journaled_bridges_.erase(record.bridge);
+    } else {
+      journaled_bridges_.insert(record.bridge);
+    }
     ofproto::Bridge* bridge = switch_->FindBridge(record.bridge);
     if (!bridge) {
       // Its bridge was deleted from the configuration but the clear record
@@ -567,6 +609,12 @@ Status Vswitchd::OpenEndpoint(const std::string& name) {
   return Ok();
 }
 
+Status Vswitchd::RefuseInDatabaseMode(const std::string& command) const {
+  if (!database_mode()) return Ok();
+  return Err("{}: hsw-vswitchd is configured from the database {}; change it there (ovs-vsctl)",
+             command, options_.database);
+}
+
 Result<ofproto::Bridge*> Vswitchd::GetBridge(const json& params) {
   HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
   ofproto::Bridge* bridge = switch_->FindBridge(name);
@@ -624,6 +672,7 @@ void Vswitchd::RegisterMethods() {
              [](const json&) -> Result<json> { return fmt::format("hsw-vswitchd {}", kVersion); });
 
   c.Register("add-br", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("add-br"));
     HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
     HSW_TRY(ValidateName("bridge name", name));
     if (config_.config().FindBridge(name)) return Err("bridge '{}' already exists", name);
@@ -650,6 +699,7 @@ void Vswitchd::RegisterMethods() {
   });
 
   c.Register("del-br", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("del-br"));
     HSW_ASSIGN_OR_RETURN(std::string name, StringParam(params, "bridge"));
     if (!config_.config().FindBridge(name)) return Err("unknown bridge '{}'", name);
     // Config first: if it cannot be saved, the bridge stays whole.
@@ -674,6 +724,7 @@ void Vswitchd::RegisterMethods() {
   });
 
   c.Register("add-port", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("add-port"));
     HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
     HSW_ASSIGN_OR_RETURN(std::string iface, StringParam(params, "iface"));
     HSW_TRY(ValidateName("interface name", iface));
@@ -711,6 +762,7 @@ void Vswitchd::RegisterMethods() {
   });
 
   c.Register("del-port", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("del-port"));
     HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
     HSW_ASSIGN_OR_RETURN(std::string iface, StringParam(params, "iface"));
     const BridgeConfig* config = config_.config().FindBridge(bridge);
@@ -858,6 +910,7 @@ void Vswitchd::RegisterMethods() {
   });
 
   c.Register("set-controller", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("set-controller"));
     HSW_ASSIGN_OR_RETURN(std::string bridge, StringParam(params, "bridge"));
     if (!config_.config().FindBridge(bridge)) return Err("unknown bridge '{}'", bridge);
     std::vector<std::string> targets;
@@ -1037,44 +1090,93 @@ class DatapathReconnector {
 
 }  // namespace
 
-int VswitchdMain(int argc, char** argv) {
+int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) {
+  // Run as ovs-vswitchd, OVS's command line comes first (ovs_identity.h);
+  // what it leaves (hsw's own flags, the DATABASE) goes to hsw's parser.
+  std::vector<std::string> args(argv, argv + argc);
+  const bool ovs_identity = !args.empty() && IsOvsIdentity(args[0]);
+  OvsCommandLine ovs;
+  if (ovs_identity) {
+    auto parsed = ParseOvsCommandLine(args);
+    if (!parsed) {
+      std::cerr << kOvsProgram << ": " << parsed.error().message << " (use --help for help)\n";
+      return 1;
+    }
+    ovs = std::move(*parsed);
+    args = ovs.hsw_args;
+  }
   CLI::App app{"hsw-vswitchd: the hsw switch's control plane (OpenFlow, configuration)",
-               "hsw-vswitchd"};
+               ovs_identity ? kOvsProgram : "hsw-vswitchd"};
   VswitchdOptions options;
   AddVswitchdOptions(app, options);
+  AddOvsdbModeOptions(app, options);
   bool version = false, version_json = false;
   app.add_flag("-V,--version", version, "print the version and exit");
   app.add_flag("--json", version_json,
                "with --version: also the protocol and file format versions accepted, as JSON "
                "(for hsw-ctl upgrade-check)");
   try {
-    app.parse(argc, argv);
+    std::vector<char*> hsw_argv;
+    for (std::string& arg : args) hsw_argv.push_back(arg.data());
+    app.parse(static_cast<int>(hsw_argv.size()), hsw_argv.data());
   } catch (const CLI::ParseError& e) {
+    if (ovs_identity && e.get_exit_code() == 0) std::cout << OvsUsage();
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
-  if (version) {
+  if (ovs.help) {
+    std::cout << OvsUsage() << app.help();
+    return 0;
+  }
+  if (version || ovs.version) {
     BinaryVersion info;
     info.program = "hsw-vswitchd";
     info.accepts["dpif"] = {dpif::kProtocolVersionMin, dpif::kProtocolVersionMax};
     info.accepts["journal"] = {kJournalFormatVersion, kJournalFormatVersion};
     info.accepts["config"] = {static_cast<uint32_t>(kConfigSchemaVersion), static_cast<uint32_t>(kConfigSchemaVersion)};
     info.flow_key_size = sizeof(FlowKey);
-    std::cout << (version_json ? FormatVersionJson(info) : std::string("hsw-vswitchd ") + kVersion)
-              << "\n";
+    if (version_json) {
+      std::cout << FormatVersionJson(info) << "\n";
+    } else if (ovs_identity) {
+      std::cout << OvsVersionText();
+    } else {
+      std::cout << "hsw-vswitchd " << kVersion << "\n";
+    }
     return 0;
+  }
+
+  std::vector<std::string> identity_notes;
+  if (ovs_identity) {
+    auto applied = ApplyOvsCommandLine(ovs, OvsEnvironmentFromEnv(), CurrentUserName(),
+                                       CurrentGroupName(), options);
+    if (!applied) {
+      std::cerr << kOvsProgram << ": " << applied.error().message << "\n";
+      return 1;
+    }
+    identity_notes = std::move(*applied);
+  } else if (!options.database.empty()) {
+    if (auto checked = CheckDatabaseTarget(options.database); !checked) {
+      std::cerr << "hsw-vswitchd: " << checked.error().message << "\n";
+      return 2;
+    }
   }
 
   auto dirs = daemon::ResolveDirs(options.daemon);
   if (!dirs) {
-    std::cerr << "hsw-vswitchd: " << dirs.error().ToString() << "\n";
+    std::cerr << options.program << ": " << dirs.error().ToString() << "\n";
     return 1;
   }
-  if (auto started = daemon::Start(options.daemon, *dirs, "hsw-vswitchd"); !started) {
+  if (auto started = daemon::Start(options.daemon, *dirs, options.program); !started) {
     vlog.Err("{}", started.error().ToString());
     daemon::NotifyFailed(started.error().ToString());
     return 1;
   }
+  for (const std::string& note : identity_notes) vlog.Info("{}", note);
+  // After --detach's fork: memory locks are not inherited, and OVS's default
+  // unixctl name holds the daemon's pid.
+  if (ovs.mlockall) LockMemory();
+  options.unixctl_path =
+      ResolveUnixctlPath(options.unixctl, dirs->rundir, options.program, getpid());
 
   // Signals arrive through the event loop, so handlers run between requests
   // and never in the middle of a table change.
@@ -1122,9 +1224,34 @@ int VswitchdMain(int argc, char** argv) {
         loop.Stop();
       });
 
-  daemon::NotifyReady();
-  vlog.Info("hsw-vswitchd ready");
+  // The database mode is ready once the database's first configuration is
+  // applied and written back (ovs-vswitchd's --detach returns then too).
+  std::unique_ptr<DatabaseConfigSource> database;
+  if (!options.database.empty()) {
+    if (!database_factory) {
+      vlog.Err("this hsw-vswitchd was built without the database mode ({})", options.database);
+      daemon::NotifyFailed("no database mode in this build");
+      return 1;
+    }
+    DatabaseConfigHooks hooks;
+    hooks.on_ready = [&options] {
+      daemon::NotifyReady();
+      vlog.Info("hsw-vswitchd ready (configured from {})", options.database);
+    };
+    hooks.on_fatal = [&](const std::string& reason) {
+      vlog.Err("{}", reason);
+      daemon::NotifyFailed(reason);
+      exit_code = 1;
+      loop.Stop();
+    };
+    database = database_factory(loop, **vswitchd, options.database, std::move(hooks));
+    database->Start();
+  } else {
+    daemon::NotifyReady();
+    vlog.Info("hsw-vswitchd ready");
+  }
   loop.Run();
+  database.reset();
 
   // A graceful stop (signal or `exit`): the upcalls the datapath has already
   // sent us are handled before we go, and the rest wait in its miss queue

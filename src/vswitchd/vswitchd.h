@@ -75,7 +75,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -88,13 +90,29 @@
 #include "ofproto/ofproto.h"
 #include "vswitchd/config_store.h"
 #include "vswitchd/control_server.h"
+#include "vswitchd/unixctl_server.h"
 #include "vswitchd/flow_journal.h"
 
 namespace hsw::vswitchd {
 
+class AppctlCommands;  // appctl_commands.h
+
 struct VswitchdOptions {
   daemon::Options daemon;
+  // The database mode: "unix:PATH" or "tcp:IP:PORT" of an ovsdb-server with
+  // the Open_vSwitch schema, which is then the configuration (read and
+  // written back by ovsdb/vswitch_reconciler.h); "" = <statedir>/conf.json.
+  std::string database;
   std::string datapath_socket;  // "" = <rundir>/datapath.sock
+  // "hsw-vswitchd", or "ovs-vswitchd" in OVS identity (ovs_identity.h): the
+  // name of the pidfile, lock, log file and unixctl socket.
+  std::string program = "hsw-vswitchd";
+  // --unixctl[=SOCKET] as given: nullopt = not given, "" = the default name.
+  std::optional<std::string> unixctl;
+  // The unixctl socket that ovs-appctl talks to (unixctl_server.h), resolved
+  // by VswitchdMain after --detach (OVS's default name holds the daemon's
+  // pid); "" = none (hsw identity without --unixctl).
+  std::string unixctl_path;
   bool flow_restore_wait = false;
   // A flow-restore-wait that nobody clears within this long is cleared by
   // hsw-vswitchd itself (with an ERR): a crashed restore must not leave the
@@ -112,6 +130,22 @@ struct VswitchdOptions {
 
 void AddVswitchdOptions(CLI::App& app, VswitchdOptions& options);
 
+// What one ApplyConfig() did to each interface it was asked for: the
+// OpenFlow port it has, or why it has none (the database's Interface.error).
+struct InterfaceOutcome {
+  std::string bridge;
+  uint32_t ofport = 0;  // 0 when `error` is set
+  std::string error;
+};
+
+struct ApplyReport {
+  std::map<std::string, InterfaceOutcome> interfaces;  // by interface name
+  size_t n_changes = 0;  // bridges and ports added or removed, controllers changed
+  // Set when hsw-vswitchd cannot go on, as at start-up in the conf.json mode
+  // (a damaged flow journal): the caller exits with it.
+  std::string fatal_error;
+};
+
 class Vswitchd {
  public:
   // Runs start-up steps 1-6 above, except the readiness notification (the
@@ -124,6 +158,25 @@ class Vswitchd {
   // datapath's ports and flows alone.
   ~Vswitchd();
 
+  // The database mode (options.database set): makes the running switch
+  // match `wanted`, as ovs-vswitchd's bridge_reconfigure does: deletions
+  // first (bridges, then ports no longer wanted or whose type, peer or
+  // requested OpenFlow port changed), then additions.  A port that fails is
+  // reported in the result and left out, so that the next call tries it
+  // again; it never stops the rest.  The first call also replays the flow
+  // journal into the bridges it created.  Every change is in force in the
+  // datapath (Switch::Sync) when it returns.
+  ApplyReport ApplyConfig(const Config& wanted);
+  bool database_mode() const { return !options_.database.empty(); }
+  // Sets flow-restore-wait (tables not loaded) or clears it: the switch's
+  // freeze, the deadline timer, held-back controllers, parked wait-ready
+  // requests.  `why` goes into the log line.
+  void SetFlowRestoreWait(bool wait, const std::string& why);
+  bool flow_restore_wait() const { return !switch_->tables_loaded(); }
+  // ConnManager of a bridge, for the controllers' status (nullptr: none).
+  const ofproto::ConnManager* endpoint(const std::string& bridge) const;
+  const VswitchdOptions& options() const { return options_; }
+
   ControlServer& control() { return *control_; }
   ofproto::Switch& sw() { return *switch_; }
   const ConfigStore& config() const { return config_; }
@@ -132,10 +185,12 @@ class Vswitchd {
   Vswitchd(EventLoop& loop, daemon::Dirs dirs, VswitchdOptions options, ConfigStore config);
 
   Status Start(std::unique_ptr<dpif::Dpif> dpif);
-  // Sets flow-restore-wait (tables not loaded) or clears it: the switch's
-  // freeze, the deadline timer, held-back controllers, parked wait-ready
-  // requests.  `why` goes into the log line.
-  void SetFlowRestoreWait(bool wait, const std::string& why);
+  // ApplyConfig's steps (config_apply.cc).
+  void DeleteBridgeNow(const std::string& name);
+  Status AddBridgeNow(const BridgeConfig& wanted);
+  // Adds the OpenFlow rule a new bridge of fail_mode standalone without
+  // controllers gets in OVS: table 0, priority 0, actions=NORMAL.
+  void AddDefaultNormalRule(const std::string& bridge);
   Result<nlohmann::json> RestoreFlows(const nlohmann::json& params, std::string_view payload);
   // Opens <statedir>/flows.journal, replays it into the bridges' tables and
   // from then on appends every committed table change to it.
@@ -147,6 +202,8 @@ class Vswitchd {
   void RegisterMethods();
   Status OpenEndpoint(const std::string& bridge);
   Result<ofproto::Bridge*> GetBridge(const nlohmann::json& params);
+  // The bridge and port commands of the control socket in the database mode.
+  Status RefuseInDatabaseMode(const std::string& command) const;
   nlohmann::json Show();
 
   EventLoop& loop_;
@@ -159,11 +216,34 @@ class Vswitchd {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<FlowJournal> journal_;
   bool compaction_posted_ = false;
+  // Bridges the journal held records of when it was replayed: they get their
+  // rules from it, not OVS's default rule.
+  std::set<std::string> journaled_bridges_;
   EventLoop::TimerId restore_wait_deadline_ = 0;
+  // Last members: destroyed first, before anything they point into.
+  std::unique_ptr<UnixctlServer> unixctl_;
+  std::unique_ptr<AppctlCommands> appctl_;
 };
 
+// The database mode's source of configuration (ovsdb/vswitch_reconciler.h),
+// made by the caller of VswitchdMain so that vswitchd/ does not depend on
+// ovsdb/: apps/vswitchd_main.cc passes the factory.
+class DatabaseConfigSource {
+ public:
+  virtual ~DatabaseConfigSource() = default;
+  virtual void Start() = 0;
+};
+struct DatabaseConfigHooks {
+  std::function<void()> on_ready;  // the first configuration is applied
+  std::function<void(const std::string& reason)> on_fatal;
+};
+using DatabaseConfigFactory = std::function<std::unique_ptr<DatabaseConfigSource>(
+    EventLoop& loop, Vswitchd& vswitchd, const std::string& database, DatabaseConfigHooks hooks)>;
+
 // The whole of hsw-vswitchd's main(): options, daemon start, Vswitchd,
-// signals, event loop.  Returns the exit code.
-int VswitchdMain(int argc, char** argv);
+// signals, event loop.  Returns the exit code.  `database` makes the
+// database mode's configuration source; without it a DATABASE argument is
+// refused.
+int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database = nullptr);
 
 }  // namespace hsw::vswitchd

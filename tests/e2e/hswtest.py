@@ -324,6 +324,9 @@ class World:
         self.env = dict(os.environ, HSW_RUNDIR=self.rundir, HSW_STATEDIR=self.statedir,
                         HSW_LOGDIR=self.logdir)
         self.procs = []
+        # Daemons a test started outside the namespaces (ovsdb-server on its
+        # own unix socket): killed by cleanup like the rest.
+        self.extra_pids = []
         self.namespaces = []
         self.cleaned = False
         _live_worlds.append(self)
@@ -423,8 +426,10 @@ class World:
         path = os.path.join(self.logdir, name + ".console")
         with open(path, "ab") as console:
             offset = console.tell()
-            cmd = self.ns_cmd("sw", [self.bin(binary or name), "--detach", "--pidfile",
-                                     "--log-file"] + list(extra))
+            # `extra` first: a positional argument (hsw-vswitchd's DATABASE)
+            # after --log-file would be taken as the log file's name.
+            cmd = self.ns_cmd("sw", [self.bin(binary or name)] + list(extra) +
+                              ["--detach", "--pidfile", "--log-file"])
             p = subprocess.run(cmd, stdout=console, stderr=console, env=self.env,
                                timeout=CMD_TIMEOUT)
         with open(path, "rb") as f:
@@ -565,6 +570,12 @@ class World:
             for stream in (p.stdout, p.stderr):
                 if stream:
                     stream.close()
+        for pid in self.extra_pids:
+            if process_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         for d in self.DAEMONS:
             pid = self.daemon_pid(d)
             if pid:

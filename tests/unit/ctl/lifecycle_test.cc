@@ -283,7 +283,8 @@ TEST_F(LifecycleTest, FindDaemonBinary) {
   unsetenv("HSW_BINDIR");
   auto missing = FindDaemonBinary("hsw-nonesuch");
   ASSERT_FALSE(missing);
-  EXPECT_TRUE(Contains(missing.error().message, "(hsw-ctl's directory), and HSW_BINDIR is not set"))
+  EXPECT_TRUE(Contains(missing.error().message,
+                       "(this program's directory), HSW_BINDIR is not set, nor on PATH"))
       << missing.error().message;
 }
 

@@ -12,7 +12,7 @@ TEST(VersionJson, RoundTrips) {
   BinaryVersion info;
   info.program = "hsw-datapath";
   info.accepts["dpif"] = {1, 2};
-  info.accepts["handover"] = {1, 1};
+  info.accepts["handover"] = {1, 2};
   info.flow_key_size = 96;
   auto parsed = ParseVersionJson(FormatVersionJson(info));
   ASSERT_TRUE(parsed) << parsed.error().message;
