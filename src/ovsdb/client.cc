@@ -276,8 +276,14 @@ void Client::OnLockReply(Result<json> reply) {
 }
 
 void Client::SetLock(bool held, bool contended) {
+  // A refusal while not holding the lock is news too: the owner decides
+  // whether to wait for it or give up.
+  const bool newly_contended = contended && !lock_contended_;
   lock_contended_ = contended;
-  if (held == has_lock_) return;
+  if (held == has_lock_) {
+    if (newly_contended && callbacks_.on_lock_change) callbacks_.on_lock_change(false);
+    return;
+  }
   has_lock_ = held;
   vlog.Info("{}: lock '{}' {}", options_.remote, options_.lock_name, held ? "acquired" : "lost");
   if (callbacks_.on_lock_change) callbacks_.on_lock_change(held);

@@ -215,11 +215,12 @@ TEST_F(ClientTest, LockContendedUntilLockedThenStolen) {
   server_.Notify("locked", json::array({"ovs_vswitchd"}));
   ASSERT_TRUE(RunUntil(loop_, [&] { return client->has_lock(); }));
   EXPECT_FALSE(client->lock_contended());
-  EXPECT_EQ(lock_changes_, std::vector<bool>{true});
+  // The refusal is reported (false, while contended), then the grant.
+  EXPECT_EQ(lock_changes_, (std::vector<bool>{false, true}));
   server_.Notify("stolen", json::array({"ovs_vswitchd"}));
   ASSERT_TRUE(RunUntil(loop_, [&] { return !client->has_lock(); }));
   EXPECT_TRUE(client->lock_contended());
-  EXPECT_EQ(lock_changes_, (std::vector<bool>{true, false}));
+  EXPECT_EQ(lock_changes_, (std::vector<bool>{false, true, false}));
 }
 
 TEST_F(ClientTest, LockGrantedAtOnceAndLostWithTheConnection) {
