@@ -128,6 +128,15 @@ Result<UniqueFd> LockAndWritePid(const std::string& path, int wait_s, std::strin
     }
     return MakeError(fmt::format("{} is locked", path), EWOULDBLOCK);
   }
+  // Open vSwitch's tools (ovs-appctl -t NAME, ovs-ctl status/stop) believe a
+  // pidfile only while a POSIX record lock is held on it (they ask F_GETLK),
+  // so the daemon holds one beside the flock.  Linux keeps the two apart;
+  // the record lock lasts as long as this process keeps every descriptor of
+  // the file open, which it does: nothing here reopens its own pidfile.
+  struct flock record {};
+  record.l_type = F_WRLCK;
+  record.l_whence = SEEK_SET;
+  if (fcntl(fd.get(), F_SETLK, &record) < 0) return ErrnoErr("cannot lock {} (fcntl)", path);
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0 ||
       pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
@@ -369,6 +378,15 @@ void NotifyFailed(const std::string& reason) {
 int InstanceLockFd() { return GetState().lock_fd; }
 
 Status AdoptInstanceLock(UniqueFd fd, const std::string& path) {
+  // Open vSwitch's tools (ovs-appctl -t NAME, ovs-ctl status/stop) believe a
+  // pidfile only while a POSIX record lock is held on it (they ask F_GETLK),
+  // so the daemon holds one beside the flock.  Linux keeps the two apart;
+  // the record lock lasts as long as this process keeps every descriptor of
+  // the file open, which it does: nothing here reopens its own pidfile.
+  struct flock record {};
+  record.l_type = F_WRLCK;
+  record.l_whence = SEEK_SET;
+  if (fcntl(fd.get(), F_SETLK, &record) < 0) return ErrnoErr("cannot lock {} (fcntl)", path);
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0 ||
       pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {

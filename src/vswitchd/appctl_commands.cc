@@ -131,7 +131,8 @@ Result<std::string> AppctlCommands::Exit(const std::vector<std::string>& args) {
 
 Result<ofproto::Bridge*> AppctlCommands::FindBridge(const std::string& name) {
   ofproto::Bridge* bridge = context_.sw->FindBridge(name);
-  if (!bridge) return Err("no such bridge");
+  // OVS's words first (a script may match them), then which bridge.
+  if (!bridge) return Err("no such bridge: {}", name);
   return bridge;
 }
 

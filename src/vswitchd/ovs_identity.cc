@@ -188,7 +188,14 @@ Result<std::vector<std::string>> ApplyOvsCommandLine(const OvsCommandLine& cl,
   if (d.rundir.empty()) d.rundir = env.rundir;
   if (d.logdir.empty()) d.logdir = env.logdir;
   if (d.statedir.empty()) d.statedir = env.dbdir;
-  if (cl.detach) d.detach = true;
+  if (cl.detach) {
+    d.detach = true;
+    // As ovs-vswitchd does: a detached daemon lets go of the caller's
+    // stdout and stderr, so that `$(ovs-vswitchd --detach)` or a pipe from
+    // ovs-ctl returns; --log-file is where its log goes (the ovn-operator's
+    // start-vswitchd.sh tails it for exactly that reason).
+    d.no_console_log = true;
+  }
   if (cl.pidfile) d.pidfile = cl.pidfile;
   if (cl.log_file) d.log_file = cl.log_file;
   // ovs-vswitchd always has its unixctl socket: it is how it is stopped.

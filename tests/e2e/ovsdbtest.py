@@ -106,3 +106,115 @@ def wait_ofport(server, iface, timeout=10):
         return False
     wait_for(have, timeout, "Interface %s ofport" % iface, interval=0.05)
     return result["ofport"]
+
+
+# The system paths Open vSwitch's scripts hard-code, and what each is bound
+# to under a SystemRoot.  /run as a whole because /run/openvswitch does not
+# exist until Debian's service first starts, and a test creates nothing on
+# the system: the private /run has an openvswitch/ directory of its own.
+SYSTEM_DIRS = (("/run", "run"), ("/var/lib/openvswitch", "lib"),
+               ("/var/log/openvswitch", "log"), ("/etc/openvswitch", "etc"))
+OVS_VSWITCHD = "/usr/sbin/ovs-vswitchd"
+OVS_CTL = "/usr/share/openvswitch/scripts/ovs-ctl"
+OVS_SAVE = "/usr/share/openvswitch/scripts/ovs-save"
+
+# Run by `sh -c` in a fresh mount namespace: binds SRC DST pairs up to "--",
+# optionally pretends the openvswitch kernel module is loaded, then execs the
+# command.  A bind that fails stops everything (exit 125): a command must
+# never run against the real system path by accident.
+_MOUNT_AND_EXEC = r'''
+while [ "$1" != "--" ]; do
+  if [ "$1" = "fake-kmod" ]; then
+    mount -t tmpfs hsw-test-sysmodule /sys/module && mkdir /sys/module/openvswitch || exit 125
+    shift; continue
+  fi
+  mount --bind "$1" "$2" || { echo "bind $1 over $2 failed" >&2; exit 125; }
+  shift 2
+done
+shift
+exec "$@"
+'''
+
+
+class SystemRoot:
+    """A private copy of the system paths OVS's scripts use, seen through a
+    mount namespace, so that a script written for a real node (pidfile in
+    /var/run/openvswitch, /usr/sbin/ovs-vswitchd, saved flows in
+    /var/lib/openvswitch) runs unchanged without touching the system.
+
+    `vswitchd`: a binary bound over /usr/sbin/ovs-vswitchd (hsw-vswitchd, as
+    a user installs hsw in place of Open vSwitch), or None for Debian's own.
+    Every command runs in the World's switch namespace with a clean,
+    container-like environment; the log directory is the World's, so that a
+    failing test prints ovs-vswitchd.log with the rest.  `fake_kmod` makes
+    /sys/module/openvswitch exist for `ovs-ctl start`, which insists on
+    loading the kernel module that neither hsw nor OVS's userspace datapath
+    uses (this machine has none)."""
+
+    def __init__(self, world, name="root", vswitchd=None, fake_kmod=False):
+        self.w = world
+        self.root = os.path.join(world.tmp, name)
+        self.vswitchd = vswitchd
+        self.fake_kmod = fake_kmod
+        self.dirs = {}
+        for system, sub in SYSTEM_DIRS:
+            host = world.logdir if sub == "log" else os.path.join(self.root, sub)
+            os.makedirs(host, exist_ok=True)
+            self.dirs[system] = host
+        os.makedirs(self.path("/run/openvswitch"), exist_ok=True)
+        self.env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "HOME": self.root, "LANG": "C.UTF-8",
+                    # hsw-vswitchd finds hsw-datapath here, as it would in
+                    # /usr/sbin beside itself on an installed node.
+                    "HSW_BINDIR": hswtest.BIN}
+
+    def path(self, system_path):
+        """Where a system path of this root really is."""
+        for system, host in self.dirs.items():
+            if system_path == system or system_path.startswith(system + "/"):
+                return host + system_path[len(system):]
+        raise ValueError("%s is not under a private system directory" % system_path)
+
+    def cmd(self, argv):
+        binds = []
+        for system, host in self.dirs.items():
+            binds += [host, system]
+        if self.vswitchd:
+            binds += [self.vswitchd, OVS_VSWITCHD]
+        if self.fake_kmod:
+            binds.append("fake-kmod")
+        return self.w.ns_cmd("sw", ["unshare", "--mount", "--propagation", "private",
+                                    "sh", "-c", _MOUNT_AND_EXEC, "sh"] + binds + ["--"] +
+                             list(argv))
+
+    def run(self, *argv, check=True, timeout=60, env=None):
+        return run(self.cmd(argv), check=check, timeout=timeout,
+                   env=dict(self.env, **(env or {})))
+
+    def popen(self, *argv, env=None, **kw):
+        return self.w.track(subprocess.Popen(self.cmd(argv), env=dict(self.env, **(env or {})),
+                                             **kw))
+
+    def pid(self, daemon):
+        try:
+            with open(self.path("/run/openvswitch/%s.pid" % daemon)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def start_ovsdb_server(self):
+        """The database as a node's ovsdb-server container starts it: a
+        fresh /etc/openvswitch/conf.db, served on /var/run/openvswitch/db.sock."""
+        if not os.path.exists(self.path("/etc/openvswitch/conf.db")):
+            self.run(OVSDB_TOOL, "create", "/etc/openvswitch/conf.db", SCHEMA)
+        self.run(OVSDB_SERVER, "/etc/openvswitch/conf.db", "--pidfile", "--overwrite-pidfile",
+                 "--remote=punix:/var/run/openvswitch/db.sock", "--detach", "--log-file")
+        self.w.extra_pids.append(self.pid("ovsdb-server"))
+        self.run(OVS_VSCTL, "--no-wait", "init")
+
+    def track_daemons(self):
+        """Adds the pids in the private pidfiles to what cleanup kills."""
+        for daemon in ("ovsdb-server", "ovs-vswitchd"):
+            pid = self.pid(daemon)
+            if pid and pid not in self.w.extra_pids:
+                self.w.extra_pids.append(pid)

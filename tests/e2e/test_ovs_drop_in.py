@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""hsw-vswitchd installed in place of ovs-vswitchd, driven by Open vSwitch's
+own tools on the paths they hard-code.
+
+Each test gives the node a private copy of the system paths
+(ovsdbtest.SystemRoot: /run, /var/lib/openvswitch, /var/log/openvswitch and
+/etc/openvswitch bound to temp dirs in a mount namespace) and binds
+hsw-vswitchd over /usr/sbin/ovs-vswitchd, as a user who installs hsw instead
+of Open vSwitch does.  Nothing is told where hsw is: Debian's ovs-ctl,
+ovs-appctl, ovs-vsctl and ovs-save find it where they find ovs-vswitchd.
+"""
+
+import os
+import re
+import time
+
+import hswtest
+import ovsdbtest
+from ovsdbtest import OVS_APPCTL, OVS_CTL, OVS_VSCTL, OVS_VSWITCHD
+from hswtest import wait_for
+
+
+class DropInTestCase(hswtest.HswTestCase):
+    START = False
+    N_HOSTS = 3
+
+    def setUp(self):
+        super().setUp()
+        problem = ovsdbtest.ovs_tools_problem()
+        if problem:
+            self.fail(problem)
+        self.w.create_topology()
+        self.w.static_arp()
+        self.node = ovsdbtest.SystemRoot(self.w, vswitchd=self.w.bin("hsw-vswitchd"),
+                                         fake_kmod=True)
+
+    def sh(self, *argv, check=True, timeout=60):
+        return self.node.run(*argv, check=check, timeout=timeout)
+
+    def appctl(self, *args, check=True):
+        return self.sh(OVS_APPCTL, *args, check=check)
+
+    def add_bridge_with_hosts(self, bridge="br0"):
+        self.sh(OVS_VSCTL, "add-br", bridge)
+        for h in self.w.hosts:
+            i = self.w.index(h)
+            self.sh(OVS_VSCTL, "add-port", bridge, "p%d" % i, "--", "set", "interface",
+                    "p%d" % i, "ofport_request=%d" % i)
+
+
+class TestOvsCtlAndAppctl(DropInTestCase):
+
+    def test_ovs_ctl_starts_and_stops_hsw_and_ovs_appctl_drives_it(self):
+        w, node = self.w, self.node
+        # What ovs-ctl parses to learn the version it records in the database.
+        version = self.sh(OVS_VSWITCHD, "--version").stdout.splitlines()
+        self.assertRegex(version[0], r"^ovs-vswitchd \(Open vSwitch\) \d+\.\d+\.\d+$")
+
+        # The babysat systemd units' commands (ovsdb-server.service and
+        # ovs-vswitchd.service run exactly these).
+        self.sh(OVS_CTL, "--no-ovs-vswitchd", "--no-monitor", "--system-id=random", "start")
+        node.track_daemons()
+        out = self.sh(OVS_CTL, "--no-ovsdb-server", "--no-monitor", "--system-id=random",
+                      "start").stdout
+        node.track_daemons()
+        hswtest.log("ovs-ctl start: " + out.strip().replace("\n", " | "))
+        pid = node.pid("ovs-vswitchd")
+        self.assertIsNotNone(pid, "no /var/run/openvswitch/ovs-vswitchd.pid")
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            self.assertIn(b"ovs-vswitchd", f.read())
+        self.assertTrue(os.path.exists(node.path("/run/openvswitch/ovs-vswitchd.%d.ctl" % pid)))
+        self.assertIn("ovs-vswitchd is running with pid %d" % pid,
+                      self.sh(OVS_CTL, "status").stdout)
+
+        # ovs-vsctl on its default database, waiting for hsw to apply.
+        self.add_bridge_with_hosts()
+        ok, out = w.ping("h1", "h2")
+        self.assertTrue(ok, out)
+
+        # By name (-t ovs-vswitchd reads the pidfile) and by socket path
+        # (the ovn-operator's readiness probe).
+        self.assertIn("ovs-vswitchd (Open vSwitch)", self.appctl("version").stdout)
+        probe = self.appctl("-t", "/var/run/openvswitch/ovs-vswitchd.%d.ctl" % pid,
+                            "ofproto/list").stdout
+        self.assertEqual(probe.split(), ["br0"])
+        dpif = self.appctl("dpif/show").stdout
+        self.assertIn("br0:", dpif)
+        for h in w.hosts:
+            self.assertRegex(dpif, r"p%d %d/" % (w.index(h), w.index(h)))
+        self.assertIn("port", self.appctl("dpctl/show").stdout)
+        fdb = self.appctl("fdb/show", "br0").stdout
+        self.assertIn(w.mac("h1"), fdb)
+        self.assertIn(w.mac("h2"), fdb)
+        self.assertIn("actions=NORMAL", self.appctl("bridge/dump-flows", "br0").stdout)
+        self.appctl("coverage/show")
+        self.assertTrue(self.appctl("memory/show").stdout.strip())
+
+        # Bad input: an error naming it, a non-zero exit, nothing changed.
+        bad = self.appctl("no-such/command", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("no-such/command", bad.stderr)
+        bad = self.appctl("fdb/show", "no-such-bridge", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("no-such-bridge", bad.stderr)
+        self.assertEqual(self.appctl("ofproto/list").stdout.split(), ["br0"])
+
+        # Log levels and the log file, as logrotate's postrotate uses them.
+        self.appctl("vlog/set", "ovsdb_client:file:dbg")
+        self.assertRegex(self.appctl("vlog/list").stdout, r"ovsdb_client\s+\S+\s+\S+\s+DBG")
+        bad = self.appctl("vlog/set", "ovsdb_client:file:loud", check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        log = os.path.join(w.logdir, "ovs-vswitchd.log")
+        os.rename(log, log + ".1")
+        self.appctl("vlog/reopen")
+        self.sh(OVS_VSCTL, "add-br", "br1")
+        wait_for(lambda: os.path.exists(log) and os.path.getsize(log) > 0, 10,
+                 "a new ovs-vswitchd.log after vlog/reopen")
+        self.sh(OVS_VSCTL, "del-br", "br1")
+
+        # ovs-ctl stop: ovs-appctl exit, then the pidfile and socket go.
+        # hsw-datapath keeps forwarding what hsw-vswitchd set up.
+        self.sh(OVS_CTL, "--no-ovsdb-server", "stop")
+        wait_for(lambda: not hswtest.process_alive(pid), 10, "ovs-vswitchd to exit")
+        self.assertIsNone(node.pid("ovs-vswitchd"))
+        self.assertFalse(os.path.exists(node.path("/run/openvswitch/ovs-vswitchd.%d.ctl" % pid)))
+        self.assertNotIn("ovs-vswitchd is running", self.sh(OVS_CTL, "status", check=False).stdout)
+        ok, out = w.ping("h1", "h2")
+        self.assertTrue(ok, "forwarding stopped with ovs-vswitchd: " + out)
+
+        # And starts again on the same database and datapath.
+        self.sh(OVS_CTL, "--no-ovsdb-server", "--no-monitor", "--system-id=random", "start")
+        node.track_daemons()
+        self.assertEqual(self.appctl("ofproto/list").stdout.split(), ["br0"])
+        ok, out = w.ping("h3", "h1")
+        self.assertTrue(ok, out)
+
+    def test_a_second_ovs_vswitchd_on_the_node_is_refused_and_changes_nothing(self):
+        node = self.node
+        node.start_ovsdb_server()
+        self.sh(OVS_VSWITCHD, "--pidfile", "--detach", "--log-file")
+        node.track_daemons()
+        first = node.pid("ovs-vswitchd")
+        self.add_bridge_with_hosts()
+        second = self.sh(OVS_VSWITCHD, "--pidfile=/var/run/openvswitch/second.pid",
+                         "--unixctl=second.ctl", "--log-file=/var/log/openvswitch/second.log",
+                         "--detach", check=False, timeout=30)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("already running (pid %d" % first, second.stderr)
+        self.assertEqual(node.pid("ovs-vswitchd"), first)
+        self.assertEqual(self.appctl("ofproto/list").stdout.split(), ["br0"])
+        ok, out = self.w.ping("h1", "h3")
+        self.assertTrue(ok, out)
+
+if __name__ == "__main__":
+    hswtest.main()
