@@ -28,6 +28,7 @@ struct Args {
   std::string bridge, iface, flow, match, key_value, key, level, file, dir;
   std::vector<std::string> targets, vswitchd_args, datapath_args;
   std::string datapath_bin, vswitchd_bin;
+  std::string database;  // start/restart --db
   std::string port_type, peer;  // add-port --type, --peer
   uint32_t ofport = 0;
   bool strict = false;
@@ -94,6 +95,19 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
   };
   add_args(start, "--vswitchd-arg", a.vswitchd_args, "hsw-vswitchd");
   add_args(start, "--datapath-arg", a.datapath_args, "hsw-datapath");
+  auto add_db = [&a](CLI::App* command, const char* help) {
+    command->add_option("--db", a.database, help)
+        ->type_name("unix:PATH|tcp:IP:PORT")
+        ->check([](const std::string& target) {
+          bool ok = (target.rfind("unix:", 0) == 0 && target.size() > 5) ||
+                    (target.rfind("tcp:", 0) == 0 && target.find(':', 4) != std::string::npos);
+          return ok ? std::string()
+                    : "'" + target + "' is not an OVSDB target (unix:PATH or tcp:IP:PORT)";
+        });
+  };
+  add_db(start,
+         "configure hsw-vswitchd from this Open_vSwitch database (ovsdb-server) instead of "
+         "<statedir>/conf.json");
 
   auto* restart =
       sub("restart", "hitless restart of hsw-vswitchd: save-flows, stop, start --restore-flows");
@@ -102,6 +116,7 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
                    "where the flows are kept meanwhile (default <statedir>/restart-flows)")
       ->type_name("DIR");
   add_args(restart, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
+  add_db(restart, "the new hsw-vswitchd's database (default: the running one's)");
 
   auto add_new_binaries = [&a](CLI::App* command) {
     command->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
@@ -142,6 +157,7 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     options.wait = command.wait;
     options.vswitchd_args = command.vswitchd_args;
     options.datapath_args = command.datapath_args;
+    options.database = command.database;
     return StartCommand(ctx, options);
   }
   if (name == "upgrade") {
@@ -159,6 +175,7 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     RestartOptions options;
     options.save_dir = command.dir;
     options.vswitchd_args = command.vswitchd_args;
+    options.database = command.database;
     return RestartCommand(ctx, options);
   }
   return std::nullopt;
@@ -211,6 +228,11 @@ std::string FormatShow(const json& show) {
   if (json journal = get(show, "journal"); journal.is_object()) {
     text += fmt::format("journal: seq {} (id {})\n", JsonText(get(journal, "seq")),
                         JsonText(get(journal, "id")));
+  }
+  if (json db = get(show, "database"); db.is_string()) {
+    text += db.get<std::string>().empty()
+                ? "configuration: conf.json (hsw-ctl)\n"
+                : fmt::format("configuration: database {} (ovs-vsctl)\n", db.get<std::string>());
   }
   if (json dp = get(show, "datapath"); dp.is_object()) {
     text += fmt::format("datapath: {} ({} {}, pid {}, {})\n", JsonText(get(dp, "socket")),
@@ -466,6 +488,7 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   command.wait = a.wait;
   command.vswitchd_args = a.vswitchd_args;
   command.datapath_args = a.datapath_args;
+  command.database = a.database;
   command.datapath_bin = a.datapath_bin;
   command.vswitchd_bin = a.vswitchd_bin;
   command.rollback_datapath = a.rollback_datapath;

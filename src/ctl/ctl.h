@@ -45,6 +45,7 @@ struct Command {
   bool all = false;                                       // stop --all
   bool wait = false;                                      // start --wait
   std::vector<std::string> vswitchd_args, datapath_args;  // start, restart
+  std::string database;  // start/restart --db: hsw-vswitchd's DATABASE ("" = conf.json)
   std::string datapath_bin, vswitchd_bin;                 // upgrade(-check) NEWBINs
   bool rollback_datapath = false, rollback_vswitchd = false;  // rollback's parts
 };

@@ -483,6 +483,9 @@ int StartLocked(const Lifecycle& ctx, const StartOptions& options) {
   std::vector<std::string> args = {"--rundir", ctx.rundir, "--statedir", ctx.statedir};
   if (saved) args.push_back("--flow-restore-wait");
   args.insert(args.end(), options.vswitchd_args.begin(), options.vswitchd_args.end());
+  // After "--": an option with an optional value before it (--pidfile,
+  // --log-file) would take the database for its own.
+  if (!options.database.empty()) args.insert(args.end(), {"--", options.database});
   if (int code =
           SpawnDaemon(ctx, kVswitchd, *vswitchd, args, saved ? " with flow-restore-wait" : "")) {
     return code;
@@ -744,6 +747,13 @@ int RestartLocked(const Lifecycle& ctx, const RestartOptions& options) {
   auto holder = LockHolder(LockOf(ctx, kVswitchd));
   if (!holder) return Fail(ctx, holder.error().ToString());
   if (!*holder) return Fail(ctx, "hsw-vswitchd is not running (hsw-ctl start starts it)");
+  // The new hsw-vswitchd is configured from where the old one was.
+  std::string database = options.database;
+  if (database.empty()) {
+    auto show = CallVswitchd(ctx, "show");
+    if (!show) return Fail(ctx, show.error().ToString() + "; hsw-vswitchd was not restarted");
+    database = show->value("database", "");
+  }
   auto saved = SaveFlowsTo(ctx, dir);
   if (!saved) return Fail(ctx, saved.error().ToString() + "; hsw-vswitchd was not restarted");
   SaySaved(ctx, *saved, dir);
@@ -751,6 +761,7 @@ int RestartLocked(const Lifecycle& ctx, const RestartOptions& options) {
   StartOptions start;
   start.restore_dir = dir;
   start.vswitchd_args = options.vswitchd_args;
+  start.database = database;
   start.bindir = options.bindir;
   start.vswitchd_bin = options.vswitchd_bin;
   if (int code = StartLocked(ctx, start)) return code;

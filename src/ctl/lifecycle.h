@@ -58,6 +58,9 @@ int StopCommand(const Lifecycle& ctx, const StopOptions& options);
 
 struct StartOptions {
   std::string restore_dir;  // --restore-flows DIR ("" = none)
+  // --db: the Open_vSwitch database hsw-vswitchd is configured from
+  // (unix:PATH, tcp:IP:PORT); "" = its own <statedir>/conf.json.
+  std::string database;
   bool wait = false;        // stay until hsw-vswitchd exits
   std::vector<std::string> vswitchd_args, datapath_args;
   std::string bindir;  // where the daemons are; "" = FindDaemonBinary's search
@@ -69,6 +72,8 @@ int StartCommand(const Lifecycle& ctx, const StartOptions& options);
 
 struct RestartOptions {
   std::string save_dir;  // "" = <statedir>/restart-flows
+  // --db; "" = the database the running hsw-vswitchd was started with, if any.
+  std::string database;
   std::vector<std::string> vswitchd_args;
   std::string bindir;        // as in StartOptions
   std::string vswitchd_bin;  // as in StartOptions

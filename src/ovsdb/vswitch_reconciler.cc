@@ -365,7 +365,7 @@ void VswitchReconciler::Reconfigure() {
   }
   if (desired.flow_restore_wait != applied_flow_restore_wait_) {
     applied_flow_restore_wait_ = desired.flow_restore_wait;
-    vswitchd_.SetFlowRestoreWait(*desired.flow_restore_wait,
+    vswitchd_.SetDatabaseFlowRestoreWait(*desired.flow_restore_wait,
                                  fmt::format("other_config:flow-restore-wait={} in the database",
                                              *desired.flow_restore_wait ? "true" : "false"));
   }

@@ -457,6 +457,24 @@ json Vswitchd::JournalPositionJson() const {
 }
 
 void Vswitchd::SetFlowRestoreWait(bool wait, const std::string& why) {
+  own_restore_wait_ = wait;
+  UpdateFlowRestoreWait(why);
+}
+
+void Vswitchd::SetDatabaseFlowRestoreWait(bool wait, const std::string& why) {
+  database_restore_wait_ = wait;
+  UpdateFlowRestoreWait(why);
+}
+
+void Vswitchd::UpdateFlowRestoreWait(const std::string& why) {
+  bool wait = own_restore_wait_ || database_restore_wait_;
+  if (!wait && !flow_restore_wait()) return;
+  if (wait && flow_restore_wait() &&
+      (restore_wait_deadline_ || options_.flow_restore_wait_timeout_s <= 0)) {
+    vlog.Info("flow-restore-wait stays true ({}): still held by {}", why,
+              own_restore_wait_ ? "--flow-restore-wait / hsw-ctl" : "the database");
+    return;
+  }
   if (restore_wait_deadline_) {
     loop_.CancelTimer(restore_wait_deadline_);
     restore_wait_deadline_ = 0;
@@ -470,16 +488,20 @@ void Vswitchd::SetFlowRestoreWait(bool wait, const std::string& why) {
             restore_wait_deadline_ = 0;
             vlog.Err(
                 "flow-restore-wait was not cleared within {} s (did the restore crash?): "
-                "clearing it now with the tables as they are ({} rules)",
-                timeout, CountRules());
-            SetFlowRestoreWait(false, "deadline passed");
+                "clearing it now with the tables as they are ({} rules){}",
+                timeout, CountRules(),
+                database_restore_wait_ ? "; the database still says true" : "");
+            own_restore_wait_ = database_restore_wait_ = false;
+            UpdateFlowRestoreWait("deadline passed");
           });
     }
     vlog.Info(
         "flow-restore-wait=true ({}): datapath flows frozen, misses wait in the datapath, "
-        "controllers held back, OpenFlow writes refused until `hsw-ctl set "
-        "flow-restore-wait=false`{}",
-        why, timeout > 0 ? fmt::format(" or {} s pass", timeout) : std::string());
+        "controllers held back, OpenFlow writes refused until {}{}",
+        why,
+        database_mode() ? "other_config:flow-restore-wait is removed from the database"
+                        : "`hsw-ctl set flow-restore-wait=false`",
+        timeout > 0 ? fmt::format(" or {} s pass", timeout) : std::string());
     return;
   }
   switch_->SetTablesLoaded(true);
@@ -654,6 +676,7 @@ json Vswitchd::Show() {
   return {{"version", kVersion},
           {"pid", getpid()},
           {"tables_loaded", switch_->tables_loaded()},
+          {"database", options_.database},  // "" = configured from conf.json
           {"journal", JournalPositionJson()},
           {"datapath",
            {{"socket", datapath_socket_},
@@ -892,7 +915,7 @@ void Vswitchd::RegisterMethods() {
     if (key.empty()) return Err("setting name is empty");
     if (key == kFlowRestoreWait) {
       HSW_ASSIGN_OR_RETURN(bool wait, ParseBool(key, value));
-      if (wait == !switch_->tables_loaded()) return nullptr;
+      if (wait == own_restore_wait_) return nullptr;
       SetFlowRestoreWait(wait, "hsw-ctl set");
       return nullptr;
     }

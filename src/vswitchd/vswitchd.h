@@ -168,10 +168,15 @@ class Vswitchd {
   // datapath (Switch::Sync) when it returns.
   ApplyReport ApplyConfig(const Config& wanted);
   bool database_mode() const { return !options_.database.empty(); }
-  // Sets flow-restore-wait (tables not loaded) or clears it: the switch's
-  // freeze, the deadline timer, held-back controllers, parked wait-ready
-  // requests.  `why` goes into the log line.
+  // flow-restore-wait has two holders: hsw's own (--flow-restore-wait,
+  // `hsw-ctl set`, the deadline) and, in the database mode, the database's
+  // other_config:flow-restore-wait.  The switch waits (tables not loaded:
+  // datapath flows frozen, controllers held back, wait-ready parked) while
+  // either holds, so that `hsw-ctl start --db --restore-flows` is not
+  // released by a database that says false, nor an OVS script's restore by
+  // hsw-ctl.  `why` goes into the log line.
   void SetFlowRestoreWait(bool wait, const std::string& why);
+  void SetDatabaseFlowRestoreWait(bool wait, const std::string& why);
   bool flow_restore_wait() const { return !switch_->tables_loaded(); }
   // ConnManager of a bridge, for the controllers' status (nullptr: none).
   const ofproto::ConnManager* endpoint(const std::string& bridge) const;
@@ -220,6 +225,9 @@ class Vswitchd {
   // rules from it, not OVS's default rule.
   std::set<std::string> journaled_bridges_;
   EventLoop::TimerId restore_wait_deadline_ = 0;
+  bool own_restore_wait_ = false;       // --flow-restore-wait, hsw-ctl set
+  bool database_restore_wait_ = false;  // other_config:flow-restore-wait
+  void UpdateFlowRestoreWait(const std::string& why);
   // Last members: destroyed first, before anything they point into.
   std::unique_ptr<UnixctlServer> unixctl_;
   std::unique_ptr<AppctlCommands> appctl_;

@@ -13,6 +13,7 @@ it.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -216,6 +217,67 @@ class TestDatabaseRestart(OvsdbTestCase):
         self.add_host_ports(hosts=["h1", "h2"])
         ok, out = w.ping("h1", "h2")
         self.assertTrue(ok, out)
+
+
+class TestHswCtlWithDatabase(hswtest.HswTestCase):
+    """hsw's own lifecycle on a database: `hsw-ctl start --db` and a hitless
+    `hsw-ctl restart` that keeps the new hsw-vswitchd on the same database."""
+    START = False
+
+    def test_start_db_and_restart_under_traffic(self):
+        w = self.w
+        problem = ovsdbtest.ovs_tools_problem()
+        if problem:
+            self.fail(problem)
+        w.create_topology()
+        w.static_arp()
+        db = ovsdbtest.OvsdbServer(w)
+        bad = w.ctl("start", "--db", "ssl-less:nowhere", check=False)
+        self.assertEqual(bad.returncode, 2, bad.stdout + bad.stderr)
+        self.assertIn("not an OVSDB target", bad.stderr)
+        self.assertIsNone(w.daemon_pid("hsw-vswitchd"))
+        out = w.ctl_console("start", "--db", db.remote)
+        self.assertIn("started hsw-vswitchd", out)
+        db.vsctl("add-br", "br0", "--", "set-fail-mode", "br0", "secure")
+        for h in w.hosts:
+            i = w.index(h)
+            db.vsctl("add-port", "br0", "p%d" % i, "--", "set", "interface", "p%d" % i,
+                     "ofport_request=%d" % i)
+        rules = os.path.join(w.tmp, "rules.txt")
+        with open(rules, "w") as f:
+            f.write("priority=200,udp,in_port=1,tp_dst=9300,actions=output:2\n")
+            for port in range(10000, 10500):
+                f.write("priority=100,udp,in_port=1,tp_dst=%d,actions=output:3\n" % port)
+        run([hswtest.OVS_OFCTL, "-O", "OpenFlow14", "add-flows", "unix:" + w.mgmt(), rules])
+        def tables():
+            out = run([hswtest.OVS_OFCTL, "-O", "OpenFlow14", "dump-flows", "--no-stats",
+                       "unix:" + w.mgmt()]).stdout
+            return sorted(l.strip() for l in out.splitlines() if "actions=" in l)
+        before = tables()
+        self.assertEqual(len(before), 501)
+
+        rx = w.recv("h2", 9300, announce=500)
+        sender = w.start_send("h1", "h2", 9300, 10000, 600, "--src-port", "41000")
+        rx.wait_received(500)
+        out = w.ctl_console("restart")
+        self.assertIn("flow-restore-wait cleared", out)
+        self.assertIsNone(sender.poll(), "the sender stopped during the restart")
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        report = rx.result()
+        hswtest.log("hsw-ctl restart on a database under %d packets: %d lost" %
+                    (sent["sent"], report["lost"]))
+        self.assert_no_loss(report, sent=sent["sent"])
+        self.assertEqual(tables(), before)
+        # Still configured from the database: hsw-ctl's bridge writes are
+        # refused, ovs-vsctl's applied (it waits for cur_cfg).
+        self.assertIn(db.remote, w.ctl("show").stdout)
+        refused = w.ctl("add-br", "br9", check=False)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("database", refused.stderr)
+        db.vsctl("del-port", "br0", "p3")
+        self.assertNotIn("p3", set(re.findall(r"^\s*port \d+: (\S+)", w.ctl("dp-show").stdout,
+                                               re.M)))
 
 
 class TestBadConfiguration(OvsdbTestCase):

@@ -57,6 +57,7 @@ TEST(OvsIdentity, OvsCtlsCommandLine) {
   ASSERT_TRUE(notes) << notes.error().ToString();
   EXPECT_EQ(options.program, "ovs-vswitchd");
   EXPECT_TRUE(options.daemon.detach);
+  EXPECT_TRUE(options.daemon.no_console_log);  // detached: lets go of the caller's stdio
   EXPECT_EQ(options.daemon.pidfile, "/t/run/ovs-vswitchd.pid");
   EXPECT_EQ(options.daemon.log_file, "/t/log/ovs-vswitchd.log");
   EXPECT_EQ(options.daemon.log_specs, (Args{"console:emer", "syslog:err", "file:info"}));

@@ -241,7 +241,7 @@ TEST_F(AppctlTest, FdbShowListsLearnedAddresses) {
   EXPECT_NE(fdb.find("    2     0  02:00:00:00:00:0b    0\n"), std::string::npos) << fdb;
   auto none = server_.Run("fdb/show", {"nobr"});
   ASSERT_FALSE(none);
-  EXPECT_EQ(none.error().message, "no such bridge");
+  EXPECT_EQ(none.error().message, "no such bridge: nobr");
 }
 
 TEST_F(AppctlTest, BridgeDumpFlowsAndTrace) {

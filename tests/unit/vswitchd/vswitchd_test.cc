@@ -303,6 +303,26 @@ TEST_F(VswitchdTest, FlowRestoreWait) {
   EXPECT_FALSE(config->GetSetting("flow-restore-wait").has_value());
 }
 
+TEST_F(VswitchdTest, FlowRestoreWaitHoldsWhileHswCtlOrTheDatabaseHoldsIt) {
+  // hsw-ctl start --db --restore-flows: a database that says false must not
+  // release the command line's wait before hsw-ctl restored the flows.
+  ASSERT_TRUE(Start(/*flow_restore_wait=*/true));
+  vswitchd_->SetDatabaseFlowRestoreWait(false, "database says false");
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "false"}});
+  EXPECT_TRUE(vswitchd_->sw().tables_loaded());
+  // An OVS script's restore: the database holds, hsw-ctl cannot release it.
+  vswitchd_->SetDatabaseFlowRestoreWait(true, "database says true");
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "false"}});
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "true"}});
+  vswitchd_->SetDatabaseFlowRestoreWait(false, "removed from the database");
+  EXPECT_FALSE(vswitchd_->sw().tables_loaded());  // hsw-ctl still holds it
+  Succeed("set", {{"key", "flow-restore-wait"}, {"value", "false"}});
+  EXPECT_TRUE(vswitchd_->sw().tables_loaded());
+}
+
 TEST_F(VswitchdTest, FlowRestoreWaitClearsItselfAtItsDeadline) {
   ASSERT_TRUE(Start(/*flow_restore_wait=*/true, /*restore_wait_timeout_s=*/0.05));
   EXPECT_FALSE(vswitchd_->sw().tables_loaded());
