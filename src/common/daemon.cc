@@ -250,6 +250,21 @@ Status Detach(const std::string& program, bool keep_console) {
 
 }  // namespace
 
+CLI::Option* AddOptionalValueOption(CLI::App& app, const std::string& name,
+                                    std::optional<std::string>& into, const std::string& help,
+                                    const std::string& type_name) {
+  return app
+      .add_option(
+          name,
+          [&into](const CLI::results_t& results) {
+            into = results.empty() ? std::string() : results.front();
+            return true;
+          },
+          help)
+      ->expected(0, 1)
+      ->type_name(type_name);
+}
+
 void AddOptions(CLI::App& app, Options& options) {
   app.add_option("--rundir", options.rundir,
                  "directory for sockets and pidfiles (env HSW_RUNDIR, default /run/hsw)");
@@ -260,26 +275,12 @@ void AddOptions(CLI::App& app, Options& options) {
                  "directory for log files (env HSW_LOGDIR, default /var/log/hsw)");
   app.add_flag("--detach", options.detach,
                "run in the background; return once the daemon is ready (0) or has failed (1)");
-  // --pidfile and --log-file take an optional value, as in OVS: a bare flag
-  // means "the default name".
-  app.add_option(
-         "--pidfile",
-         [&options](const CLI::results_t& results) {
-           options.pidfile = results.empty() ? std::string() : results.front();
-           return true;
-         },
-         "write the pid to FILE (default <rundir>/<program>.pid), locked while running")
-      ->expected(0, 1)
-      ->type_name("[=FILE]");
-  app.add_option(
-         "--log-file",
-         [&options](const CLI::results_t& results) {
-           options.log_file = results.empty() ? std::string() : results.front();
-           return true;
-         },
-         "also log to FILE (default <logdir>/<program>.log), reopened on SIGHUP")
-      ->expected(0, 1)
-      ->type_name("[=FILE]");
+  AddOptionalValueOption(
+      app, "--pidfile", options.pidfile,
+      "write the pid to FILE (default <rundir>/<program>.pid), locked while running", "[=FILE]");
+  AddOptionalValueOption(app, "--log-file", options.log_file,
+                         "also log to FILE (default <logdir>/<program>.log), reopened on SIGHUP",
+                         "[=FILE]");
   app.add_flag("--no-console-log", options.no_console_log,
                "do not log to stderr (by default logs keep going there, even with --detach)");
   app.add_option("--log-format", options.log_format, "log line format")

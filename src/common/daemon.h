@@ -53,6 +53,14 @@ struct Options {
 // --no-console-log --log-format --log-level to `app`.
 void AddOptions(CLI::App& app, Options& options);
 
+// An option whose value is optional, as OVS's are: `--name` alone sets
+// `into` to "" (the caller's default), `--name=VALUE` to VALUE.  A bare
+// `--name` followed by a positional argument takes that argument, as
+// getopt does not; callers put positionals first or after "--".
+CLI::Option* AddOptionalValueOption(CLI::App& app, const std::string& name,
+                                    std::optional<std::string>& into, const std::string& help,
+                                    const std::string& type_name);
+
 // Resolves and creates the directories.
 Result<Dirs> ResolveDirs(const Options& options);
 

@@ -284,15 +284,9 @@ void AddOvsdbModeOptions(CLI::App& app, VswitchdOptions& options) {
   app.add_option("database", options.database,
                  "OVSDB mode: the Open_vSwitch database, unix:PATH or tcp:IP:PORT (default: "
                  "<statedir>/conf.json is the configuration)");
-  app.add_option(
-         "--unixctl",
-         [&options](const CLI::results_t& results) {
-           options.unixctl = results.empty() ? std::string() : results.front();
-           return true;
-         },
-         "serve ovs-appctl on SOCKET (default <rundir>/<program>.<pid>.ctl)")
-      ->expected(0, 1)
-      ->type_name("[=SOCKET]");
+  daemon::AddOptionalValueOption(app, "--unixctl", options.unixctl,
+                                 "serve ovs-appctl on SOCKET (default <rundir>/<program>.<pid>.ctl)",
+                                 "[=SOCKET]");
 }
 
 }  // namespace hsw::vswitchd

@@ -72,6 +72,9 @@ class TestOvsCtlAndAppctl(DropInTestCase):
         self.assertIsNotNone(pid, "no /var/run/openvswitch/ovs-vswitchd.pid")
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             self.assertIn(b"ovs-vswitchd", f.read())
+        # What `pidof ovs-vswitchd` and `pgrep ovs-vswitchd` look at.
+        with open("/proc/%d/comm" % pid) as f:
+            self.assertEqual(f.read().strip(), "ovs-vswitchd")
         self.assertTrue(os.path.exists(node.path("/run/openvswitch/ovs-vswitchd.%d.ctl" % pid)))
         self.assertIn("ovs-vswitchd is running with pid %d" % pid,
                       self.sh(OVS_CTL, "status").stdout)
