@@ -343,6 +343,17 @@ void VswitchReconciler::Reconfigure() {
   }
   DesiredConfig desired = ComputeDesiredConfig(db);
   for (const std::string& warning : desired.warnings) LogOnce(warning);
+  // A bridge's datapath id is fixed when it is created (its controllers and
+  // the journal know it by that id); a new value waits for the next start.
+  for (const vswitchd::BridgeConfig& bridge : desired.config.bridges) {
+    const ofproto::Bridge* live = vswitchd_.sw().FindBridge(bridge.name);
+    if (live && bridge.datapath_id && live->datapath_id() != bridge.datapath_id) {
+      LogOnce(fmt::format("bridge {}: other_config:datapath-id {:016x} differs from the running "
+                          "datapath id {:016x}: hsw changes it only when the bridge is created; "
+                          "it applies at the next start of hsw-vswitchd",
+                          bridge.name, bridge.datapath_id, live->datapath_id()));
+    }
+  }
   vswitchd::ApplyReport report = vswitchd_.ApplyConfig(desired.config);
   if (!report.fatal_error.empty()) {
     if (callbacks_.on_fatal) callbacks_.on_fatal(report.fatal_error);
