@@ -8,6 +8,7 @@ PACKAGES=(
   g++ clang cmake ninja-build pkg-config
   # libraries
   libexpected-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libxxhash-dev
+  libcpp-httplib-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # end-to-end tests and the demo: namespaces, veths, real OVS and os-ken clients
@@ -15,6 +16,8 @@ PACKAGES=(
   # ovs-vsctl and vswitch.ovsschema (the OVSDB client's tests); installed
   # without starting Debian's services, see below
   openvswitch-switch
+  # hsw-sidecar's tests: an HTTP client and a real Prometheus text parser
+  curl python3-prometheus-client
 )
 # Packages whose maintainer scripts would start a system service: installed
 # with a policy-rc.d that forbids it, so a machine that builds hsw gets no

@@ -252,6 +252,7 @@ int main(int argc, char** argv) {
   if (handover.handed_over()) {
     // The sockets, the lock and the pidfile are the successor's now.
     hsw::daemon::LeavePidfileToSuccessor();
+    hsw::daemon::RecordExit(0, "handed over to its successor");
     hsw::daemon::Cleanup();
     return 0;
   }
@@ -260,6 +261,7 @@ int main(int argc, char** argv) {
             datapath->miss_queue().n_packets());
   unlink(socket_path.c_str());
   unlink(handover_path.c_str());
+  hsw::daemon::RecordExit(0, fmt::format("signal {}", static_cast<int>(g_stop_signal)));
   hsw::daemon::Cleanup();
   return 0;
 }

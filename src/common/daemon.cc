@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 namespace hsw::daemon {
 namespace {
@@ -27,6 +28,7 @@ struct State {
   int pidfile_fd = -1;  // held open (and flocked) for the life of the process
   int lock_fd = -1;     // <rundir>/<program>.lock, flocked until the process dies
   std::string pidfile;  // path to unlink at Cleanup()
+  std::string exit_record;  // <rundir>/<program>.exited, set by Start()
 };
 
 State& GetState() {
@@ -128,21 +130,27 @@ Result<UniqueFd> LockAndWritePid(const std::string& path, int wait_s, std::strin
     }
     return MakeError(fmt::format("{} is locked", path), EWOULDBLOCK);
   }
-  // Open vSwitch's tools (ovs-appctl -t NAME, ovs-ctl status/stop) believe a
-  // pidfile only while a POSIX record lock is held on it (they ask F_GETLK),
-  // so the daemon holds one beside the flock.  Linux keeps the two apart;
-  // the record lock lasts as long as this process keeps every descriptor of
-  // the file open, which it does: nothing here reopens its own pidfile.
-  struct flock record {};
-  record.l_type = F_WRLCK;
-  record.l_whence = SEEK_SET;
-  if (fcntl(fd.get(), F_SETLK, &record) < 0) return ErrnoErr("cannot lock {} (fcntl)", path);
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0 ||
       pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
     return ErrnoErr("cannot write {}", path);
   }
   return fd;
+}
+
+// Open vSwitch's tools (ovs-appctl -t NAME, ovs-ctl status/stop) believe a
+// pidfile only while a POSIX record lock is held on it (they ask F_GETLK),
+// so the pidfile holder takes one beside the flock.  Linux keeps the two
+// apart; the record lock lasts while this process keeps every descriptor of
+// the file open, which it does: nothing here reopens its own pidfile.  (Not
+// on the instance lock: that travels to a successor by SCM_RIGHTS, and a
+// record lock belongs to a process, not to the open file.)
+Status HoldRecordLock(int fd, const std::string& path) {
+  struct flock record {};
+  record.l_type = F_WRLCK;
+  record.l_whence = SEEK_SET;
+  if (fcntl(fd, F_SETLK, &record) < 0) return ErrnoErr("cannot lock {} (fcntl)", path);
+  return Ok();
 }
 
 // Takes the pidfile (--pidfile) for the life of the process; Cleanup()
@@ -155,6 +163,7 @@ Status TakePidfile(const std::string& path) {
                holder.empty() ? "(unknown pid)" : holder);
   }
   if (!fd) return Err("pidfile: {}", fd.error().ToString());
+  HSW_TRY(HoldRecordLock(fd->get(), path));
   fsync(fd->get());
   State& state = GetState();
   if (state.pidfile_fd >= 0) close(state.pidfile_fd);
@@ -327,6 +336,7 @@ Status Start(const Options& options, const Dirs& dirs, const std::string& progra
   }
 
   if (options.detach) HSW_TRY(Detach(program, !options.no_console_log));
+  GetState().exit_record = ExitRecordPath(dirs.rundir, program);
 
   // After the fork: the pid written must be the daemon's, and flock belongs
   // to the process that keeps the file open.
@@ -379,15 +389,6 @@ void NotifyFailed(const std::string& reason) {
 int InstanceLockFd() { return GetState().lock_fd; }
 
 Status AdoptInstanceLock(UniqueFd fd, const std::string& path) {
-  // Open vSwitch's tools (ovs-appctl -t NAME, ovs-ctl status/stop) believe a
-  // pidfile only while a POSIX record lock is held on it (they ask F_GETLK),
-  // so the daemon holds one beside the flock.  Linux keeps the two apart;
-  // the record lock lasts as long as this process keeps every descriptor of
-  // the file open, which it does: nothing here reopens its own pidfile.
-  struct flock record {};
-  record.l_type = F_WRLCK;
-  record.l_whence = SEEK_SET;
-  if (fcntl(fd.get(), F_SETLK, &record) < 0) return ErrnoErr("cannot lock {} (fcntl)", path);
   std::string text = fmt::format("{}\n", getpid());
   if (ftruncate(fd.get(), 0) < 0 ||
       pwrite(fd.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
@@ -415,11 +416,47 @@ Status TakePidfileAfterPredecessor(const Options& options, const Dirs& dirs,
     return Err("pidfile {} is still held by pid {} after the handover", path,
                holder.empty() ? "(unknown)" : holder);
   }
+  HSW_TRY(HoldRecordLock(fd->get(), path));
   State& state = GetState();
   if (state.pidfile_fd >= 0) close(state.pidfile_fd);
   state.pidfile_fd = fd->Release();
   state.pidfile = path;
   return Ok();
+}
+
+std::string ExitRecordPath(const std::string& rundir, const std::string& program) {
+  return rundir + "/" + program + ".exited";
+}
+
+void RecordExit(int status, const std::string& reason) {
+  const std::string& path = GetState().exit_record;
+  if (path.empty()) return;
+  nlohmann::json record = {{"pid", getpid()}, {"status", status}, {"reason", reason}};
+  std::string tmp = fmt::format("{}.{}.tmp", path, getpid());
+  std::string text = record.dump() + "\n";
+  UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd || write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      rename(tmp.c_str(), path.c_str()) < 0) {
+    vlog.Warn("cannot write {}: {}", path, std::strerror(errno));
+    unlink(tmp.c_str());
+  }
+}
+
+std::optional<ExitRecord> ReadExitRecord(const std::string& rundir, const std::string& program) {
+  auto text = ReadFile(ExitRecordPath(rundir, program));
+  if (!text) return std::nullopt;
+  nlohmann::json record = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!record.is_object() || !record.contains("pid") || !record["pid"].is_number_integer() ||
+      !record.contains("status") || !record["status"].is_number_integer()) {
+    return std::nullopt;
+  }
+  ExitRecord exit;
+  exit.pid = record["pid"].get<pid_t>();
+  exit.status = record["status"].get<int>();
+  if (record.contains("reason") && record["reason"].is_string()) {
+    exit.reason = record["reason"].get<std::string>();
+  }
+  return exit;
 }
 
 std::string LockPath(const std::string& rundir, const std::string& program) {

@@ -84,6 +84,23 @@ std::string LockPath(const std::string& rundir, const std::string& program);
 // Removes the pidfile (at clean exit).
 void Cleanup();
 
+// <rundir>/<program>.exited: written by a daemon that exits on purpose (a
+// signal, `exit`, a failure it reports), naming its pid and exit status, so
+// that a supervisor which is not its parent (hsw-sidecar; the daemons detach)
+// can tell a stop from a crash: a process that died without writing one
+// (kill -9, SIGSEGV, abort) crashed.  The pid in it means a record left by
+// an earlier process can never be mistaken for the current one's.
+struct ExitRecord {
+  pid_t pid = 0;
+  int status = 0;
+  std::string reason;
+};
+std::string ExitRecordPath(const std::string& rundir, const std::string& program);
+// Writes this process's record (after Start(); atomically, by rename).
+void RecordExit(int status, const std::string& reason);
+// The record in `rundir` for `program`, if any (an unreadable one: none).
+std::optional<ExitRecord> ReadExitRecord(const std::string& rundir, const std::string& program);
+
 // Handing a daemon over to a successor process.  The instance lock travels
 // as a file descriptor (SCM_RIGHTS): flock belongs to the open file, so the
 // lock stays held without a gap while both processes run and after the

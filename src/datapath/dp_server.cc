@@ -278,7 +278,7 @@ void DpServer::Close(Conn& conn, const char* why) {
         "{} {}; misses wait in the miss queue until an owner connects (limits: {} packets, {} "
         "bytes, {} ms)",
         conn.Describe(), why, limits.max_packets, limits.max_bytes, limits.max_age_ms);
-  } else if (conn.hello_done) {
+  } else if (conn.hello_done && conn.role == dpif::Role::kOwner) {
     vlog.Info("{} {}", conn.Describe(), why);
   } else {
     vlog.Dbg("{} {}", conn.Describe(), why);
@@ -341,7 +341,9 @@ void DpServer::HandleHello(Conn& conn, const dpif::MsgHeader& header, const dpif
         now.dropped_packets - then.dropped_packets, now.dropped_bytes - then.dropped_bytes,
         now.dropped_age - then.dropped_age);
   } else {
-    vlog.Info("{} connected (protocol version {})", conn.Describe(), version);
+    // Monitors come and go with every probe and scrape (hsw-sidecar,
+    // hsw-ctl dp-show): at INFO they would drown the log.
+    vlog.Dbg("{} connected (protocol version {})", conn.Describe(), version);
   }
 }
 

@@ -90,10 +90,17 @@ Result<std::unique_ptr<DpifClient>> DpifClient::Connect(const std::string& socke
                      client.error().code);
   }
   (*client)->peer_ = socket_path;
-  vlog.Info("connected to datapath {} as {} (protocol {}, datapath {} pid {}, {} flows)",
-            socket_path, role == Role::kOwner ? "owner" : "monitor", (*client)->hello_.version,
-            (*client)->hello_.datapath_version, (*client)->hello_.datapath_pid,
-            (*client)->hello_.n_flows);
+  std::string line = fmt::format(
+      "connected to datapath {} as {} (protocol {}, datapath {} pid {}, {} flows)", socket_path,
+      role == Role::kOwner ? "owner" : "monitor", (*client)->hello_.version,
+      (*client)->hello_.datapath_version, (*client)->hello_.datapath_pid,
+      (*client)->hello_.n_flows);
+  // A monitor (probes, scrapes, dp-show) connects often: its line is DBG.
+  if (role == Role::kOwner) {
+    vlog.Info("{}", line);
+  } else {
+    vlog.Dbg("{}", line);
+  }
   return client;
 }
 

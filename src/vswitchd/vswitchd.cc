@@ -1218,11 +1218,13 @@ int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) 
     std::string reason = vswitchd.error().ToString();
     vlog.Err("{}", reason);
     daemon::NotifyFailed(reason);
+    daemon::RecordExit(1, reason);
     daemon::Cleanup();
     return 1;
   }
 
   int exit_code = 0;
+  std::string exit_reason = "stopped (exit requested)";
   (void)loop.Add(signal_fd.get(), EPOLLIN, [&](uint32_t) {
     signalfd_siginfo info;
     while (read(signal_fd.get(), &info, sizeof(info)) == sizeof(info)) {
@@ -1233,8 +1235,8 @@ int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) 
           vlog.Info("SIGHUP: log file reopened");
         }
       } else {
-        vlog.Info("{}: exiting; hsw-datapath keeps forwarding",
-                  info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        exit_reason = info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+        vlog.Info("{}: exiting; hsw-datapath keeps forwarding", exit_reason);
         loop.Stop();
       }
     }
@@ -1244,6 +1246,7 @@ int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) 
       std::chrono::milliseconds(static_cast<int64_t>(options.datapath_reconnect_timeout_s * 1000)),
       [&] {
         exit_code = 1;
+        exit_reason = "hsw-datapath did not come back";
         loop.Stop();
       });
 
@@ -1265,6 +1268,7 @@ int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) 
       vlog.Err("{}", reason);
       daemon::NotifyFailed(reason);
       exit_code = 1;
+      exit_reason = reason;
       loop.Stop();
     };
     database = database_factory(loop, **vswitchd, options.database, std::move(hooks));
@@ -1281,6 +1285,7 @@ int VswitchdMain(int argc, char** argv, DatabaseConfigFactory database_factory) 
   // for our successor.  A datapath that never came back leaves nothing to drain.
   if (exit_code == 0) (*vswitchd)->sw().DrainUpcallsForExit();
   vswitchd->reset();
+  daemon::RecordExit(exit_code, exit_reason);
   daemon::Cleanup();
   vlog.Info("hsw-vswitchd exiting (status {})", exit_code);
   return exit_code;

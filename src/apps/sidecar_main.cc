@@ -1,0 +1,124 @@
+// hsw-sidecar: probes, metrics and supervision for one node's hsw
+// (src/sidecar/).  Runs in the foreground (a container's main process, or a
+// systemd service); stopping it never stops the daemons.
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "sidecar/http_server.h"
+#include "sidecar/supervisor.h"
+
+namespace {
+
+const hsw::log::Module vlog("sidecar");
+
+// "ADDR:PORT" with a numeric port; ADDR may be empty (all addresses).
+bool ParseListen(const std::string& text, std::string& host, int& port, std::string& why) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    why = "expected ADDR:PORT";
+    return false;
+  }
+  host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string digits = text.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(digits) < 1 || std::stoi(digits) > 65535) {
+    why = "the port must be 1-65535";
+    return false;
+  }
+  port = std::stoi(digits);
+  if (host.empty()) host = "0.0.0.0";
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hsw-sidecar: /livez /readyz /metrics /status for hsw, and its supervisor"};
+  hsw::daemon::Options daemon_options;
+  hsw::daemon::AddOptions(app, daemon_options);
+  std::string listen = "127.0.0.1:9476";
+  app.add_option("--listen", listen, "serve HTTP on ADDR:PORT (default 127.0.0.1:9476)")
+      ->type_name("ADDR:PORT");
+  hsw::sidecar::SupervisorOptions supervision;
+  bool no_supervise = false;
+  app.add_flag("--no-supervise", no_supervise,
+               "observe and report only: start nothing, restart nothing");
+  app.add_option("--db", supervision.database,
+                 "start hsw-vswitchd on this Open_vSwitch database (as hsw-ctl start --db)")
+      ->type_name("unix:PATH|tcp:IP:PORT");
+  app.add_option("--bindir", supervision.bindir,
+                 "where hsw-datapath and hsw-vswitchd are (default: beside hsw-sidecar, "
+                 "HSW_BINDIR, PATH)");
+  double deadline_s = 2;
+  app.add_option("--probe-deadline", deadline_s,
+                 "seconds each daemon has to answer a probe or scrape (default 2)")
+      ->check(CLI::Range(0.05, 60.0));
+  bool version = false;
+  app.add_flag("-V,--version", version, "print the version and exit");
+  CLI11_PARSE(app, argc, argv);
+  if (version) {
+    std::printf("hsw-sidecar %s\n", hsw::kVersion);
+    return 0;
+  }
+  hsw::sidecar::HttpOptions http;
+  if (std::string why; !ParseListen(listen, http.host, http.port, why)) {
+    std::fprintf(stderr, "hsw-sidecar: --listen %s: %s\n", listen.c_str(), why.c_str());
+    return 2;
+  }
+  auto dirs = hsw::daemon::ResolveDirs(daemon_options);
+  if (!dirs) {
+    std::fprintf(stderr, "hsw-sidecar: %s\n", dirs.error().ToString().c_str());
+    return 1;
+  }
+  // Signals go to sigwait() below, never to a handler on another thread.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (auto started = hsw::daemon::Start(daemon_options, *dirs, "hsw-sidecar"); !started) {
+    std::fprintf(stderr, "hsw-sidecar: %s\n", started.error().ToString().c_str());
+    return 1;
+  }
+  http.paths.rundir = dirs->rundir;
+  http.deadline = std::chrono::milliseconds(static_cast<int64_t>(deadline_s * 1000));
+  supervision.rundir = dirs->rundir;
+  supervision.statedir = dirs->statedir;
+  supervision.logdir = dirs->logdir;
+  supervision.supervise = !no_supervise;
+  hsw::sidecar::Supervisor supervisor(supervision);
+  auto server = hsw::sidecar::HttpServer::Bind(http, &supervisor);
+  if (!server) {
+    vlog.Err("{}", server.error().ToString());
+    hsw::daemon::NotifyFailed(server.error().ToString());
+    hsw::daemon::Cleanup();
+    return 1;
+  }
+  supervisor.Start();
+  std::thread serving([&] { (*server)->Serve(); });
+  hsw::daemon::NotifyReady();
+  vlog.Info("hsw-sidecar {} ready (rundir {}, {})", hsw::kVersion, dirs->rundir,
+            no_supervise ? "observing only" : "supervising hsw-datapath and hsw-vswitchd");
+  int signo = 0;
+  sigwait(&stop, &signo);
+  vlog.Info("{}: exiting; the daemons keep running", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Stop();
+  serving.join();
+  supervisor.Stop();
+  hsw::daemon::RecordExit(0, signo == SIGTERM ? "SIGTERM" : "SIGINT");
+  hsw::daemon::Cleanup();
+  return 0;
+}

@@ -1,0 +1,55 @@
+// sidecar/http_server: hsw-sidecar's endpoints on cpp-httplib (Debian's
+// libcpp-httplib): GET /livez[/NAME], /readyz[/NAME] (200 or 500, reasons
+// in the body; ?verbose, ?exclude=NAME), /metrics (Prometheus text 0.0.4),
+// /status (JSON).  Every request reads the daemons afresh (sources.h); a GET
+// changes nothing, and other methods get 405.  Bound to 127.0.0.1 by default.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "sidecar/sources.h"
+#include "sidecar/supervisor.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace hsw::sidecar {
+
+struct HttpOptions {
+  std::string host = "127.0.0.1";
+  int port = 9476;
+  Paths paths;
+  std::chrono::milliseconds deadline{2000};  // per daemon, per request
+};
+
+class HttpServer {
+ public:
+  // Binds; the error names the address (e.g. already in use).
+  static Result<std::unique_ptr<HttpServer>> Bind(const HttpOptions& options,
+                                                  const Supervisor* supervisor);
+  ~HttpServer();
+  // Serves until Stop() (from another thread).
+  void Serve();
+  void Stop();
+
+ private:
+  HttpServer(const HttpOptions& options, const Supervisor* supervisor);
+  void Route();
+
+  HttpOptions options_;
+  const Supervisor* supervisor_;
+  std::unique_ptr<httplib::Server> server_;
+};
+
+// The /metrics text and the /status JSON for these views, without HTTP
+// (tests call them directly).
+std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
+                        const std::vector<DaemonState>& daemons);
+std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
+                       const std::vector<DaemonState>& daemons);
+
+}  // namespace hsw::sidecar

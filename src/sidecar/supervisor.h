@@ -1,0 +1,87 @@
+// sidecar/supervisor: keeps hsw-datapath and hsw-vswitchd running.
+//
+// The daemons detach into their own sessions, so the sidecar is not their
+// parent (deleting the sidecar's container stops nothing) and learns of a
+// death from the daemon's instance lock, free the moment it dies.  A daemon
+// that exits on purpose writes <rundir>/<program>.exited with its pid
+// (daemon::RecordExit): exit status 0 there is a stop (`hsw-ctl stop`, a
+// preStop hook, SIGTERM) and is left alone; a death without a record
+// (kill -9, SIGSEGV) or with a non-zero status is a crash, and the daemons
+// are started again the way `hsw-ctl start` does it (the datapath if it is
+// gone, hsw-vswitchd with its journal), after an exponential backoff reset
+// once a daemon has run for the stable period.  While someone runs an
+// hsw-ctl lifecycle command (<rundir>/hsw-ctl.lock held) nothing is judged.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace hsw::sidecar {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// The delay before restart number `crashes` (1 = the first): 0 for the
+// first, then `min` doubling up to `max`.
+std::chrono::milliseconds RestartDelay(int crashes, std::chrono::milliseconds min,
+                                       std::chrono::milliseconds max);
+
+struct DaemonState {
+  std::string name;      // "hsw-datapath", "hsw-vswitchd"
+  std::string state;     // "running", "stopped", "crashed", "starting", "unknown"
+  pid_t pid = 0;         // running: its pid; else the last one seen
+  int crashes = 0;       // since the last stable period
+  int restarts = 0;      // over the sidecar's life
+  std::string last;      // the last event, in words
+  std::optional<SteadyClock::time_point> retry_at;
+  SteadyClock::time_point since{};  // when `state` began
+};
+
+struct SupervisorOptions {
+  std::string rundir, statedir, logdir;
+  std::string database;  // hsw-vswitchd's --db ("" = conf.json)
+  std::string bindir;    // "" = FindDaemonBinary's search
+  bool supervise = true; // false: observe and report only
+  std::chrono::milliseconds poll{200};
+  std::chrono::milliseconds min_backoff{1000}, max_backoff{30000};
+  std::chrono::milliseconds stable{10000};
+  std::chrono::milliseconds start_timeout{60000};
+};
+
+class Supervisor {
+ public:
+  explicit Supervisor(SupervisorOptions options);
+  ~Supervisor();
+
+  // Runs the loop on a thread of its own until Stop().  The first pass
+  // starts whatever is not running.
+  void Start();
+  void Stop();
+  std::vector<DaemonState> States() const;
+
+ private:
+  void Run();
+  void Pass();
+  void Observe(DaemonState& d);
+  bool StartDaemons(const std::string& why);
+
+  SupervisorOptions options_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  bool first_pass_ = true;
+  std::vector<DaemonState> daemons_;
+  std::map<std::string, bool> restarting_;  // starting after a crash (not the first start)
+  std::thread thread_;
+};
+
+}  // namespace hsw::sidecar
