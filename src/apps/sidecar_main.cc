@@ -3,6 +3,8 @@
 // systemd service); stopping it never stops the daemons.
 #include <signal.h>
 
+#include <atomic>
+#include <memory>
 #include <cstdio>
 #include <thread>
 
@@ -11,7 +13,9 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/version.h"
+#include "sidecar/config_watch.h"
 #include "sidecar/http_server.h"
+#include "sidecar/log_follow.h"
 #include "sidecar/supervisor.h"
 
 namespace {
@@ -64,12 +68,31 @@ int main(int argc, char** argv) {
   app.add_option("--probe-deadline", deadline_s,
                  "seconds each daemon has to answer a probe or scrape (default 2)")
       ->check(CLI::Range(0.05, 60.0));
+  std::vector<std::string> follow;
+  app.add_option("--follow-log", follow,
+                 "print this log file's lines on stdout, across rotation (repeatable)")
+      ->type_name("FILE");
+  bool follow_daemons = false;
+  app.add_flag("--follow-daemon-logs", follow_daemons,
+               "the daemons log to <logdir>/hsw-datapath.log and hsw-vswitchd.log (those the "
+               "sidecar starts get --log-file) and the sidecar prints their lines on stdout");
+  std::string config_dir;
+  app.add_option("--config-dir", config_dir,
+                 "apply this directory of key-value files (a mounted ConfigMap) to hsw-vswitchd "
+                 "whenever it changes (docs/sidecar.md lists the keys)")
+      ->type_name("DIR");
   bool version = false;
   app.add_flag("-V,--version", version, "print the version and exit");
   CLI11_PARSE(app, argc, argv);
   if (version) {
     std::printf("hsw-sidecar %s\n", hsw::kVersion);
     return 0;
+  }
+  if (!config_dir.empty() && !supervision.database.empty()) {
+    std::fprintf(stderr,
+                 "hsw-sidecar: --config-dir with --db is not supported yet: configure the "
+                 "database with ovs-vsctl\n");
+    return 2;
   }
   hsw::sidecar::HttpOptions http;
   if (std::string why; !ParseListen(listen, http.host, http.port, why)) {
@@ -99,8 +122,23 @@ int main(int argc, char** argv) {
   supervision.statedir = dirs->statedir;
   supervision.logdir = dirs->logdir;
   supervision.supervise = !no_supervise;
+  if (follow_daemons) {
+    for (const char* daemon : {"hsw-datapath", "hsw-vswitchd"}) {
+      follow.push_back(dirs->logdir + "/" + daemon + ".log");
+    }
+    // Their lines then come from the files only, not also from the
+    // stdout they would inherit from the sidecar.
+    for (auto* args : {&supervision.datapath_args, &supervision.vswitchd_args}) {
+      *args = {"--logdir", dirs->logdir, "--log-file", "--no-console-log"};
+    }
+  }
   hsw::sidecar::Supervisor supervisor(supervision);
-  auto server = hsw::sidecar::HttpServer::Bind(http, &supervisor);
+  std::unique_ptr<hsw::sidecar::ConfigWatcher> config;
+  if (!config_dir.empty()) {
+    config = std::make_unique<hsw::sidecar::ConfigWatcher>(config_dir,
+                                                           http.paths.vswitchd_control());
+  }
+  auto server = hsw::sidecar::HttpServer::Bind(http, &supervisor, config.get());
   if (!server) {
     vlog.Err("{}", server.error().ToString());
     hsw::daemon::NotifyFailed(server.error().ToString());
@@ -108,7 +146,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   supervisor.Start();
+  if (config) config->Start();
   std::thread serving([&] { (*server)->Serve(); });
+  std::atomic<bool> stopping{false};
+  std::thread following;
+  if (!follow.empty()) {
+    following = std::thread([&] {
+      hsw::sidecar::LogFollower follower(follow, dirs->statedir + "/hsw-sidecar.logpos.json",
+                                         [](const std::string& line) {
+                                           std::fwrite(line.data(), 1, line.size(), stdout);
+                                           std::fputc('\n', stdout);
+                                         });
+      while (!stopping) {
+        if (follower.Poll()) std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (follower.Poll()) std::fflush(stdout);
+    });
+  }
   hsw::daemon::NotifyReady();
   vlog.Info("hsw-sidecar {} ready (rundir {}, {})", hsw::kVersion, dirs->rundir,
             no_supervise ? "observing only" : "supervising hsw-datapath and hsw-vswitchd");
@@ -117,7 +172,10 @@ int main(int argc, char** argv) {
   vlog.Info("{}: exiting; the daemons keep running", signo == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Stop();
   serving.join();
+  stopping = true;
+  if (following.joinable()) following.join();
   supervisor.Stop();
+  if (config) config->Stop();
   hsw::daemon::RecordExit(0, signo == SIGTERM ? "SIGTERM" : "SIGINT");
   hsw::daemon::Cleanup();
   return 0;

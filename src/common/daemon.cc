@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -445,14 +446,28 @@ void RecordExit(int status, const std::string& reason) {
 std::optional<ExitRecord> ReadExitRecord(const std::string& rundir, const std::string& program) {
   auto text = ReadFile(ExitRecordPath(rundir, program));
   if (!text) return std::nullopt;
-  nlohmann::json record = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (!record.is_object() || !record.contains("pid") || !record["pid"].is_number_integer() ||
-      !record.contains("status") || !record["status"].is_number_integer()) {
+  return ParseExitRecord(*text);
+}
+
+std::optional<ExitRecord> ParseExitRecord(std::string_view text) {
+  nlohmann::json record = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto in_range = [&](const char* key, int64_t min, int64_t max) {
+    if (!record.contains(key) || !record[key].is_number_integer()) return false;
+    // is_number_integer() holds for unsigned too: compare as what it is.
+    if (record[key].is_number_unsigned()) {
+      uint64_t u = record[key].get<uint64_t>();
+      return (min <= 0 || u >= static_cast<uint64_t>(min)) && u <= static_cast<uint64_t>(max);
+    }
+    int64_t v = record[key].get<int64_t>();
+    return v >= min && v <= max;
+  };
+  if (!record.is_object() || !in_range("pid", 1, INT32_MAX) ||
+      !in_range("status", INT32_MIN, INT32_MAX)) {
     return std::nullopt;
   }
   ExitRecord exit;
-  exit.pid = record["pid"].get<pid_t>();
-  exit.status = record["status"].get<int>();
+  exit.pid = static_cast<pid_t>(record["pid"].get<int64_t>());
+  exit.status = static_cast<int>(record["status"].get<int64_t>());
   if (record.contains("reason") && record["reason"].is_string()) {
     exit.reason = record["reason"].get<std::string>();
   }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ std::string ExitRecordPath(const std::string& rundir, const std::string& program
 void RecordExit(int status, const std::string& reason);
 // The record in `rundir` for `program`, if any (an unreadable one: none).
 std::optional<ExitRecord> ReadExitRecord(const std::string& rundir, const std::string& program);
+// A record's text: {"pid": N, "status": N, "reason": "..."}; anything else
+// (truncated, another type, a pid that is no pid) is none.
+std::optional<ExitRecord> ParseExitRecord(std::string_view text);
 
 // Handing a daemon over to a successor process.  The instance lock travels
 // as a file descriptor (SCM_RIGHTS): flock belongs to the open file, so the

@@ -33,7 +33,8 @@ double Age(SteadyClock::time_point since) {
 }  // namespace
 
 std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
-                        const std::vector<DaemonState>& daemons) {
+                        const std::vector<DaemonState>& daemons,
+                        const std::optional<ConfigStatus>& config) {
   std::vector<Family> families;
   families.push_back({"hsw_build_info", "gauge", "hsw-sidecar's version (always 1).",
                       {{{{"version", kVersion}}, 1}}});
@@ -47,6 +48,17 @@ std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
   }
   families.push_back(std::move(running));
   families.push_back(std::move(restarts));
+  if (config) {
+    families.push_back({"hsw_config_applied_total", "counter",
+                        "ConfigMap generations applied to hsw-vswitchd.",
+                        {{{}, static_cast<double>(config->applied_total)}}});
+    families.push_back({"hsw_config_refused_total", "counter",
+                        "ConfigMap generations refused (a bad key or value; nothing applied).",
+                        {{{}, static_cast<double>(config->refused_total)}}});
+    families.push_back({"hsw_config_last_refused", "gauge",
+                        "1 while the newest generation is refused and an older one is in force.",
+                        {{{}, config->last_error.empty() ? 0.0 : 1.0}}});
+  }
   for (Family& f : DatapathMetrics(dp)) families.push_back(std::move(f));
   for (Family& f : VswitchdMetrics(vs)) families.push_back(std::move(f));
   // Two sources may both add the scrape families: merge them by name.
@@ -64,7 +76,8 @@ std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
 }
 
 std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
-                       const std::vector<DaemonState>& daemons) {
+                       const std::vector<DaemonState>& daemons,
+                       const std::optional<ConfigStatus>& config) {
   json status;
   status["version"] = kVersion;
   json list = json::array();
@@ -102,6 +115,14 @@ std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
   } else {
     status["vswitchd"]["error"] = vs.error;
   }
+  if (config) {
+    status["config"] = {{"dir", config->dir},
+                        {"applied", config->applied},
+                        {"newest", config->last_seen},
+                        {"error", config->last_error},
+                        {"applied_total", config->applied_total},
+                        {"refused_total", config->refused_total}};
+  }
   auto checks = ReadinessChecks(dp, vs);
   json failed = json::array();
   for (const Check& check : checks) {
@@ -113,14 +134,24 @@ std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
   return status.dump(2) + "\n";
 }
 
-HttpServer::HttpServer(const HttpOptions& options, const Supervisor* supervisor)
-    : options_(options), supervisor_(supervisor), server_(std::make_unique<httplib::Server>()) {}
+HttpServer::HttpServer(const HttpOptions& options, const Supervisor* supervisor,
+                       const ConfigWatcher* config)
+    : options_(options),
+      supervisor_(supervisor),
+      config_(config),
+      server_(std::make_unique<httplib::Server>()) {}
+
+std::optional<ConfigStatus> HttpServer::Config() const {
+  if (!config_) return std::nullopt;
+  return config_->Status();
+}
 
 HttpServer::~HttpServer() = default;
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpOptions& options,
-                                                     const Supervisor* supervisor) {
-  std::unique_ptr<HttpServer> server(new HttpServer(options, supervisor));
+                                                     const Supervisor* supervisor,
+                                                     const ConfigWatcher* config) {
+  std::unique_ptr<HttpServer> server(new HttpServer(options, supervisor, config));
   server->Route();
   if (!server->server_->bind_to_port(options.host, options.port)) {
     return Err("cannot listen on {}:{}: {} (is another hsw-sidecar running, or the port in "
@@ -156,15 +187,19 @@ void HttpServer::Route() {
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& response) {
     DatapathView dp = ReadDatapath(options_.paths, options_.deadline);
     VswitchdView vs = ReadVswitchd(options_.paths, options_.deadline);
-    response.set_content(MetricsText(dp, vs, supervisor_ ? supervisor_->States()
-                                                         : std::vector<DaemonState>{}),
+    response.set_content(MetricsText(dp, vs,
+                                     supervisor_ ? supervisor_->States()
+                                                 : std::vector<DaemonState>{},
+                                     Config()),
                          "text/plain; version=0.0.4; charset=utf-8");
   });
   server_->Get("/status", [this](const httplib::Request&, httplib::Response& response) {
     DatapathView dp = ReadDatapath(options_.paths, options_.deadline);
     VswitchdView vs = ReadVswitchd(options_.paths, options_.deadline);
-    response.set_content(StatusJson(dp, vs, supervisor_ ? supervisor_->States()
-                                                        : std::vector<DaemonState>{}),
+    response.set_content(StatusJson(dp, vs,
+                                    supervisor_ ? supervisor_->States()
+                                                : std::vector<DaemonState>{},
+                                    Config()),
                          "application/json");
   });
   auto refuse = [](const httplib::Request& request, httplib::Response& response) {

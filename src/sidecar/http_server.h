@@ -7,9 +7,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "sidecar/config_watch.h"
 #include "sidecar/sources.h"
 #include "sidecar/supervisor.h"
 
@@ -30,26 +32,32 @@ class HttpServer {
  public:
   // Binds; the error names the address (e.g. already in use).
   static Result<std::unique_ptr<HttpServer>> Bind(const HttpOptions& options,
-                                                  const Supervisor* supervisor);
+                                                  const Supervisor* supervisor,
+                                                  const ConfigWatcher* config = nullptr);
   ~HttpServer();
   // Serves until Stop() (from another thread).
   void Serve();
   void Stop();
 
  private:
-  HttpServer(const HttpOptions& options, const Supervisor* supervisor);
+  HttpServer(const HttpOptions& options, const Supervisor* supervisor,
+             const ConfigWatcher* config);
+  std::optional<ConfigStatus> Config() const;
   void Route();
 
   HttpOptions options_;
   const Supervisor* supervisor_;
+  const ConfigWatcher* config_;
   std::unique_ptr<httplib::Server> server_;
 };
 
 // The /metrics text and the /status JSON for these views, without HTTP
 // (tests call them directly).
 std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
-                        const std::vector<DaemonState>& daemons);
+                        const std::vector<DaemonState>& daemons,
+                        const std::optional<ConfigStatus>& config = std::nullopt);
 std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
-                       const std::vector<DaemonState>& daemons);
+                       const std::vector<DaemonState>& daemons,
+                       const std::optional<ConfigStatus>& config = std::nullopt);
 
 }  // namespace hsw::sidecar

@@ -53,30 +53,13 @@ Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options))
 
 Supervisor::~Supervisor() { Stop(); }
 
-void Supervisor::Start() { thread_ = std::thread([this] { Run(); }); }
+void Supervisor::Start() { thread_.Start(options_.poll, [this] { Pass(); }); }
 
-void Supervisor::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Supervisor::Stop() { thread_.Stop(); }
 
 std::vector<DaemonState> Supervisor::States() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return daemons_;
-}
-
-void Supervisor::Run() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!stop_) {
-    lock.unlock();
-    Pass();
-    lock.lock();
-    wake_.wait_for(lock, options_.poll, [this] { return stop_; });
-  }
 }
 
 // Updates `d` from its lock and exit record.  Called with mutex_ held.
@@ -185,6 +168,8 @@ bool Supervisor::StartDaemons(const std::string& why) {
   ctl::StartOptions start;
   start.database = options_.database;
   start.bindir = options_.bindir;
+  start.datapath_args = options_.datapath_args;
+  start.vswitchd_args = options_.vswitchd_args;
   int code = ctl::StartCommand(ctx, start);
   LogLines(out.str(), false);
   LogLines(err.str(), true);

@@ -15,16 +15,14 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
+
+#include "sidecar/periodic.h"
 
 namespace hsw::sidecar {
 
@@ -50,6 +48,9 @@ struct SupervisorOptions {
   std::string rundir, statedir, logdir;
   std::string database;  // hsw-vswitchd's --db ("" = conf.json)
   std::string bindir;    // "" = FindDaemonBinary's search
+  // Extra arguments for the daemons it starts (--log-file when the sidecar
+  // follows their log files).
+  std::vector<std::string> datapath_args, vswitchd_args;
   bool supervise = true; // false: observe and report only
   std::chrono::milliseconds poll{200};
   std::chrono::milliseconds min_backoff{1000}, max_backoff{30000};
@@ -69,19 +70,16 @@ class Supervisor {
   std::vector<DaemonState> States() const;
 
  private:
-  void Run();
   void Pass();
   void Observe(DaemonState& d);
   bool StartDaemons(const std::string& why);
 
   SupervisorOptions options_;
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  mutable std::mutex mutex_;  // guards the state below, read by the HTTP threads
   bool first_pass_ = true;
   std::vector<DaemonState> daemons_;
   std::map<std::string, bool> restarting_;  // starting after a crash (not the first start)
-  std::thread thread_;
+  PeriodicThread thread_;  // last: stopped before the state goes
 };
 
 }  // namespace hsw::sidecar

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <iostream>
 #include <string_view>
 #include <unordered_map>
@@ -1007,6 +1008,80 @@ void Vswitchd::RegisterMethods() {
     HSW_TRY(log::ReopenFile());
     vlog.Info("log file reopened");
     return nullptr;
+  });
+
+  // A whole configuration at once (hsw-sidecar's ConfigMap generation):
+  // bridges, ports and controllers as conf.json holds them, plus vlog specs.
+  // Checked whole before anything changes; then applied as the database
+  // mode applies a change set (ApplyConfig: only what differs), so a bridge
+  // not in it is deleted.  Per-interface failures (a device that does not
+  // exist) are reported, not fatal, as in OVS.
+  c.Register("apply-config", [this](const json& params) -> Result<json> {
+    HSW_TRY(RefuseInDatabaseMode("apply-config"));
+    if (!params.is_object() || !params.contains("config") || !params["config"].is_object()) {
+      return Err("apply-config: params.config must be an object in conf.json's format");
+    }
+    HSW_ASSIGN_OR_RETURN(Config wanted, ParseConfig(params["config"].dump(), "apply-config"));
+    wanted.settings = config_.config().settings;  // not part of a generation
+    // conf.json's parser takes names as they are written; a request is
+    // checked like hsw-ctl's commands before anything changes.
+    std::set<std::string> names;
+    for (const BridgeConfig& bridge : wanted.bridges) {
+      HSW_TRY(ValidateName("bridge name", bridge.name));
+      if (!names.insert(bridge.name).second) {
+        return Err("apply-config: '{}' is named twice", bridge.name);
+      }
+    }
+    for (const BridgeConfig& bridge : wanted.bridges) {
+      std::set<uint32_t> ofports;
+      for (const PortConfig& port : bridge.ports) {
+        HSW_TRY(ValidateName("interface name", port.name));
+        if (!names.insert(port.name).second) {
+          return Err("apply-config: bridge {}: '{}' is named twice", bridge.name, port.name);
+        }
+        if (port.ofport >= 0xff00) {
+          return Err("apply-config: bridge {}: port {}: OpenFlow port {} is out of range 1-65279",
+                     bridge.name, port.name, port.ofport);
+        }
+        if (port.ofport && !ofports.insert(port.ofport).second) {
+          return Err("apply-config: bridge {}: OpenFlow port {} is asked for twice", bridge.name,
+                     port.ofport);
+        }
+      }
+    }
+    std::vector<std::string> specs;
+    if (params.contains("vlog")) {
+      if (!params["vlog"].is_array()) return Err("apply-config: params.vlog must be an array");
+      for (const json& spec : params["vlog"]) {
+        if (!spec.is_string()) return Err("apply-config: params.vlog holds a non-string");
+        specs.push_back(spec.get<std::string>());
+      }
+    }
+    // Log levels: all or none (restored if one spec is refused).
+    std::vector<log::ModuleLevels> before = log::ListModuleLevels();
+    for (const std::string& spec : specs) {
+      if (auto applied = log::ApplyVlogSpec(spec); !applied) {
+        for (const log::ModuleLevels& m : before) {
+          log::SetLevels(m.module, log::Destination::kConsole, m.console);
+          log::SetLevels(m.module, log::Destination::kSyslog, m.syslog);
+          log::SetLevels(m.module, log::Destination::kFile, m.file);
+        }
+        return Err("apply-config: log level '{}': {}", spec, applied.error().message);
+      }
+    }
+    ApplyReport report = ApplyConfig(wanted);
+    if (!report.fatal_error.empty()) return Err("apply-config: {}", report.fatal_error);
+    json interfaces = json::object();
+    for (const auto& [name, outcome] : report.interfaces) {
+      interfaces[name] = {{"bridge", outcome.bridge}, {"ofport", outcome.ofport}};
+      if (!outcome.error.empty()) interfaces[name]["error"] = outcome.error;
+    }
+    vlog.Info("applied configuration{}: {} changes",
+              params.contains("generation") && params["generation"].is_string()
+                  ? " generation " + params["generation"].get<std::string>()
+                  : std::string(),
+              report.n_changes);
+    return json{{"changes", report.n_changes}, {"interfaces", std::move(interfaces)}};
   });
 
   c.Register("vlog/set", [](const json& params) -> Result<json> {

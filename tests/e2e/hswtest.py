@@ -642,6 +642,18 @@ class HswTestCase(unittest.TestCase):
         self.assertEqual(sender.returncode, 0, err)
         return json.loads(out.strip().splitlines()[-1])
 
+    def end_traffic(self, sender, rx, what):
+        """Stops a `start_send` sender that must have run all along (SIGINT:
+        it sends its end markers), logs the loss under `what`, and returns
+        (sender report, receiver report)."""
+        self.assertIsNone(sender.poll(), "the sender stopped during " + what)
+        sender.send_signal(signal.SIGINT)
+        sent = self.sender_report(sender)
+        report = rx.result()
+        log("%s under %d packets: %d lost, longest gap %s ms" %
+            (what, sent["sent"], report["lost"], report.get("max_gap_ms")))
+        return sent, report
+
     def assert_new_flows_work(self):
         """hsw-vswitchd programs the datapath: a new rule (h1 -> h3, UDP port
         9400), and a 5-tuple that needs a new datapath flow, get through."""

@@ -88,6 +88,16 @@ class OvsdbServer:
             pass
 
 
+def prepare(testcase):
+    """The common start of a test that uses OVS's tools: fails (never skips)
+    when they are missing, then the World's namespaces and static ARP."""
+    problem = ovs_tools_problem()
+    if problem:
+        testcase.fail(problem)
+    testcase.w.create_topology()
+    testcase.w.static_arp()
+
+
 def start_vswitchd_db(world, server, extra=(), check=True):
     """hsw-vswitchd --detach in the database mode; returns once it applied
     the database's first configuration (its --detach readiness)."""

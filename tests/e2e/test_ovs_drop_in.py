@@ -30,11 +30,7 @@ class DropInTestCase(hswtest.HswTestCase):
 
     def setUp(self):
         super().setUp()
-        problem = ovsdbtest.ovs_tools_problem()
-        if problem:
-            self.fail(problem)
-        self.w.create_topology()
-        self.w.static_arp()
+        ovsdbtest.prepare(self)
         self.node = ovsdbtest.SystemRoot(self.w, vswitchd=self.w.bin("hsw-vswitchd"),
                                          fake_kmod=True)
 
@@ -219,10 +215,8 @@ class TestPodSplitRestart(DropInTestCase):
         # A second of traffic after the restart: what was lost is lost for
         # good by then, and what was queued has arrived.
         time.sleep(1)
-        self.assertIsNone(sender.poll(), "the sender stopped during the restart")
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        return rx.result(), sent, took
+        sent, report = self.end_traffic(sender, rx, "the split restart")
+        return report, sent, took
 
     def test_operator_split_restart_loses_nothing_and_ovs_is_the_reference(self):
         w = self.w

@@ -28,11 +28,7 @@ class OvsdbTestCase(hswtest.HswTestCase):
 
     def setUp(self):
         super().setUp()
-        problem = ovsdbtest.ovs_tools_problem()
-        if problem:
-            self.fail(problem)
-        self.w.create_topology()
-        self.w.static_arp()
+        ovsdbtest.prepare(self)
         self.db = ovsdbtest.OvsdbServer(self.w)
         ovsdbtest.start_vswitchd_db(self.w, self.db)
 
@@ -226,11 +222,7 @@ class TestHswCtlWithDatabase(hswtest.HswTestCase):
 
     def test_start_db_and_restart_under_traffic(self):
         w = self.w
-        problem = ovsdbtest.ovs_tools_problem()
-        if problem:
-            self.fail(problem)
-        w.create_topology()
-        w.static_arp()
+        ovsdbtest.prepare(self)
         db = ovsdbtest.OvsdbServer(w)
         bad = w.ctl("start", "--db", "ssl-less:nowhere", check=False)
         self.assertEqual(bad.returncode, 2, bad.stdout + bad.stderr)
@@ -261,12 +253,7 @@ class TestHswCtlWithDatabase(hswtest.HswTestCase):
         rx.wait_received(500)
         out = w.ctl_console("restart")
         self.assertIn("flow-restore-wait cleared", out)
-        self.assertIsNone(sender.poll(), "the sender stopped during the restart")
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        report = rx.result()
-        hswtest.log("hsw-ctl restart on a database under %d packets: %d lost" %
-                    (sent["sent"], report["lost"]))
+        sent, report = self.end_traffic(sender, rx, "hsw-ctl restart on a database")
         self.assert_no_loss(report, sent=sent["sent"])
         self.assertEqual(tables(), before)
         # Still configured from the database: hsw-ctl's bridge writes are

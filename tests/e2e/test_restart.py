@@ -100,7 +100,9 @@ class RestartTest(hswtest.HswTestCase):
         # exit take a while, as a real table does: an owner that is still
         # connected while it tears down keeps being sent upcalls.
         self.install_rules(["priority=40000,udp,tp_src=1,actions=drop"])
-        n_flows = 4000
+        # Enough 5-tuples that the sender never wraps round, even when 20
+        # restarts take long (an ASan build on a loaded machine: 17 s).
+        n_flows = 12000
         rate = 300
         rx = w.recv("h2", 9350, announce=50)
         sender = w.start_send("h1", "h2", 9350, rate, 600, "--one-socket", "--flows",

@@ -47,6 +47,10 @@ class SidecarTestCase(hswtest.HswTestCase):
                                    "127.0.0.1:%d" % self.port] + list(extra))
         proc = self.w.track(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                              env=self.w.env))
+        # It serves once it is bound: nothing below may race its start.
+        wait_for(lambda: self.get("/status")[0] == 200 or proc.poll() is not None, 20,
+                 "hsw-sidecar to serve", interval=0.05)
+        self.assertIsNone(proc.poll(), "hsw-sidecar exited: see " + self.sidecar_log)
         return proc
 
     def get(self, path, method="GET"):
@@ -126,12 +130,7 @@ class TestSidecar(SidecarTestCase):
                  "the sidecar to start hsw-vswitchd again", interval=0.05)
         self.wait_status("/livez", 200)
         self.wait_status("/readyz", 200)
-        self.assertIsNone(sender.poll(), "the sender stopped")
-        sender.send_signal(signal.SIGINT)
-        sent = self.sender_report(sender)
-        report = rx.result()
-        hswtest.log("kill -9 of hsw-vswitchd under %d packets with the sidecar: %d lost" %
-                    (sent["sent"], report["lost"]))
+        sent, report = self.end_traffic(sender, rx, "kill -9 of hsw-vswitchd with the sidecar")
         self.assert_no_loss(report, sent=sent["sent"])
         st = self.status()
         vs = self.daemon(st, "hsw-vswitchd")
@@ -184,6 +183,129 @@ class TestSidecar(SidecarTestCase):
         ok, out = w.ping("h1", "h2")
         self.assertTrue(ok, out)
 
+    def test_daemon_logs_on_stdout_across_rotation_and_a_sidecar_restart(self):
+        w = self.w
+        sidecar = self.start_sidecar("--follow-daemon-logs")
+        self.wait_status("/livez", 200)
+        log = os.path.join(w.logdir, "hsw-vswitchd.log")
+        self.assertTrue(os.path.exists(log), "the daemons were not started with --log-file")
+
+        def printed(text):
+            with open(self.sidecar_log) as f:
+                return f.read().count(text)
+
+        def bridge(name):
+            w.ctl("add-br", name)
+            wait_for(lambda: printed("bridge %s added (" % name) >= 1, 10,
+                     "the sidecar to print bridge %s's log line" % name, interval=0.05)
+
+        bridge("brA")
+        # logrotate's default: rename, then the daemon reopens (SIGHUP).
+        os.rename(log, log + ".1")
+        os.kill(w.daemon_pid("hsw-vswitchd"), signal.SIGHUP)
+        wait_for(lambda: os.path.exists(log), 10, "hsw-vswitchd to reopen its log")
+        bridge("brB")
+        # copytruncate: copy, then truncate in place.
+        with open(log, "rb") as f, open(log + ".2", "wb") as copy:
+            copy.write(f.read())
+        os.truncate(log, 0)
+        bridge("brC")
+        # The sidecar restarts; meanwhile a line is written.
+        sidecar.send_signal(signal.SIGTERM)
+        self.assertEqual(sidecar.wait(10), 0)
+        w.ctl("add-br", "brD")
+        self.start_sidecar("--follow-daemon-logs")
+        bridge("brE")
+        for name in ("brA", "brB", "brC", "brD", "brE"):
+            self.assertEqual(printed("bridge %s added (" % name), 1, name)
+        # Every line is whole and in the daemons' format.
+        with open(self.sidecar_log) as f:
+            for line in f:
+                if "|vswitchd|" in line or "|ofproto|" in line:
+                    self.assertRegex(line, r"^\d{4}-\d\d-\d\dT[\d:.]+Z\|\d+\|\w+\|[A-Z]+\|")
+
+    def write_generation(self, keys):
+        """A ConfigMap update as the kubelet makes it: a new timestamped
+        directory, ..data swapped to it by rename, a symlink per key."""
+        self.generation = getattr(self, "generation", 0) + 1
+        stamp = "..2026_12_07_%02d" % self.generation
+        os.makedirs(os.path.join(self.config_dir, stamp))
+        for key, value in keys.items():
+            with open(os.path.join(self.config_dir, stamp, key), "w") as f:
+                f.write(value + "\n")
+        tmp = os.path.join(self.config_dir, "..data_tmp")
+        os.symlink(stamp, tmp)
+        os.rename(tmp, os.path.join(self.config_dir, "..data"))
+        for name in os.listdir(self.config_dir):
+            path = os.path.join(self.config_dir, name)
+            if not name.startswith("..") and os.path.islink(path) and name not in keys:
+                os.unlink(path)
+        for key in keys:
+            path = os.path.join(self.config_dir, key)
+            if not os.path.islink(path):
+                os.symlink(os.path.join("..data", key), path)
+        return stamp
+
+    def test_configmap_generations_applied_and_a_bad_one_refused(self):
+        w = self.w
+        self.config_dir = os.path.join(w.tmp, "configmap")
+        os.makedirs(self.config_dir)
+        first = self.write_generation({"bridges": "br0",
+                                       "bridge.br0.ports": "p1:1 p2:2"})
+        self.start_sidecar("--config-dir", self.config_dir)
+        wait_for(lambda: self.status().get("config", {}).get("applied") == first, 20,
+                 "the first generation to be applied")
+        self.assertEqual(w.ctl("list-ports", "br0").stdout.split(), ["p1", "p2"])
+        self.connect_pairs(("h1", "h2"))
+        ok, out = w.ping("h1", "h2")
+        self.assertTrue(ok, out)
+        # Like a bridge made by ovs-vsctl: standalone, so OVS's default NORMAL
+        # rule, and the two added.
+        rules = sorted(w.dump_flows())
+        self.assertEqual(len(rules), 3, rules)
+
+        # An update by symlink swap: a port more, a log level; only that changes.
+        second = self.write_generation({"bridges": "br0 br1",
+                                        "bridge.br0.ports": "p1:1 p2:2 p3:3",
+                                        "log-levels": "ofproto:dbg"})
+        wait_for(lambda: self.status()["config"]["applied"] == second, 20,
+                 "the second generation to be applied")
+        self.assertEqual(sorted(w.ctl("list-ports", "br0").stdout.split()), ["p1", "p2", "p3"])
+        self.assertEqual(sorted(w.ctl("list-br").stdout.split()), ["br0", "br1"])
+        self.assertEqual(len(w.dump_flows()), 3, "the rules were touched")
+
+        # A bad generation: every problem named, nothing of it applied, the
+        # last good one stays, and it is counted.
+        before = w.ctl("show").stdout
+        bad = self.write_generation({"bridges": "br0",
+                                     "bridge.br0.ports": "p1:1 p2:99999",
+                                     "bridge.brX.ports": "p3",
+                                     "bridge.br0.colour": "blue"})
+        wait_for(lambda: self.status()["config"]["newest"] == bad, 20,
+                 "the bad generation to be read")
+        st = self.status()["config"]
+        self.assertEqual(st["applied"], second)
+        for problem in ("p2:99999", "bridge 'brX' is not in `bridges`", "bridge.br0.colour"):
+            self.assertIn(problem, st["error"])
+        self.assertEqual(w.ctl("show").stdout.split("Counters:")[0],
+                         before.split("Counters:")[0])
+        m = self.metrics()
+        self.assertEqual(m[("hsw_config_refused_total", ())], 1)
+        self.assertEqual(m[("hsw_config_last_refused", ())], 1)
+        with open(self.sidecar_log) as f:
+            self.assertIn("bridge 'brX' is not in `bridges`", f.read())
+
+        # Fixed: applied; a bridge no longer listed is deleted.
+        fixed = self.write_generation({"bridges": "br0",
+                                       "bridge.br0.ports": "p1:1 p2:2"})
+        wait_for(lambda: self.status()["config"]["applied"] == fixed, 20,
+                 "the fixed generation to be applied")
+        self.assertEqual(self.status()["config"]["error"], "")
+        self.assertEqual(w.ctl("list-br").stdout.split(), ["br0"])
+        self.assertEqual(sorted(w.ctl("list-ports", "br0").stdout.split()), ["p1", "p2"])
+        ok, out = w.ping("h2", "h1")
+        self.assertTrue(ok, out)
+
     def test_bad_input_is_refused_clearly(self):
         w = self.w
         # A bad --listen: usage error, nothing started.
@@ -210,7 +332,6 @@ class TestSidecar(SidecarTestCase):
         # Daemon binaries that are not there: the sidecar runs, says so in its
         # log and /status, and /livez fails.
         self.start_sidecar("--bindir", "/nonexistent")
-        wait_for(lambda: self.get("/status")[0] == 200, 20, "the sidecar to serve")
         code, body = self.get("/livez")
         self.assertEqual(code, 500)
         wait_for(lambda: self.daemon(self.status(), "hsw-vswitchd")["state"] == "crashed", 20,

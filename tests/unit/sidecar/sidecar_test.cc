@@ -1,12 +1,16 @@
 // The sidecar's pure parts: health lists, the exposition format, the
 // restart backoff, and the checks and metrics computed from daemon views.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "common/daemon.h"
 #include "sidecar/health.h"
 #include "sidecar/http_server.h"
+#include "sidecar/log_follow.h"
 #include "sidecar/metrics.h"
 #include "sidecar/sources.h"
 #include "sidecar/supervisor.h"
@@ -227,6 +231,194 @@ TEST(SourcesTest, StatusJsonSaysWhatIsNotReady) {
   for (const json& f : status["not_ready"]) failed.insert(f["check"].get<std::string>());
   EXPECT_EQ(failed, (std::set<std::string>{"flow-restore-wait", "ports"}));
   EXPECT_EQ(status["vswitchd"]["bridges"][0]["rules"], 4);
+}
+
+}  // namespace
+}  // namespace hsw::sidecar
+
+namespace hsw::sidecar {
+namespace {
+
+void Append(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "a");
+  ASSERT_NE(f, nullptr);
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+
+class LogFollowTest : public ::testing::Test {
+ protected:
+  hsw::testing::TempDir dir_{"hsw-logfollow-test"};
+  std::string log_ = dir_.path() + "/d.log";
+  std::string state_ = dir_.path() + "/pos.json";
+  std::vector<std::string> lines_;
+  LogFollower::Sink sink_ = [this](const std::string& line) { lines_.push_back(line); };
+};
+
+TEST_F(LogFollowTest, WaitsForTheFileAndEmitsWholeLinesOnly) {
+  LogFollower follower({log_}, state_, sink_);
+  EXPECT_EQ(follower.Poll(), 0u);
+  Append(log_, "one\ntw");
+  EXPECT_EQ(follower.Poll(), 1u);
+  Append(log_, "o\nthree\n");
+  EXPECT_EQ(follower.Poll(), 2u);
+  EXPECT_EQ(lines_, (std::vector<std::string>{"one", "two", "three"}));
+}
+
+TEST_F(LogFollowTest, RenameRotationDrainsTheOldFileThenReadsTheNew) {
+  LogFollower follower({log_}, state_, sink_);
+  Append(log_, "a\n");
+  follower.Poll();
+  Append(log_, "b\n");  // written before the rename, not yet read
+  ASSERT_EQ(std::rename(log_.c_str(), (log_ + ".1").c_str()), 0);
+  Append(log_ + ".1", "c\n");  // the daemon writes on until it reopens
+  Append(log_, "d\n");         // then into the new file
+  follower.Poll();
+  follower.Poll();
+  EXPECT_EQ(lines_, (std::vector<std::string>{"a", "b", "c", "d"}));
+}
+
+TEST_F(LogFollowTest, CopytruncateStartsAgainFromZero) {
+  LogFollower follower({log_}, state_, sink_);
+  Append(log_, "first line\nsecond line\n");
+  follower.Poll();
+  ASSERT_EQ(truncate(log_.c_str(), 0), 0);
+  Append(log_, "x\n");
+  follower.Poll();
+  EXPECT_EQ(lines_, (std::vector<std::string>{"first line", "second line", "x"}));
+}
+
+TEST_F(LogFollowTest, ARestartedFollowerNeitherRepeatsNorDrops) {
+  {
+    LogFollower follower({log_}, state_, sink_);
+    Append(log_, "1\n2\n");
+    follower.Poll();
+  }
+  Append(log_, "3\n");
+  {
+    LogFollower follower({log_}, state_, sink_);
+    follower.Poll();
+  }
+  // Rotated while no follower ran: the rest of NAME.1 first, then NAME.
+  Append(log_, "4\n");
+  ASSERT_EQ(std::rename(log_.c_str(), (log_ + ".1").c_str()), 0);
+  Append(log_, "5\n");
+  {
+    LogFollower follower({log_}, state_, sink_);
+    follower.Poll();
+    follower.Poll();
+  }
+  EXPECT_EQ(lines_, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+}
+
+TEST_F(LogFollowTest, ACorruptPositionFileMeansFromTheStart) {
+  Append(state_, "{not json");
+  Append(log_, "only\n");
+  LogFollower follower({log_}, state_, sink_);
+  follower.Poll();
+  EXPECT_EQ(lines_, (std::vector<std::string>{"only"}));
+}
+
+}  // namespace
+}  // namespace hsw::sidecar
+
+#include "sidecar/config_dir.h"
+
+namespace hsw::sidecar {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Write(const std::string& path, const std::string& text) {
+  FILE* f = std::fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs(text.c_str(), f);
+  std::fclose(f);
+}
+
+// A ConfigMap volume as Kubernetes writes it: a timestamped directory,
+// ..data pointing at it, and a symlink per key.
+void WriteGeneration(const std::string& dir, const std::string& stamp,
+                     const std::map<std::string, std::string>& keys) {
+  fs::create_directories(dir + "/" + stamp);
+  for (const auto& [key, value] : keys) Write(dir + "/" + stamp + "/" + key, value);
+  fs::remove(dir + "/..data_tmp");
+  fs::create_symlink(stamp, dir + "/..data_tmp");
+  fs::rename(dir + "/..data_tmp", dir + "/..data");
+  for (const auto& [key, value] : keys) {
+    if (!fs::is_symlink(dir + "/" + key)) fs::create_symlink("..data/" + key, dir + "/" + key);
+  }
+}
+
+TEST(ConfigDirTest, ReadsOneGenerationThroughData) {
+  hsw::testing::TempDir dir("hsw-configmap-test");
+  WriteGeneration(dir.path(), "..2026_12_07_01", {{"bridges", "br0\n"},
+                                                  {"bridge.br0.ports", "p1:1 p2"}});
+  auto g = ReadConfigDir(dir.path());
+  ASSERT_TRUE(g) << g.error().ToString();
+  EXPECT_EQ(g->id, "..2026_12_07_01");
+  EXPECT_EQ(g->values, (std::map<std::string, std::string>{{"bridges", "br0"},
+                                                           {"bridge.br0.ports", "p1:1 p2"}}));
+  WriteGeneration(dir.path(), "..2026_12_07_02", {{"bridges", "br1"},
+                                                  {"bridge.br0.ports", "p1:1 p2"}});
+  auto next = ReadConfigDir(dir.path());
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->id, "..2026_12_07_02");
+  EXPECT_EQ(next->values.at("bridges"), "br1");
+  EXPECT_FALSE(ReadConfigDir(dir.path() + "/nope"));
+}
+
+TEST(ConfigDirTest, APlainDirectoryIsIdentifiedByItsContents) {
+  hsw::testing::TempDir dir("hsw-configmap-test");
+  Write(dir.path() + "/bridges", "br0");
+  auto a = ReadConfigDir(dir.path());
+  Write(dir.path() + "/bridges", "br1");
+  auto b = ReadConfigDir(dir.path());
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->id, b->id);
+  EXPECT_EQ(a->id.rfind("sha:", 0), 0u);
+}
+
+TEST(ConfigDirTest, TranslatesAGoodGeneration) {
+  ConfigGeneration g{"gen1",
+                     {{"bridges", "br0 br1"},
+                      {"bridge.br0.ports", "p1:1 p2:2 p3"},
+                      {"bridge.br0.controllers", "tcp:127.0.0.1:6653 ptcp:6634:127.0.0.1"},
+                      {"bridge.br1.datapath-id", "00000000000000a1"},
+                      {"log-levels", "ofproto:dbg file:info"}}};
+  auto request = TranslateConfig(g);
+  ASSERT_TRUE(request) << request.error().ToString();
+  const nlohmann::json& bridges = (*request)["config"]["bridges"];
+  ASSERT_EQ(bridges.size(), 2u);
+  EXPECT_EQ(bridges[0]["name"], "br0");
+  EXPECT_EQ(bridges[0]["ports"][0], (nlohmann::json{{"name", "p1"}, {"ofport", 1}}));
+  EXPECT_EQ(bridges[0]["ports"][2], (nlohmann::json{{"name", "p3"}, {"ofport", 0}}));
+  EXPECT_EQ(bridges[0]["controllers"].size(), 2u);
+  EXPECT_EQ(bridges[1]["datapath_id"], "00000000000000a1");
+  EXPECT_EQ((*request)["vlog"], (nlohmann::json{"ofproto:dbg", "file:info"}));
+  EXPECT_EQ((*request)["generation"], "gen1");
+}
+
+TEST(ConfigDirTest, ABadGenerationIsRefusedWithEveryProblemNamed) {
+  ConfigGeneration g{"gen2",
+                     {{"bridges", "br0 br0 bad/name"},
+                      {"bridge.br0.ports", "p1:1 p2:1 p3:99999 p1"},
+                      {"bridge.br0.controllers", "tcp:nowhere"},
+                      {"bridge.brX.ports", "p9"},
+                      {"bridge.br0.colour", "blue"},
+                      {"flow-limit", "10"},
+                      {"log-levels", "ofproto:loud"}}};
+  auto request = TranslateConfig(g);
+  ASSERT_FALSE(request);
+  const std::string& why = request.error().message;
+  for (const char* problem : {"generation gen2 refused", "'br0' is listed twice",
+                              "'bad/name' is not a bridge name", "OpenFlow port 1 is asked for twice",
+                              "'p3:99999': the OpenFlow port must be 1-65279",
+                              "interface 'p1' is listed twice", "'tcp:nowhere' is not a controller",
+                              "bridge 'brX' is not in `bridges`", "unknown key 'bridge.br0.colour'",
+                              "unknown key 'flow-limit'", "'ofproto:loud' is not a log spec"}) {
+    EXPECT_NE(why.find(problem), std::string::npos) << problem << "\n" << why;
+  }
 }
 
 }  // namespace

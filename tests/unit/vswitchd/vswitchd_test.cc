@@ -303,6 +303,42 @@ TEST_F(VswitchdTest, FlowRestoreWait) {
   EXPECT_FALSE(config->GetSetting("flow-restore-wait").has_value());
 }
 
+TEST_F(VswitchdTest, ApplyConfigChangesOnlyWhatDiffersAndRefusesBadInputWhole) {
+  ASSERT_TRUE(Start());
+  json config = {{"schema_version", 1},
+                 {"bridges", json::array({{{"name", "br0"},
+                                           {"datapath_id", "0000000000000000"},
+                                           {"controllers", json::array()},
+                                           {"ports", json::array({{{"name", "veth1"},
+                                                                   {"ofport", 3}}})}}})},
+                 {"settings", json::object()}};
+  json reply = Succeed("apply-config", {{"config", config}, {"generation", "g1"}});
+  EXPECT_EQ(reply["interfaces"]["veth1"]["ofport"], 3);
+  EXPECT_EQ(Succeed("list-ports", {{"bridge", "br0"}}),
+            json::array({{{"name", "veth1"}, {"ofport", 3}}}));
+  // The same again: nothing to do.
+  EXPECT_EQ(Succeed("apply-config", {{"config", config}})["changes"], 0);
+
+  // A bad name, a bad log spec: refused whole, nothing changed.
+  json bad = config;
+  bad["bridges"][0]["ports"].push_back({{"name", "bad/name"}, {"ofport", 4}});
+  EXPECT_NE(Fail("apply-config", {{"config", bad}}).find("bad/name"), std::string::npos);
+  json more = config;
+  more["bridges"][0]["ports"].push_back({{"name", "veth2"}, {"ofport", 4}});
+  EXPECT_NE(Fail("apply-config", {{"config", more}, {"vlog", json::array({"nosuchmodule:dbg"})}})
+                .find("nosuchmodule"),
+            std::string::npos);
+  EXPECT_EQ(Succeed("list-ports", {{"bridge", "br0"}}),
+            json::array({{{"name", "veth1"}, {"ofport", 3}}}));
+  EXPECT_NE(Fail("apply-config", {{"config", "not an object"}}).find("params.config"),
+            std::string::npos);
+
+  // A bridge left out is deleted.
+  config["bridges"] = json::array();
+  Succeed("apply-config", {{"config", config}});
+  EXPECT_EQ(Succeed("list-br"), json::array());
+}
+
 TEST_F(VswitchdTest, FlowRestoreWaitHoldsWhileHswCtlOrTheDatabaseHoldsIt) {
   // hsw-ctl start --db --restore-flows: a database that says false must not
   // release the command line's wait before hsw-ctl restored the flows.
