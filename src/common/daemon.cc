@@ -1,5 +1,7 @@
 #include "common/daemon.h"
 
+#include <CLI/CLI.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>

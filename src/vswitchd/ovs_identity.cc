@@ -1,5 +1,7 @@
 #include "vswitchd/ovs_identity.h"
 
+#include <CLI/CLI.hpp>
+
 #include <grp.h>
 #include <pwd.h>
 #include <sys/mman.h>

@@ -1,5 +1,7 @@
 #include "vswitchd/vswitchd.h"
 
+#include <CLI/CLI.hpp>
+
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>

@@ -1,6 +1,8 @@
 // Tests for common/daemon.h: directory resolution, the pidfile lock, the
 // optional-value flags and --detach's readiness handshake (in forked children,
 // so the test process itself never detaches).
+#include <CLI/CLI.hpp>
+
 #include "common/daemon.h"
 
 #include <fcntl.h>
