@@ -18,6 +18,10 @@ PACKAGES=(
   openvswitch-switch
   # hsw-sidecar's tests: an HTTP client and a real Prometheus text parser
   curl python3-prometheus-client
+  # the DaemonSet's pod under podman kube play (test_kube): podman with runc
+  # (not crun) and catatonit for its pause container (both only recommended
+  # otherwise); the manifest read by python3-yaml
+  podman runc catatonit python3-yaml
 )
 # Packages whose maintainer scripts would start a system service: installed
 # with a policy-rc.d that forbids it, so a machine that builds hsw gets no

@@ -58,6 +58,10 @@ int main(int argc, char** argv) {
   bool no_supervise = false;
   app.add_flag("--no-supervise", no_supervise,
                "observe and report only: start nothing, restart nothing");
+  app.add_flag("--take-over", supervision.take_over,
+               "daemons of another pid namespace running on the run directory (the pod this "
+               "one replaces) are taken over without loss, as hsw-ctl take-over does; not "
+               "ready until that is done");
   app.add_option("--db", supervision.database,
                  "start hsw-vswitchd on this Open_vSwitch database (as hsw-ctl start --db)")
       ->type_name("unix:PATH|tcp:IP:PORT");
@@ -94,6 +98,11 @@ int main(int argc, char** argv) {
                  "database with ovs-vsctl\n");
     return 2;
   }
+  // In a rolling update the old and the new pod's sidecars (both
+  // --take-over) share the node's run directory: no instance lock between
+  // them; their probe port is shared too (SO_REUSEPORT) and both answer
+  // alike (supervisor.h, TakeOverMarker).
+  if (supervision.take_over) daemon_options.successor = true;
   hsw::sidecar::HttpOptions http;
   if (std::string why; !ParseListen(listen, http.host, http.port, why)) {
     std::fprintf(stderr, "hsw-sidecar: --listen %s: %s\n", listen.c_str(), why.c_str());

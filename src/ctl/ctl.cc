@@ -34,6 +34,7 @@ struct Args {
   bool strict = false;
   bool names = false;
   bool all = false;
+  bool local_only = false;
   bool wait = false;
   bool rollback_datapath = false, rollback_vswitchd = false;
 };
@@ -73,6 +74,9 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
   stop->add_option("--save-flows", a.dir, "first save the flows to DIR (if that fails, no stop)")
       ->type_name("DIR");
   stop->add_flag("--all", a.all, "then stop hsw-datapath too (SIGTERM)");
+  stop->add_flag("--local-only", a.local_only,
+                 "stop only daemons of this pid namespace (a pod's preStop hook: daemons another "
+                 "pod took over are left alone)");
 
   auto* start =
       sub("start", "start hsw-datapath (unless running) and hsw-vswitchd; return once ready");
@@ -118,6 +122,16 @@ void AddLifecycleCommands(CLI::App& app, Args& a, Command& command) {
   add_args(restart, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
   add_db(restart, "the new hsw-vswitchd's database (default: the running one's)");
 
+  auto* take_over =
+      sub("take-over",
+          "replace the daemons running on the run directory (those of another pod or container "
+          "too) by the binaries beside hsw-ctl without losing a packet: upgrade-check, hot "
+          "handover of hsw-datapath, hitless restart of hsw-vswitchd, health checks; starts "
+          "them if nothing runs");
+  add_args(take_over, "--vswitchd-arg", a.vswitchd_args, "the new hsw-vswitchd");
+  add_args(take_over, "--datapath-arg", a.datapath_args, "the new hsw-datapath");
+  add_db(take_over, "the new hsw-vswitchd's database (default: the running one's)");
+
   auto add_new_binaries = [&a](CLI::App* command) {
     command->add_option("--datapath", a.datapath_bin, "the new hsw-datapath binary")
         ->type_name("NEWBIN");
@@ -150,7 +164,7 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
   if (name == "restore-flows") return RestoreFlowsCommand(ctx, command.dir);
   if (name == "wait-ready") return WaitReadyCommand(ctx);
   if (name == "wait-stopped") return WaitStoppedCommand(ctx);
-  if (name == "stop") return StopCommand(ctx, StopOptions{command.dir, command.all});
+  if (name == "stop") return StopCommand(ctx, StopOptions{command.dir, command.all, command.local_only});
   if (name == "start") {
     StartOptions options;
     options.restore_dir = command.dir;
@@ -159,6 +173,13 @@ std::optional<int> RunLifecycle(const Command& command, std::ostream& out, std::
     options.datapath_args = command.datapath_args;
     options.database = command.database;
     return StartCommand(ctx, options);
+  }
+  if (name == "take-over") {
+    TakeOverOptions options;
+    options.database = command.database;
+    options.datapath_args = command.datapath_args;
+    options.vswitchd_args = command.vswitchd_args;
+    return TakeOverCommand(ctx, options);
   }
   if (name == "upgrade") {
     return UpgradeCommand(ctx, UpgradeOptions{command.datapath_bin, command.vswitchd_bin});
@@ -485,6 +506,7 @@ std::variant<Command, int> ParseCommandLine(int argc, const char* const* argv, s
   if (command.name == "add-flows") command.file = a.file;
   command.dir = a.dir;
   command.all = a.all;
+  command.local_only = a.local_only;
   command.wait = a.wait;
   command.vswitchd_args = a.vswitchd_args;
   command.datapath_args = a.datapath_args;

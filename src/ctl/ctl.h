@@ -43,6 +43,7 @@ struct Command {
   // start --restore-flows DIR ("" = not given).
   std::string dir;
   bool all = false;                                       // stop --all
+  bool local_only = false;                                // stop --local-only
   bool wait = false;                                      // start --wait
   std::vector<std::string> vswitchd_args, datapath_args;  // start, restart
   std::string database;  // start/restart --db: hsw-vswitchd's DATABASE ("" = conf.json)

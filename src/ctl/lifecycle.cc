@@ -325,6 +325,12 @@ int StopDatapath(const Lifecycle& ctx) {
     return Fail(ctx, fmt::format("cannot stop hsw-datapath: {} does not name its pid",
                                  LockOf(ctx, kDatapath)));
   }
+  // The pid in the pidfile is the one hsw-datapath's own pid namespace gave
+  // it; from another namespace (another pod) it names some other process.
+  if (auto here = RunsInThisPidNamespace(ctx.rundir, kDatapath); here && *here && !**here) {
+    return Fail(ctx, "cannot stop hsw-datapath: it runs in another pid namespace (another pod "
+                     "or container); stop it from there");
+  }
   auto since = Clock::now();
   if (kill(pid, SIGTERM) < 0) {
     return Fail(ctx, fmt::format("cannot send SIGTERM to hsw-datapath (pid {}): {}", pid,
@@ -333,10 +339,30 @@ int StopDatapath(const Lifecycle& ctx) {
   return WaitStopped(ctx, kDatapath, pid, since);
 }
 
+// For stop --local-only: true when `program` runs and is not this pid
+// namespace's (said, so that a preStop hook's log shows why nothing stopped).
+bool RunsElsewhere(const Lifecycle& ctx, const char* program) {
+  auto here = RunsInThisPidNamespace(ctx.rundir, program);
+  if (!here) {
+    Say(ctx, fmt::format("cannot tell where {} runs ({}); leaving it alone", program,
+                         here.error().ToString()));
+    return true;
+  }
+  if (!*here || **here) return false;
+  Say(ctx, fmt::format("{} runs in another pid namespace (another pod took it over); leaving it "
+                       "alone",
+                       program));
+  return true;
+}
+
 int StopLocked(const Lifecycle& ctx, const StopOptions& options) {
   auto holder = LockHolder(LockOf(ctx, kVswitchd));
   if (!holder) return Fail(ctx, holder.error().ToString());
   int code = kExitOk;
+  if (*holder && options.local_only && RunsElsewhere(ctx, kVswitchd)) {
+    if (options.all && !RunsElsewhere(ctx, kDatapath)) code = StopDatapath(ctx);
+    return code;
+  }
   if (!*holder) {
     if (!options.save_dir.empty()) {
       return Fail(ctx, "cannot save flows: hsw-vswitchd is not running");
@@ -352,7 +378,9 @@ int StopLocked(const Lifecycle& ctx, const StopOptions& options) {
     }
     code = StopVswitchd(ctx, **holder);
   }
-  if (code == kExitOk && options.all) code = StopDatapath(ctx);
+  if (code == kExitOk && options.all && !(options.local_only && RunsElsewhere(ctx, kDatapath))) {
+    code = StopDatapath(ctx);
+  }
   return code;
 }
 
@@ -572,6 +600,27 @@ Result<std::optional<pid_t>> LockHolder(const std::string& lock_path) {
   if (flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return std::optional<pid_t>();
   if (errno != EWOULDBLOCK) return ErrnoErr("cannot lock {}", lock_path);
   return std::optional<pid_t>(ReadPid(fd.get()));
+}
+
+Result<std::optional<bool>> RunsInThisPidNamespace(const std::string& rundir,
+                                                   const std::string& program) {
+  auto holder = LockHolder(daemon::LockPath(rundir, program));
+  if (!holder) return tl::unexpected(holder.error());
+  if (!*holder) return std::optional<bool>();
+  std::string pidfile = rundir + "/" + program + ".pid";
+  UniqueFd fd(open(pidfile.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return Err("{} runs without a pidfile at {}", program, pidfile);
+    return ErrnoErr("cannot open {}", pidfile);
+  }
+  struct flock query {};
+  query.l_type = F_WRLCK;
+  query.l_whence = SEEK_SET;
+  if (fcntl(fd.get(), F_GETLK, &query) < 0) return ErrnoErr("F_GETLK on {}", pidfile);
+  if (query.l_type == F_UNLCK) {
+    return Err("{} runs but nobody holds {}'s record lock", program, pidfile);
+  }
+  return std::optional<bool>(query.l_pid > 0);
 }
 
 Result<WaitEnd> FlockUntil(int fd, int operation, std::optional<milliseconds> timeout) {

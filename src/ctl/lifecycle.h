@@ -53,6 +53,9 @@ int WaitReadyCommand(const Lifecycle& ctx);
 struct StopOptions {
   std::string save_dir;  // --save-flows DIR ("" = do not save)
   bool all = false;      // also stop hsw-datapath
+  // Only daemons of this pid namespace (RunsInThisPidNamespace): in a pod's
+  // preStop hook, those the next pod took over are not this pod's to stop.
+  bool local_only = false;
 };
 int StopCommand(const Lifecycle& ctx, const StopOptions& options);
 
@@ -94,6 +97,14 @@ std::string RestartFlowsDir(const Lifecycle& ctx, const RestartOptions& options)
 // The pid of the process holding `lock_path` (0 if the file does not say),
 // or nullopt when nobody holds it (or the file does not exist).
 Result<std::optional<pid_t>> LockHolder(const std::string& lock_path);
+
+// Whether `program` runs in the caller's pid namespace: the POSIX record
+// lock on its pidfile (<rundir>/<program>.pid) names the holder's pid as the
+// caller's namespace sees it, 0 when the holder is not in it (a daemon of
+// another pod).  nullopt: not running; an error when it runs without a
+// pidfile to tell by.
+Result<std::optional<bool>> RunsInThisPidNamespace(const std::string& rundir,
+                                                   const std::string& program);
 
 enum class WaitEnd { kDone, kTimedOut, kSignalled };
 

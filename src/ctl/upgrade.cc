@@ -765,6 +765,95 @@ int UpgradeCheckCommand(const Lifecycle& ctx, const UpgradeCheckOptions& options
   return CheckUpgrade(ctx, options, nullptr);
 }
 
+int TakeOverCommand(const Lifecycle& ctx, const TakeOverOptions& options) {
+  auto datapath_bin = FindDaemonBinary("hsw-datapath", options.bindir);
+  if (!datapath_bin) return Fail(ctx, datapath_bin.error().ToString());
+  auto vswitchd_bin = FindDaemonBinary("hsw-vswitchd", options.bindir);
+  if (!vswitchd_bin) return Fail(ctx, vswitchd_bin.error().ToString());
+  auto lock = TakeCtlLock(ctx.rundir, ctx.timeout);
+  if (!lock) return Fail(ctx, lock.error().ToString());
+  auto since = std::chrono::steady_clock::now();
+
+  auto datapath = LockHolder(daemon::LockPath(ctx.rundir, "hsw-datapath"));
+  if (!datapath) return Fail(ctx, datapath.error().ToString());
+  auto vswitchd = LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd"));
+  if (!vswitchd) return Fail(ctx, vswitchd.error().ToString());
+  if (!*datapath && !*vswitchd) {
+    ctx.out << "take-over: nothing runs on " << ctx.rundir << "; starting\n" << std::flush;
+    StartOptions start;
+    start.bindir = options.bindir;
+    start.database = options.database;
+    start.datapath_args = options.datapath_args;
+    start.vswitchd_args = options.vswitchd_args;
+    return StartLocked(ctx, start);
+  }
+
+  ctx.out << "checking:\n";
+  NewVersions versions;
+  UpgradeCheckOptions check{*datapath ? *datapath_bin : "", *vswitchd ? *vswitchd_bin : ""};
+  if (int code = CheckUpgrade(ctx, check, &versions); code != 0) return code;
+
+  if (*datapath) {
+    bool had_owner = false;
+    if (auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir),
+                                                dpif::Role::kMonitor, "hsw-ctl take-over")) {
+      if (auto stats = (*client)->GetStats()) {
+        had_owner = stats->Counter("owner_connected").value_or(0) != 0;
+      }
+    }
+    std::vector<std::string> argv = {*datapath_bin, "--takeover", "--detach", "--pidfile",
+                                     "--rundir", ctx.rundir};
+    argv.insert(argv.end(), options.datapath_args.begin(), options.datapath_args.end());
+    ctx.out << fmt::format("take-over: {} takes over the running hsw-datapath\n", *datapath_bin)
+            << std::flush;
+    auto taken = RunAndWait(argv);
+    if (!taken || *taken != 0) {
+      return Fail(ctx, fmt::format("the takeover of hsw-datapath failed ({}); the running one "
+                                   "carries on, nothing was changed",
+                                   taken ? fmt::format("exit status {}, its reason is above", *taken)
+                                         : taken.error().ToString()));
+    }
+    // Pids say nothing here: the old and the new process may have the same
+    // pid, each in its own namespace.
+    Status healthy = CheckDatapathHealth(
+        ctx, 0, versions.datapath ? versions.datapath->version : "", had_owner);
+    if (!healthy) {
+      return Fail(ctx, "the new hsw-datapath failed its health check: " + healthy.error().message);
+    }
+    ctx.out << "take-over: hsw-datapath passed the health check\n" << std::flush;
+  }
+
+  int code;
+  if (*vswitchd) {
+    RestartOptions restart;
+    restart.database = options.database;
+    restart.vswitchd_args = options.vswitchd_args;
+    restart.vswitchd_bin = *vswitchd_bin;
+    code = RestartLocked(ctx, restart);
+  } else {
+    StartOptions start;
+    start.bindir = options.bindir;
+    start.database = options.database;
+    start.datapath_args = options.datapath_args;
+    start.vswitchd_args = options.vswitchd_args;
+    start.vswitchd_bin = *vswitchd_bin;
+    code = StartLocked(ctx, start);
+  }
+  if (code != 0) return code;
+  Status healthy =
+      CheckVswitchdHealth(ctx, 0, versions.vswitchd ? versions.vswitchd->version : "");
+  if (!healthy) {
+    return Fail(ctx, "the new hsw-vswitchd failed its health check: " + healthy.error().message);
+  }
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since)
+                  .count();
+  ctx.out << fmt::format("take-over done in {:.0f} ms: both daemons run {} and passed the "
+                         "health check\n",
+                         ms, options.bindir.empty() ? "this installation's binaries"
+                                                    : "the binaries of " + options.bindir);
+  return 0;
+}
+
 std::vector<std::string> ArgumentsToRepeat(const std::vector<std::string>& args,
                                            const ArgumentsNotRepeated& dropped) {
   auto named = [](const std::vector<std::string>& names, const std::string& arg) {

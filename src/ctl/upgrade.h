@@ -78,6 +78,31 @@ struct RollbackOptions {
 };
 int RollbackCommand(const Lifecycle& ctx, const RollbackOptions& options);
 
+// hsw-ctl take-over: the daemons running on this run directory are replaced
+// by this machine's (or this container image's) binaries without losing a
+// packet -- what the new pod of a DaemonSet rolling update does to the old
+// pod's daemons (maxSurge 1: both pods share the host's run directory, each
+// has its own pid namespace).  Unlike `upgrade`, nothing is read from /proc
+// (the running daemons may be another pid namespace's) and nothing is kept
+// for a rollback (the rollback is the DaemonSet's own: the old image's pod
+// takes over again):
+//
+//   1. upgrade-check of both binaries against what runs; refused = nothing
+//      changed;
+//   2. hsw-datapath, if it runs: `<bindir>/hsw-datapath --takeover` with
+//      --rundir and `datapath_args` (the new pod's own, not the old
+//      process's), then the upgrade's datapath health check; if it does not
+//      run it is started as `hsw-ctl start` does;
+//   3. hsw-vswitchd: the hitless restart of `hsw-ctl restart` onto
+//      <bindir>/hsw-vswitchd with `vswitchd_args` and `database` (a start
+//      if none runs), then the upgrade's health check.
+struct TakeOverOptions {
+  std::string bindir;    // "" = FindDaemonBinary's search
+  std::string database;  // hsw-vswitchd's --db ("" = the running one's)
+  std::vector<std::string> datapath_args, vswitchd_args;
+};
+int TakeOverCommand(const Lifecycle& ctx, const TakeOverOptions& options);
+
 // --- Building blocks, exposed for tests. ---
 
 // The arguments a replacement does not get again from its running

@@ -77,7 +77,8 @@ std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
 
 std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
                        const std::vector<DaemonState>& daemons,
-                       const std::optional<ConfigStatus>& config) {
+                       const std::optional<ConfigStatus>& config,
+                       const std::vector<Check>& more_ready) {
   json status;
   status["version"] = kVersion;
   json list = json::array();
@@ -124,6 +125,7 @@ std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
                         {"refused_total", config->refused_total}};
   }
   auto checks = ReadinessChecks(dp, vs);
+  checks.insert(checks.end(), more_ready.begin(), more_ready.end());
   json failed = json::array();
   for (const Check& check : checks) {
     if (Status s = check.run(); !s) failed.push_back({{"check", check.name},
@@ -161,6 +163,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpOptions& options,
   return server;
 }
 
+std::vector<Check> HttpServer::MoreReadinessChecks() const {
+  std::vector<Check> checks;
+  if (supervisor_) {
+    checks.push_back({"take-over", [this] { return supervisor_->Readiness(); }});
+  }
+  if (config_) {
+    checks.push_back({"config", [this]() -> Status {
+                        ConfigStatus status = config_->Status();
+                        if (!status.applied.empty()) return Ok();
+                        if (!status.last_error.empty()) {
+                          return Err("no generation of {} applied: {}", status.dir,
+                                     status.last_error);
+                        }
+                        return Err("{} is not applied yet", status.dir);
+                      }});
+  }
+  return checks;
+}
+
 void HttpServer::Serve() {
   vlog.Info("serving /livez /readyz /metrics /status on http://{}:{}", options_.host,
             options_.port);
@@ -175,6 +196,10 @@ void HttpServer::Route() {
       DatapathView dp = ReadDatapath(options_.paths, options_.deadline);
       VswitchdView vs = ReadVswitchd(options_.paths, options_.deadline);
       auto checks = ready ? ReadinessChecks(dp, vs) : LivenessChecks(dp, vs);
+      if (ready) {
+        auto more = MoreReadinessChecks();
+        checks.insert(checks.end(), more.begin(), more.end());
+      }
       HealthReport report = Evaluate(ready ? "readyz" : "livez", checks, QueryOf(request));
       response.status = report.http_status;
       response.set_content(report.body, "text/plain; charset=utf-8");
@@ -199,7 +224,7 @@ void HttpServer::Route() {
     response.set_content(StatusJson(dp, vs,
                                     supervisor_ ? supervisor_->States()
                                                 : std::vector<DaemonState>{},
-                                    Config()),
+                                    Config(), MoreReadinessChecks()),
                          "application/json");
   });
   auto refuse = [](const httplib::Request& request, httplib::Response& response) {

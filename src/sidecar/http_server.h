@@ -43,6 +43,11 @@ class HttpServer {
   HttpServer(const HttpOptions& options, const Supervisor* supervisor,
              const ConfigWatcher* config);
   std::optional<ConfigStatus> Config() const;
+  // Readiness beyond the daemons' own state: no take-over under way or
+  // failed (Supervisor::Readiness), the ConfigMap applied (--config-dir: a
+  // generation in force; a refused newer one keeps the last good in force
+  // and is reported in /status and /metrics, not here).
+  std::vector<Check> MoreReadinessChecks() const;
   void Route();
 
   HttpOptions options_;
@@ -56,8 +61,11 @@ class HttpServer {
 std::string MetricsText(const DatapathView& dp, const VswitchdView& vs,
                         const std::vector<DaemonState>& daemons,
                         const std::optional<ConfigStatus>& config = std::nullopt);
+// `more_ready`: the readiness checks beyond ReadinessChecks(dp, vs) (the
+// server's own: "take-over", "config").
 std::string StatusJson(const DatapathView& dp, const VswitchdView& vs,
                        const std::vector<DaemonState>& daemons,
-                       const std::optional<ConfigStatus>& config = std::nullopt);
+                       const std::optional<ConfigStatus>& config = std::nullopt,
+                       const std::vector<Check>& more_ready = {});
 
 }  // namespace hsw::sidecar

@@ -1,12 +1,19 @@
 #include "sidecar/supervisor.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sstream>
 
 #include "common/daemon.h"
 #include "common/log.h"
 #include "ctl/lifecycle.h"
+#include "ctl/upgrade.h"
 
 namespace hsw::sidecar {
 namespace {
@@ -49,6 +56,15 @@ Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options))
     d.since = SteadyClock::now();
     daemons_.push_back(d);
   }
+  if (options_.take_over && options_.supervise) {
+    if (auto set = SetTakeOverMarker(options_.rundir,
+                                     "hsw-sidecar --take-over: the take-over of the running "
+                                     "daemons is not done yet",
+                                     take_over_marker_);
+        !set) {
+      vlog.Err("{}", set.error().ToString());
+    }
+  }
 }
 
 Supervisor::~Supervisor() { Stop(); }
@@ -62,6 +78,58 @@ std::vector<DaemonState> Supervisor::States() const {
   return daemons_;
 }
 
+namespace {
+std::string MarkerPath(const std::string& rundir) { return rundir + "/hsw-sidecar.take-over"; }
+}  // namespace
+
+Status SetTakeOverMarker(const std::string& rundir, const std::string& why, UniqueFd& held) {
+  std::string path = MarkerPath(rundir);
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  UniqueFd fd(open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoErr("cannot create {}", tmp);
+  if (flock(fd.get(), LOCK_EX) < 0) return ErrnoErr("flock {}", tmp);
+  std::string text = why + "\n";
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+    unlink(tmp.c_str());
+    return ErrnoErr("cannot write {}", tmp);
+  }
+  if (held) {
+    // Rewritten in place: the file stays locked throughout.
+    if (ftruncate(held.get(), 0) < 0 || pwrite(held.get(), text.data(), text.size(), 0) < 0) {
+      unlink(tmp.c_str());
+      return ErrnoErr("cannot write {}", path);
+    }
+    unlink(tmp.c_str());
+    return Ok();
+  }
+  if (rename(tmp.c_str(), path.c_str()) < 0) {
+    unlink(tmp.c_str());
+    return ErrnoErr("cannot rename {} to {}", tmp, path);
+  }
+  held = std::move(fd);
+  return Ok();
+}
+
+void ClearTakeOverMarker(const std::string& rundir, UniqueFd& held) {
+  if (!held) return;
+  unlink(MarkerPath(rundir).c_str());
+  held.Reset();
+}
+
+Status ReadTakeOverMarker(const std::string& rundir) {
+  std::string path = MarkerPath(rundir);
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return Ok();
+  if (flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return Ok();  // its sidecar is gone
+  char buffer[512];
+  ssize_t n = pread(fd.get(), buffer, sizeof buffer, 0);
+  std::string text(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return Err("{}", text.empty() ? "a take-over is under way" : text);
+}
+
+Status Supervisor::Readiness() const { return ReadTakeOverMarker(options_.rundir); }
+
 // Updates `d` from its lock and exit record.  Called with mutex_ held.
 void Supervisor::Observe(DaemonState& d) {
   auto now = SteadyClock::now();
@@ -73,7 +141,7 @@ void Supervisor::Observe(DaemonState& d) {
   if (*holder) {
     pid_t pid = **holder;
     if (d.state != "running" || (pid && pid != d.pid)) {
-      if (d.state == "running" && pid != d.pid) {
+      if (d.state == "running" && pid != d.pid && d.pid != 0) {
         vlog.Info("{}: now pid {} (was {}: a handover or a restart)", d.name, pid, d.pid);
       } else {
         vlog.Info("{} is running (pid {})", d.name, pid);
@@ -82,7 +150,10 @@ void Supervisor::Observe(DaemonState& d) {
       d.pid = pid;
       d.since = now;
       d.retry_at.reset();
-      d.last = fmt::format("running since the sidecar saw pid {} start", pid);
+      auto here = ctl::RunsInThisPidNamespace(options_.rundir, d.name);
+      d.elsewhere = here && *here && !**here;
+      d.last = fmt::format("running since the sidecar saw pid {} start{}", pid,
+                           d.elsewhere ? " (in another pid namespace)" : "");
     }
     if (d.crashes && now - d.since >= options_.stable) {
       vlog.Info("{}: stable for {}; crash count reset", d.name, Seconds(options_.stable));
@@ -100,6 +171,15 @@ void Supervisor::Observe(DaemonState& d) {
               record->reason);
     return;
   }
+  if (d.elsewhere) {
+    // Not this pod's to restart: two sidecars would race, and a daemon
+    // started here would die with this (old) pod.
+    d.state = "stopped";
+    d.last = fmt::format("pid {} of another pid namespace is gone; its own sidecar restarts it",
+                         d.pid);
+    vlog.Info("{}: {}", d.name, d.last);
+    return;
+  }
   d.state = "crashed";
   ++d.crashes;
   d.last = record && record->pid == d.pid
@@ -115,9 +195,18 @@ void Supervisor::Observe(DaemonState& d) {
 }
 
 void Supervisor::Pass() {
+  // As a container's main process the sidecar inherits the daemons it
+  // started (they detach from hsw-ctl, not from the pid namespace's init):
+  // reap the ones that exited.  Only this thread starts processes, and it
+  // waits for each of those by pid before it gets here again.
+  if (getpid() == 1) {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+  }
   // Someone runs hsw-ctl start/stop/restart: a daemon missing now is theirs.
   auto ctl_holder = ctl::LockHolder(options_.rundir + "/hsw-ctl.lock");
   if (ctl_holder && *ctl_holder) return;
+  if (first_pass_ && options_.take_over && options_.supervise) TakeOverIfElsewhere();
   std::string why;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -158,6 +247,48 @@ void Supervisor::Pass() {
                                   RestartDelay(d.crashes, options_.min_backoff,
                                                options_.max_backoff));
     }
+  }
+}
+
+void Supervisor::TakeOverIfElsewhere() {
+  std::vector<std::string> elsewhere;
+  for (const char* name : {"hsw-datapath", "hsw-vswitchd"}) {
+    auto here = ctl::RunsInThisPidNamespace(options_.rundir, name);
+    if (!here) {
+      vlog.Err("cannot tell where {} runs: {}", name, here.error().ToString());
+    } else if (*here && !**here) {
+      elsewhere.push_back(name);
+    }
+  }
+  if (elsewhere.empty()) {
+    vlog.Info("--take-over: no daemon of another pid namespace runs; nothing to take over");
+    ClearTakeOverMarker(options_.rundir, take_over_marker_);
+    return;
+  }
+  vlog.Info("--take-over: {} run{} in another pid namespace (the pod this one replaces); "
+            "taking over",
+            fmt::join(elsewhere, " and "), elsewhere.size() == 1 ? "s" : "");
+  std::ostringstream out, err;
+  ctl::Lifecycle ctx{options_.rundir, options_.statedir, options_.start_timeout, out, err};
+  ctl::TakeOverOptions take;
+  take.bindir = options_.bindir;
+  take.database = options_.database;
+  take.datapath_args = options_.datapath_args;
+  take.vswitchd_args = options_.vswitchd_args;
+  int code = ctl::TakeOverCommand(ctx, take);
+  LogLines(out.str(), false);
+  LogLines(err.str(), true);
+  if (code == 0) {
+    ClearTakeOverMarker(options_.rundir, take_over_marker_);
+    return;
+  }
+  std::string why = fmt::format(
+      "hsw-sidecar --take-over: the take-over failed (exit {}, see this sidecar's log); the "
+      "daemons it was to replace run on",
+      code);
+  vlog.Err("{}", why);
+  if (auto set = SetTakeOverMarker(options_.rundir, why, take_over_marker_); !set) {
+    vlog.Err("{}", set.error().ToString());
   }
 }
 

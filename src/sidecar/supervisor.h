@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.h"
+#include "common/result.h"
 #include "sidecar/periodic.h"
 
 namespace hsw::sidecar {
@@ -40,6 +42,9 @@ struct DaemonState {
   int crashes = 0;       // since the last stable period
   int restarts = 0;      // over the sidecar's life
   std::string last;      // the last event, in words
+  // Runs (or ran, when last seen) in another pid namespace: another pod's
+  // daemon since a take-over, whose own sidecar restarts it.
+  bool elsewhere = false;
   std::optional<SteadyClock::time_point> retry_at;
   SteadyClock::time_point since{};  // when `state` began
 };
@@ -52,11 +57,27 @@ struct SupervisorOptions {
   // follows their log files).
   std::vector<std::string> datapath_args, vswitchd_args;
   bool supervise = true; // false: observe and report only
+  // --take-over: daemons found running in another pid namespace (the pod
+  // this one replaces) are taken over first (ctl::TakeOverCommand), and
+  // the node is not ready until that is done (TakeOverMarker).
+  bool take_over = false;
   std::chrono::milliseconds poll{200};
   std::chrono::milliseconds min_backoff{1000}, max_backoff{30000};
   std::chrono::milliseconds stable{10000};
   std::chrono::milliseconds start_timeout{60000};
 };
+
+// <rundir>/hsw-sidecar.take-over: a sidecar with --take-over creates it
+// (under a temporary name, flocked, then renamed: no reader sees it
+// unlocked) before it serves, holds the flock while its take-over is under
+// way or failed, and removes it once the take-over is done.  Its text says
+// why the node is not ready.  Every sidecar's /readyz reads it, because in
+// a rolling update the old and the new pod's sidecars share the node's
+// probe port (SO_REUSEPORT) and a probe must get the same answer from
+// either.  A file nobody holds is stale (its sidecar is gone) and ignored.
+Status SetTakeOverMarker(const std::string& rundir, const std::string& why, UniqueFd& held);
+void ClearTakeOverMarker(const std::string& rundir, UniqueFd& held);
+Status ReadTakeOverMarker(const std::string& rundir);  // Ok or Err(its text)
 
 class Supervisor {
  public:
@@ -68,16 +89,22 @@ class Supervisor {
   void Start();
   void Stop();
   std::vector<DaemonState> States() const;
+  // Ok, or why a take-over keeps the node from being ready: one under way,
+  // or one that failed (the old daemons run on) while its sidecar lives.
+  Status Readiness() const;
 
  private:
   void Pass();
   void Observe(DaemonState& d);
   bool StartDaemons(const std::string& why);
+  // The first pass's take-over, if there is one to do; false when it failed.
+  void TakeOverIfElsewhere();
 
   SupervisorOptions options_;
   mutable std::mutex mutex_;  // guards the state below, read by the HTTP threads
   bool first_pass_ = true;
   std::vector<DaemonState> daemons_;
+  UniqueFd take_over_marker_;  // held while a take-over is pending or failed
   std::map<std::string, bool> restarting_;  // starting after a crash (not the first start)
   PeriodicThread thread_;  // last: stopped before the state goes
 };
