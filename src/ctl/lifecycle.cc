@@ -620,7 +620,11 @@ Result<std::optional<bool>> RunsInThisPidNamespace(const std::string& rundir,
   if (query.l_type == F_UNLCK) {
     return Err("{} runs but nobody holds {}'s record lock", program, pidfile);
   }
-  return std::optional<bool>(query.l_pid > 0);
+  // l_pid is the holder as this namespace numbers it: 0 when it cannot see
+  // the holder (a sibling namespace: another pod), another number than the
+  // one the daemon wrote when the holder is in a namespace below this one.
+  const pid_t written = **holder;
+  return std::optional<bool>(query.l_pid > 0 && query.l_pid == written);
 }
 
 Result<WaitEnd> FlockUntil(int fd, int operation, std::optional<milliseconds> timeout) {

@@ -100,9 +100,10 @@ Result<std::optional<pid_t>> LockHolder(const std::string& lock_path);
 
 // Whether `program` runs in the caller's pid namespace: the POSIX record
 // lock on its pidfile (<rundir>/<program>.pid) names the holder's pid as the
-// caller's namespace sees it, 0 when the holder is not in it (a daemon of
-// another pod).  nullopt: not running; an error when it runs without a
-// pidfile to tell by.
+// caller's namespace sees it -- 0 when the holder is not visible from it (a
+// daemon of another pod), a number other than the one the daemon wrote in
+// its lock file when it is in a namespace below (a pod, seen from the host).
+// nullopt: not running; an error when it runs without a pidfile to tell by.
 Result<std::optional<bool>> RunsInThisPidNamespace(const std::string& rundir,
                                                    const std::string& program);
 

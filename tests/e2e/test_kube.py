@@ -262,6 +262,44 @@ class KubeTestCase(hswtest.HswTestCase):
             self.assertEqual(free.returncode, 0, "%s still runs after the preStop" % daemon)
         self.delete_pod("hsw-node-b")
 
+    def test_a_refused_take_over_changes_nothing_and_the_pod_is_not_ready(self):
+        """A new image whose hsw-datapath is not one (coreutils' true): the
+        take-over is refused before anything is touched, the node reports
+        not ready (so a rolling update stops there), the old pod's daemons
+        forward on, and once the bad pod is deleted the node is ready again."""
+        w = self.w
+        self.build_image("localhost/hsw:test")
+        self.build_image("localhost/hsw:bad", datapath="/usr/bin/true")
+        old = self.play("hsw-node-a", "localhost/hsw:test")
+        self.wait_probe("startupProbe", old)
+        self.wait_probe("readinessProbe", old)
+        wait_for(lambda: w.ctl("show", check=False).returncode == 0, 30, "hsw-vswitchd")
+        self.connect_pairs(("h1", "h2"))
+        before = w.ctl("dp-show").stdout.splitlines()[0]
+        vswitchd = w.daemon_pid("hsw-vswitchd")
+
+        rx = w.recv("h2", 9000, announce=500)
+        sender = w.start_send("h1", "h2", 9000, 5000, 600, "--src-port", "41000")
+        rx.wait_received(500)
+        bad = self.play("hsw-node-b", "localhost/hsw:bad")
+        wait_for(lambda: "take-over failed" in self.pod_log(bad, tail=None), 30,
+                 "the bad pod's sidecar to refuse the take-over")
+        self.assertIn("/usr/bin/hsw-datapath --version --json", self.pod_log(bad, tail=None))
+        # Not ready, whichever sidecar answers the probe.
+        for _ in range(5):
+            self.assertFalse(self.probe("readinessProbe"))
+        self.assertTrue(self.probe("livenessProbe"))
+        self.assertEqual(w.ctl("dp-show").stdout.splitlines()[0], before)
+        self.assertEqual(w.daemon_pid("hsw-vswitchd"), vswitchd)
+
+        stop = self.pre_stop(bad)
+        self.assertEqual(stop.returncode, 0, stop.stdout + stop.stderr)
+        self.delete_pod("hsw-node-b")
+        self.wait_probe("readinessProbe", old)
+        sent, report = self.end_traffic(sender, rx, "a refused take-over")
+        self.assert_no_loss(report, sent=sent["sent"])
+        self.assertEqual(w.daemon_pid("hsw-vswitchd"), vswitchd)
+
 
 if __name__ == "__main__":
     hswtest.main()

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -304,6 +305,104 @@ TEST_F(LifecycleTest, LockHolder) {
   auto free = LockHolder(VswitchdLock());
   ASSERT_TRUE(free);
   EXPECT_FALSE(*free) << "a file nobody locks: not running";
+}
+
+// A daemon's two locks, as daemon::Start takes them: the flock on
+// <rundir>/<program>.lock and the POSIX record lock on <program>.pid, held by
+// a child -- in a pid namespace of its own when `own_pid_namespace` (the
+// daemon of another pod).
+class DaemonLocksChild {
+ public:
+  DaemonLocksChild(const std::string& rundir, const std::string& program, bool pidfile,
+                   bool own_pid_namespace) {
+    int ready[2];
+    EXPECT_EQ(pipe(ready), 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      close(ready[0]);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // The pid a stop would signal.  Not the inner child's own (1, as its
+      // namespace numbers it): a stop that wrongly signalled it here would
+      // hit this machine's init; the outer child is harmless to hit.
+      const pid_t pid_to_write = getpid();
+      if (own_pid_namespace) {
+        // The next child is pid 1 of a new namespace; this one waits for it.
+        if (unshare(CLONE_NEWPID) < 0) _exit(3);
+        pid_t inner = fork();
+        if (inner < 0) _exit(3);
+        if (inner > 0) {
+          waitpid(inner, nullptr, 0);
+          _exit(0);
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // not inherited across fork
+      }
+      int lock = open(daemon::LockPath(rundir, program).c_str(), O_RDWR | O_CREAT, 0644);
+      if (lock < 0 || flock(lock, LOCK_EX) < 0) _exit(2);
+      std::string text = std::to_string(pid_to_write) + "\n";
+      if (pwrite(lock, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) _exit(2);
+      if (pidfile) {
+        int fd = open((rundir + "/" + program + ".pid").c_str(), O_RDWR | O_CREAT, 0644);
+        struct flock record {};
+        record.l_type = F_WRLCK;
+        record.l_whence = SEEK_SET;
+        if (fd < 0 || fcntl(fd, F_SETLK, &record) < 0) _exit(2);
+      }
+      if (write(ready[1], "R", 1) != 1) _exit(2);
+      for (;;) pause();
+    }
+    close(ready[1]);
+    char byte = 0;
+    ok_ = read(ready[0], &byte, 1) == 1;
+    close(ready[0]);
+  }
+  ~DaemonLocksChild() {
+    kill(pid_, SIGKILL);  // the outer child; PDEATHSIG takes the inner one
+    waitpid(pid_, nullptr, 0);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  pid_t pid_ = -1;
+  bool ok_ = false;
+};
+
+TEST_F(LifecycleTest, RunsInThisPidNamespaceTellsThisPodsDaemonsFromAnothers) {
+  auto none = RunsInThisPidNamespace(rundir_, "hsw-datapath");
+  ASSERT_TRUE(none) << none.error().ToString();
+  EXPECT_FALSE(*none) << "not running";
+  {
+    DaemonLocksChild here(rundir_, "hsw-datapath", true, false);
+    ASSERT_TRUE(here.ok());
+    auto answer = RunsInThisPidNamespace(rundir_, "hsw-datapath");
+    ASSERT_TRUE(answer && *answer) << (answer ? "not running?" : answer.error().ToString());
+    EXPECT_TRUE(**answer);
+  }
+  {
+    DaemonLocksChild no_pidfile(rundir_, "hsw-vswitchd", false, false);
+    ASSERT_TRUE(no_pidfile.ok());
+    auto answer = RunsInThisPidNamespace(rundir_, "hsw-vswitchd");
+    ASSERT_FALSE(answer) << "cannot be told without a pidfile";
+    EXPECT_TRUE(Contains(answer.error().message, "without a pidfile")) << answer.error().message;
+  }
+  // The tests run as root (CI does); creating a pid namespace needs it.
+  ASSERT_EQ(geteuid(), 0u) << "this test needs root (unshare CLONE_NEWPID)";
+  DaemonLocksChild elsewhere(rundir_, "hsw-datapath", true, true);
+  ASSERT_TRUE(elsewhere.ok()) << "the child could not make a pid namespace";
+  auto answer = RunsInThisPidNamespace(rundir_, "hsw-datapath");
+  ASSERT_TRUE(answer && *answer) << (answer ? "not running?" : answer.error().ToString());
+  EXPECT_FALSE(**answer) << "a daemon of another pid namespace";
+  // stop --local-only leaves it alone; plain stop --all refuses to signal it.
+  StopOptions local;
+  local.all = true;
+  local.local_only = true;
+  EXPECT_EQ(StopCommand(Ctx(), local), 0) << err_.str();
+  EXPECT_TRUE(Contains(out_.str(), "another pid namespace")) << out_.str();
+  StopOptions all;
+  all.all = true;
+  EXPECT_NE(StopCommand(Ctx(), all), 0);
+  EXPECT_TRUE(Contains(err_.str(), "runs in another pid namespace")) << err_.str();
+  auto still = LockHolder(DatapathLock());
+  ASSERT_TRUE(still && *still) << "it was left running";
 }
 
 TEST_F(LifecycleTest, WaitForUnlockTimesOut) {

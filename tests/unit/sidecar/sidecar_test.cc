@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -98,6 +99,31 @@ TEST(SupervisorTest, RestartDelayDoublesFromTheSecondCrashAndIsCapped) {
   EXPECT_EQ(RestartDelay(4, min, max), milliseconds(4000));
   EXPECT_EQ(RestartDelay(5, min, max), milliseconds(8000));
   EXPECT_EQ(RestartDelay(50, min, max), milliseconds(8000));
+}
+
+TEST(TakeOverMarkerTest, SaysWhyWhileHeldAndIsIgnoredOnceItsHolderIsGone) {
+  hsw::testing::TempDir dir("hsw-sidecar-test");
+  EXPECT_TRUE(ReadTakeOverMarker(dir.path())) << "no marker: nothing under way";
+  UniqueFd held;
+  ASSERT_TRUE(SetTakeOverMarker(dir.path(), "taking over", held));
+  auto pending = ReadTakeOverMarker(dir.path());
+  ASSERT_FALSE(pending);
+  EXPECT_EQ(pending.error().message, "taking over");
+  // Rewritten while held: a failure replaces the pending text.
+  ASSERT_TRUE(SetTakeOverMarker(dir.path(), "the take-over failed", held));
+  auto failed = ReadTakeOverMarker(dir.path());
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().message, "the take-over failed");
+  // The sidecar that held it is gone (its fd closed): stale, ignored.
+  held.Reset();
+  EXPECT_TRUE(ReadTakeOverMarker(dir.path()));
+  // Done: removed.
+  ASSERT_TRUE(SetTakeOverMarker(dir.path(), "taking over", held));
+  ClearTakeOverMarker(dir.path(), held);
+  EXPECT_FALSE(held);
+  EXPECT_TRUE(ReadTakeOverMarker(dir.path()));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/hsw-sidecar.take-over"));
+  EXPECT_FALSE(SetTakeOverMarker(dir.path() + "/missing", "x", held)) << "a clear error";
 }
 
 TEST(ExitRecordTest, ReadsWhatADaemonWroteAndIgnoresGarbage) {
