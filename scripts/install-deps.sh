@@ -22,6 +22,8 @@ PACKAGES=(
   # (not crun) and catatonit for its pause container (both only recommended
   # otherwise); the manifest read by python3-yaml
   podman runc catatonit python3-yaml
+  # deploy/kubernetes validated against the API types of the official client
+  python3-kubernetes
 )
 # Packages whose maintainer scripts would start a system service: installed
 # with a policy-rc.d that forbids it, so a machine that builds hsw gets no
