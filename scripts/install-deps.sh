@@ -8,7 +8,7 @@ PACKAGES=(
   g++ clang cmake ninja-build pkg-config
   # libraries
   libexpected-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libxxhash-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libsystemd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # end-to-end tests and the demo: namespaces, veths, real OVS and os-ken clients

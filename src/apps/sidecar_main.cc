@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
                "daemons of another pid namespace running on the run directory (the pod this "
                "one replaces) are taken over without loss, as hsw-ctl take-over does; not "
                "ready until that is done");
+  app.add_option("--systemd", supervision.systemd_units,
+                 "the daemons are these systemd services (repeatable: hsw-datapath.service, "
+                 "hsw-vswitchd.service): enable and start them through systemd's D-Bus API and "
+                 "report their state; systemd restarts them")
+      ->type_name("UNIT")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--db", supervision.database,
                  "start hsw-vswitchd on this Open_vSwitch database (as hsw-ctl start --db)")
       ->type_name("unix:PATH|tcp:IP:PORT");
@@ -103,6 +110,20 @@ int main(int argc, char** argv) {
   // them; their probe port is shared too (SO_REUSEPORT) and both answer
   // alike (supervisor.h, TakeOverMarker).
   if (supervision.take_over) daemon_options.successor = true;
+  for (const std::string& unit : supervision.systemd_units) {
+    if (hsw::sidecar::DaemonOfUnit(unit).empty()) {
+      std::fprintf(stderr,
+                   "hsw-sidecar: --systemd %s: which daemon does it run? Name the units "
+                   "hsw-datapath.service and hsw-vswitchd.service (or hsw-datapath@NAME.service)\n",
+                   unit.c_str());
+      return 2;
+    }
+  }
+  if (!supervision.systemd_units.empty() && supervision.take_over) {
+    std::fprintf(stderr, "hsw-sidecar: --systemd and --take-over exclude each other: systemd "
+                         "services are not a pod's to take over\n");
+    return 2;
+  }
   hsw::sidecar::HttpOptions http;
   if (std::string why; !ParseListen(listen, http.host, http.port, why)) {
     std::fprintf(stderr, "hsw-sidecar: --listen %s: %s\n", listen.c_str(), why.c_str());
@@ -175,7 +196,9 @@ int main(int argc, char** argv) {
   }
   hsw::daemon::NotifyReady();
   vlog.Info("hsw-sidecar {} ready (rundir {}, {})", hsw::kVersion, dirs->rundir,
-            no_supervise ? "observing only" : "supervising hsw-datapath and hsw-vswitchd");
+            no_supervise                        ? "observing only"
+            : !supervision.systemd_units.empty() ? "the daemons are systemd services"
+                                                 : "supervising hsw-datapath and hsw-vswitchd");
   int signo = 0;
   sigwait(&stop, &signo);
   vlog.Info("{}: exiting; the daemons keep running", signo == SIGTERM ? "SIGTERM" : "SIGINT");

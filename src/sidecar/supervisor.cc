@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "ctl/lifecycle.h"
 #include "ctl/upgrade.h"
+#include "sidecar/systemd_units.h"
 
 namespace hsw::sidecar {
 namespace {
@@ -68,6 +69,19 @@ Supervisor::Supervisor(SupervisorOptions options) : options_(std::move(options))
 }
 
 Supervisor::~Supervisor() { Stop(); }
+
+std::string DaemonOfUnit(const std::string& unit) {
+  for (const char* daemon : {"hsw-datapath", "hsw-vswitchd"}) {
+    std::string name = daemon;
+    if (unit.rfind(name, 0) != 0) continue;
+    std::string rest = unit.substr(name.size());
+    if (rest == ".service" || (rest.size() > 9 && rest[0] == '@' &&
+                               rest.compare(rest.size() - 8, 8, ".service") == 0)) {
+      return name;
+    }
+  }
+  return "";
+}
 
 void Supervisor::Start() { thread_.Start(options_.poll, [this] { Pass(); }); }
 
@@ -194,7 +208,69 @@ void Supervisor::Observe(DaemonState& d) {
                               : std::string("not supervising (--no-supervise)"));
 }
 
+void Supervisor::PassSystemd() {
+  if (!systemd_) {
+    auto connected = SystemdUnits::Connect();
+    if (!connected) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (DaemonState& d : daemons_) {
+        if (d.last != connected.error().message) vlog.Err("{}", connected.error().message);
+        d.state = "unknown";
+        d.last = connected.error().message;
+      }
+      return;
+    }
+    systemd_ = std::move(*connected);
+  }
+  for (const std::string& unit : options_.systemd_units) {
+    const std::string daemon = DaemonOfUnit(unit);
+    if (first_pass_ && options_.supervise) {
+      auto done = systemd_->EnsureEnabledAndStarted(unit);
+      if (!done) {
+        vlog.Err("{}", done.error().message);
+      } else if (!done->empty()) {
+        vlog.Info("{}: {}", unit, *done);
+      }
+    }
+    auto unit_state = systemd_->Read(unit);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (DaemonState& d : daemons_) {
+      if (d.name != daemon) continue;
+      if (!unit_state) {
+        if (d.last != unit_state.error().message) vlog.Err("{}", unit_state.error().message);
+        d.state = "unknown";
+        d.last = unit_state.error().message;
+        systemd_.reset();  // connected again on the next pass
+        continue;
+      }
+      const UnitState& u = *unit_state;
+      std::string state = u.active_state == "active"       ? "running"
+                          : u.active_state == "activating" ? "starting"
+                          : u.active_state == "reloading"  ? "running"
+                          : u.active_state == "failed"     ? "crashed"
+                                                           : "stopped";
+      if (state != "running" && d.state == "running" && u.result != "success") ++d.crashes;
+      std::string last = fmt::format("systemd: {} {}/{}, result {}, {} restart{} by systemd",
+                                     unit, u.active_state, u.sub_state, u.result, u.n_restarts,
+                                     u.n_restarts == 1 ? "" : "s");
+      if (state != d.state || static_cast<pid_t>(u.main_pid) != d.pid) {
+        vlog.Info("{}: {} (pid {})", d.name, last, u.main_pid);
+        d.since = SteadyClock::now();
+      }
+      d.state = state;
+      if (u.main_pid) d.pid = static_cast<pid_t>(u.main_pid);
+      d.restarts = static_cast<int>(u.n_restarts);
+      d.last = last;
+    }
+  }
+  first_pass_ = false;
+}
+
 void Supervisor::Pass() {
+  if (!options_.systemd_units.empty()) {
+    PassSystemd();
+    return;
+  }
   // As a container's main process the sidecar inherits the daemons it
   // started (they detach from hsw-ctl, not from the pid namespace's init):
   // reap the ones that exited.  Only this thread starts processes, and it

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +30,10 @@
 namespace hsw::sidecar {
 
 using SteadyClock = std::chrono::steady_clock;
+
+// The daemon a --systemd unit runs ("hsw-datapath" for
+// hsw-datapath.service or hsw-datapath@x.service), or "" if neither.
+std::string DaemonOfUnit(const std::string& unit);
 
 // The delay before restart number `crashes` (1 = the first): 0 for the
 // first, then `min` doubling up to `max`.
@@ -61,6 +66,11 @@ struct SupervisorOptions {
   // this one replaces) are taken over first (ctl::TakeOverCommand), and
   // the node is not ready until that is done (TakeOverMarker).
   bool take_over = false;
+  // --systemd UNIT...: the daemons are these systemd services (a unit per
+  // daemon, named hsw-datapath*.service / hsw-vswitchd*.service); they are
+  // enabled and started through systemd and observed there, never started
+  // or restarted by the sidecar itself (systemd_units.h).
+  std::vector<std::string> systemd_units;
   std::chrono::milliseconds poll{200};
   std::chrono::milliseconds min_backoff{1000}, max_backoff{30000};
   std::chrono::milliseconds stable{10000};
@@ -99,12 +109,15 @@ class Supervisor {
   bool StartDaemons(const std::string& why);
   // The first pass's take-over, if there is one to do; false when it failed.
   void TakeOverIfElsewhere();
+  // Pass() in systemd mode.
+  void PassSystemd();
 
   SupervisorOptions options_;
   mutable std::mutex mutex_;  // guards the state below, read by the HTTP threads
   bool first_pass_ = true;
   std::vector<DaemonState> daemons_;
   UniqueFd take_over_marker_;  // held while a take-over is pending or failed
+  std::unique_ptr<class SystemdUnits> systemd_;  // --systemd: connected lazily
   std::map<std::string, bool> restarting_;  // starting after a crash (not the first start)
   PeriodicThread thread_;  // last: stopped before the state goes
 };

@@ -11,9 +11,12 @@ install puts them; the run, state and log directories are the test's, so
 hsw-ctl drives the daemons from outside.  Checked: `systemd-analyze verify`
 prints nothing; `systemctl start` returns only once hsw-vswitchd is ready;
 `systemctl restart hsw-vswitchd` under traffic loses 0 packets and leaves
-the datapath alone; a daemon killed with -9 is restarted by systemd.
+the datapath alone; a daemon killed with -9 is restarted by systemd; and
+hsw-sidecar --systemd enables and starts the units through D-Bus and
+reports systemd's restarts.
 """
 
+import json
 import os
 import re
 import time
@@ -149,6 +152,49 @@ class SystemdTestCase(hswtest.HswTestCase):
                  60,
                  "hsw-vswitchd to reconnect to the new datapath")
         self.assert_new_flows_work()
+
+    def test_sidecar_in_systemd_mode(self):
+        """hsw-sidecar --systemd: enables and starts the units through
+        systemd's D-Bus API, reports what systemd says of them, and a
+        daemon killed with -9 shows up restarted by systemd."""
+        w = self.w
+        port = 9476
+        self.sh("sh", "-c", "/usr/bin/hsw-sidecar --systemd hsw-datapath.service "
+                "--systemd hsw-vswitchd.service --listen 127.0.0.1:%d "
+                ">/var/log/hsw/hsw-sidecar.console 2>&1 &" % port)
+
+        def status():
+            p = run(w.ns_cmd("sw", ["curl", "-s", "--max-time", "5",
+                                    "http://127.0.0.1:%d/status" % port]), check=False)
+            try:
+                return {d["name"]: d for d in json.loads(p.stdout)["daemons"]}
+            except (ValueError, KeyError):
+                return {}
+
+        def running(name, restarts):
+            d = status().get(name, {})
+            return d.get("state") == "running" and d.get("restarts") == restarts
+
+        wait_for(lambda: running("hsw-datapath", 0) and running("hsw-vswitchd", 0), 60,
+                 "the sidecar to start both units through systemd")
+        for unit in ("hsw-datapath.service", "hsw-vswitchd.service"):
+            self.assertEqual(self.systemctl("is-enabled", unit).stdout.strip(), "enabled")
+            self.assertEqual(self.systemctl("is-active", unit).stdout.strip(), "active")
+        vswitchd = status()["hsw-vswitchd"]
+        self.assertIn("systemd: hsw-vswitchd.service active/running", vswitchd["last"])
+        self.assertEqual(vswitchd["pid"], self.main_pid("hsw-vswitchd")[0])
+
+        killed, _ = self.main_pid("hsw-vswitchd")
+        self.sh("kill", "-9", str(killed))
+        wait_for(lambda: running("hsw-vswitchd", 1), 30,
+                 "the sidecar to report hsw-vswitchd restarted by systemd")
+        self.assertNotEqual(status()["hsw-vswitchd"]["pid"], killed)
+        metrics = run(w.ns_cmd("sw", ["curl", "-s", "http://127.0.0.1:%d/metrics" % port])).stdout
+        self.assertIn('hsw_daemon_restarts_total{daemon="hsw-vswitchd"} 1', metrics)
+        # Stopping the sidecar stops nothing.
+        self.sh("pkill", "-TERM", "-x", "hsw-sidecar")
+        time.sleep(0.5)
+        self.assertEqual(self.systemctl("is-active", "hsw-vswitchd").stdout.strip(), "active")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,16 @@ TEST(SupervisorTest, RestartDelayDoublesFromTheSecondCrashAndIsCapped) {
   EXPECT_EQ(RestartDelay(50, min, max), milliseconds(8000));
 }
 
+TEST(SystemdUnitsTest, AUnitNamesTheDaemonItRuns) {
+  EXPECT_EQ(DaemonOfUnit("hsw-datapath.service"), "hsw-datapath");
+  EXPECT_EQ(DaemonOfUnit("hsw-vswitchd.service"), "hsw-vswitchd");
+  EXPECT_EQ(DaemonOfUnit("hsw-vswitchd@br.service"), "hsw-vswitchd");
+  EXPECT_EQ(DaemonOfUnit("hsw-vswitchd"), "");
+  EXPECT_EQ(DaemonOfUnit("hsw-vswitchdx.service"), "");
+  EXPECT_EQ(DaemonOfUnit("hsw-vswitchd@.service"), "");
+  EXPECT_EQ(DaemonOfUnit("ovs-vswitchd.service"), "");
+}
+
 TEST(TakeOverMarkerTest, SaysWhyWhileHeldAndIsIgnoredOnceItsHolderIsGone) {
   hsw::testing::TempDir dir("hsw-sidecar-test");
   EXPECT_TRUE(ReadTakeOverMarker(dir.path())) << "no marker: nothing under way";
