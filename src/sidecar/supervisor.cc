@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <sstream>
 
 #include "common/daemon.h"
@@ -37,6 +38,29 @@ void LogLines(const std::string& text, bool error) {
       vlog.Info("{}", line);
     }
   }
+}
+
+// Runs an hsw-ctl lifecycle command in-process, as the sidecar's own, with
+// its output logged line by line.
+int RunCtl(const SupervisorOptions& o, const std::function<int(const ctl::Lifecycle&)>& command) {
+  std::ostringstream out, err;
+  ctl::Lifecycle ctx{o.rundir, o.statedir, o.start_timeout, out, err};
+  int code = command(ctx);
+  LogLines(out.str(), false);
+  LogLines(err.str(), true);
+  return code;
+}
+
+// StartOptions or TakeOverOptions with the daemons' binaries, database and
+// arguments from the sidecar's options.
+template <class Options>
+Options ForDaemons(const SupervisorOptions& o) {
+  Options options;
+  options.bindir = o.bindir;
+  options.database = o.database;
+  options.datapath_args = o.datapath_args;
+  options.vswitchd_args = o.vswitchd_args;
+  return options;
 }
 
 }  // namespace
@@ -344,16 +368,9 @@ void Supervisor::TakeOverIfElsewhere() {
   vlog.Info("--take-over: {} run{} in another pid namespace (the pod this one replaces); "
             "taking over",
             fmt::join(elsewhere, " and "), elsewhere.size() == 1 ? "s" : "");
-  std::ostringstream out, err;
-  ctl::Lifecycle ctx{options_.rundir, options_.statedir, options_.start_timeout, out, err};
-  ctl::TakeOverOptions take;
-  take.bindir = options_.bindir;
-  take.database = options_.database;
-  take.datapath_args = options_.datapath_args;
-  take.vswitchd_args = options_.vswitchd_args;
-  int code = ctl::TakeOverCommand(ctx, take);
-  LogLines(out.str(), false);
-  LogLines(err.str(), true);
+  int code = RunCtl(options_, [this](const ctl::Lifecycle& ctx) {
+    return ctl::TakeOverCommand(ctx, ForDaemons<ctl::TakeOverOptions>(options_));
+  });
   if (code == 0) {
     ClearTakeOverMarker(options_.rundir, take_over_marker_);
     return;
@@ -370,16 +387,9 @@ void Supervisor::TakeOverIfElsewhere() {
 
 bool Supervisor::StartDaemons(const std::string& why) {
   vlog.Info("{}: starting the daemons as `hsw-ctl start` does", why);
-  std::ostringstream out, err;
-  ctl::Lifecycle ctx{options_.rundir, options_.statedir, options_.start_timeout, out, err};
-  ctl::StartOptions start;
-  start.database = options_.database;
-  start.bindir = options_.bindir;
-  start.datapath_args = options_.datapath_args;
-  start.vswitchd_args = options_.vswitchd_args;
-  int code = ctl::StartCommand(ctx, start);
-  LogLines(out.str(), false);
-  LogLines(err.str(), true);
+  int code = RunCtl(options_, [this](const ctl::Lifecycle& ctx) {
+    return ctl::StartCommand(ctx, ForDaemons<ctl::StartOptions>(options_));
+  });
   if (code != 0) vlog.Err("starting the daemons failed (exit {})", code);
   return code == 0;
 }
