@@ -290,6 +290,16 @@ Status CheckDatapathHealth(const Lifecycle& ctx, pid_t old_pid, const std::strin
   return Ok();
 }
 
+// Whether the running datapath has an owner (hsw-vswitchd) connected: its
+// successor's health check then requires one too.
+bool DatapathHasOwner(const Lifecycle& ctx, const char* client_name) {
+  auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir),
+                                          dpif::Role::kMonitor, client_name);
+  if (!client) return false;
+  auto stats = (*client)->GetStats();
+  return stats && stats->Counter("owner_connected").value_or(0) != 0;
+}
+
 Part DatapathPart(const Lifecycle& ctx) {
   Part part;
   part.program = "hsw-datapath";
@@ -307,13 +317,7 @@ Part DatapathPart(const Lifecycle& ctx) {
                 : taken.error().ToString();
     return Switched::kUnchanged;  // until it confirmed, the running one lost nothing
   };
-  bool had_owner = false;
-  if (auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir), dpif::Role::kMonitor,
-                                              "hsw-ctl upgrade")) {
-    if (auto stats = (*client)->GetStats()) {
-      had_owner = stats->Counter("owner_connected").value_or(0) != 0;
-    }
-  }
+  bool had_owner = DatapathHasOwner(ctx, "hsw-ctl upgrade");
   part.check_health = [&ctx, had_owner](pid_t replaced_pid, const std::string& version) {
     return CheckDatapathHealth(ctx, replaced_pid, version, had_owner);
   };
@@ -778,13 +782,15 @@ int TakeOverCommand(const Lifecycle& ctx, const TakeOverOptions& options) {
   if (!datapath) return Fail(ctx, datapath.error().ToString());
   auto vswitchd = LockHolder(daemon::LockPath(ctx.rundir, "hsw-vswitchd"));
   if (!vswitchd) return Fail(ctx, vswitchd.error().ToString());
+  // What a start does when nothing (or only the datapath) runs.
+  StartOptions start;
+  start.bindir = options.bindir;
+  start.database = options.database;
+  start.datapath_args = options.datapath_args;
+  start.vswitchd_args = options.vswitchd_args;
+  start.vswitchd_bin = *vswitchd_bin;
   if (!*datapath && !*vswitchd) {
     ctx.out << "take-over: nothing runs on " << ctx.rundir << "; starting\n" << std::flush;
-    StartOptions start;
-    start.bindir = options.bindir;
-    start.database = options.database;
-    start.datapath_args = options.datapath_args;
-    start.vswitchd_args = options.vswitchd_args;
     return StartLocked(ctx, start);
   }
 
@@ -794,13 +800,7 @@ int TakeOverCommand(const Lifecycle& ctx, const TakeOverOptions& options) {
   if (int code = CheckUpgrade(ctx, check, &versions); code != 0) return code;
 
   if (*datapath) {
-    bool had_owner = false;
-    if (auto client = dpif::DpifClient::Connect(dpif::DatapathSocketPath(ctx.rundir),
-                                                dpif::Role::kMonitor, "hsw-ctl take-over")) {
-      if (auto stats = (*client)->GetStats()) {
-        had_owner = stats->Counter("owner_connected").value_or(0) != 0;
-      }
-    }
+    bool had_owner = DatapathHasOwner(ctx, "hsw-ctl take-over");
     std::vector<std::string> argv = {*datapath_bin, "--takeover", "--detach", "--pidfile",
                                      "--rundir", ctx.rundir};
     argv.insert(argv.end(), options.datapath_args.begin(), options.datapath_args.end());
@@ -831,12 +831,6 @@ int TakeOverCommand(const Lifecycle& ctx, const TakeOverOptions& options) {
     restart.vswitchd_bin = *vswitchd_bin;
     code = RestartLocked(ctx, restart);
   } else {
-    StartOptions start;
-    start.bindir = options.bindir;
-    start.database = options.database;
-    start.datapath_args = options.datapath_args;
-    start.vswitchd_args = options.vswitchd_args;
-    start.vswitchd_bin = *vswitchd_bin;
     code = StartLocked(ctx, start);
   }
   if (code != 0) return code;
